@@ -1,0 +1,57 @@
+package activity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// ErrUnavailable is returned when no worker answers: none is running, NATS is down, or
+// the reply did not come in time. The command may or may not have been applied; a
+// client retries with the same Idempotency-Key to find out safely.
+var ErrUnavailable = &mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}
+
+// Bus sends commands to the workers over NATS request/reply.
+type Bus struct {
+	nc      *nats.Conn
+	timeout time.Duration
+}
+
+// NewBus returns a Bus that waits at most timeout for each reply.
+func NewBus(nc *nats.Conn, timeout time.Duration) *Bus {
+	return &Bus{nc: nc, timeout: timeout}
+}
+
+// Send delivers cmd to a worker and returns its reply. A domain outcome comes back as a
+// reply with OK false, not as an error; errors are transport faults (ErrUnavailable).
+func (b *Bus) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return mfa.Reply{}, fmt.Errorf("encode command %s: %w", cmd.Type, err)
+	}
+	msg := nats.NewMsg(CommandSubject(cmd.Type))
+	msg.Data = body
+	if cmd.RequestID != "" {
+		msg.Header.Set(RequestIDHeader, cmd.RequestID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	resp, err := b.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return mfa.Reply{}, fmt.Errorf("send %s: %w", cmd.Type, err)
+		}
+		return mfa.Reply{}, fmt.Errorf("send %s: %v: %w", cmd.Type, err, ErrUnavailable)
+	}
+	var reply mfa.Reply
+	if err := json.Unmarshal(resp.Data, &reply); err != nil {
+		return mfa.Reply{}, fmt.Errorf("decode reply to %s: %w", cmd.Type, err)
+	}
+	return reply, nil
+}

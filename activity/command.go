@@ -1,0 +1,44 @@
+package activity
+
+import (
+	"encoding/json"
+	"fmt"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// Origin says who sends a command, for whom and from where.
+type Origin struct {
+	UserID     string // whose factors
+	Actor      string // who asks; the token subject
+	Admin      bool
+	EntryPoint string // From header
+	Source     string // DruID source device
+	Lang       string
+	RequestID  string
+	Key        string // Idempotency-Key or activity id; empty = not idempotent
+}
+
+// NewCommand builds the command envelope for one request.
+func NewCommand(commandType string, o Origin, params any) (mfa.Command, error) {
+	cmd := mfa.Command{
+		ID:         mfa.NewID(),
+		Key:        o.Key,
+		Type:       commandType,
+		UserID:     o.UserID,
+		Actor:      o.Actor,
+		Admin:      o.Admin,
+		Source:     o.Source,
+		EntryPoint: o.EntryPoint,
+		Lang:       o.Lang,
+		RequestID:  o.RequestID,
+	}
+	if params != nil {
+		raw, err := json.Marshal(params)
+		if err != nil {
+			return mfa.Command{}, fmt.Errorf("encode %s params: %w", commandType, err)
+		}
+		cmd.Params = raw
+	}
+	return cmd, nil
+}

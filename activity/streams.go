@@ -1,0 +1,58 @@
+package activity
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamConfigs are the JetStream streams mfad relies on.
+//   - MFA_EVENTS keeps every event (the audit story) until an operator sets limits; its
+//     dedupe window absorbs the relay's re-publishing after a crash.
+//   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
+//   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
+func StreamConfigs(replicas int) []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{
+			Name:        EventsStream,
+			Description: "mfad events: every audit record as an Activity Streams 2.0 activity",
+			Subjects:    []string{EventSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    replicas,
+			Duplicates:  10 * time.Minute,
+		},
+		{
+			Name:        ActivitiesStream,
+			Description: "DruID activities for mfad to apply",
+			Subjects:    []string{ActivitySubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.WorkQueuePolicy,
+			Replicas:    replicas,
+			Duplicates:  10 * time.Minute,
+		},
+		{
+			Name:        NotifyStream,
+			Description: "SMS and e-mail messages for the gateway",
+			Subjects:    []string{NotifySubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    replicas,
+			MaxAge:      time.Hour,
+			Duplicates:  10 * time.Minute,
+		},
+	}
+}
+
+// EnsureStreams creates the streams or updates them to StreamConfigs; running it at
+// every start on every node is safe.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	for _, cfg := range StreamConfigs(replicas) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package activity
+
+import (
+	"fmt"
+	"strings"
+)
+
+// NATS names. A wildcard subject has a printf twin ending in T.
+const (
+	// ServiceName is the micro service the workers register; QueueGroup spreads its
+	// requests over every worker process.
+	ServiceName = "mfa"
+	QueueGroup  = "mfa-workers"
+
+	// Commands: request/reply, one endpoint per command type.
+	CommandSubjects = "mfa.cmd.>"
+	CommandSubjectT = "mfa.cmd.%s"
+
+	// Events: the audit log as Activity Streams 2.0, stream MFA_EVENTS.
+	EventsStream   = "MFA_EVENTS"
+	EventSubjects  = "mfa.events.>"
+	EventSubjectT  = "mfa.events.%s"
+	EventSeqHeader = "Mfa-Seq" // the audit seq of an event message
+
+	// Activity ingest: DruID activities from trusted producers, stream MFA_ACTIVITIES.
+	ActivitiesStream = "MFA_ACTIVITIES"
+	ActivitySubjects = "mfa.activity.>"
+	ActivitySubjectT = "mfa.activity.%s"
+	ActivityConsumer = "mfad-ingest"
+
+	// Notifications for the SMS/e-mail gateway, stream MFA_NOTIFY.
+	NotifyStream   = "MFA_NOTIFY"
+	NotifySubjects = "mfa.notify.>"
+	NotifySubjectT = "mfa.notify.%s"
+	NotifySMS      = "mfa.notify.sms"
+	NotifyEmail    = "mfa.notify.email"
+
+	// Headers carried on command requests.
+	RequestIDHeader = "Mfa-Request-Id"
+	MsgIDHeader     = "Nats-Msg-Id"
+	FromHeader      = "From"
+)
+
+// CommandSubject is the request subject of a command type.
+func CommandSubject(commandType string) string {
+	return fmt.Sprintf(CommandSubjectT, commandType)
+}
+
+// EndpointName is the micro endpoint name of a command type (names allow no dots).
+func EndpointName(commandType string) string {
+	return strings.ReplaceAll(commandType, ".", "_")
+}
+
+// EventSubject is the subject an event type is published on.
+func EventSubject(eventType string) string {
+	return fmt.Sprintf(EventSubjectT, eventType)
+}

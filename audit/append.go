@@ -1,0 +1,48 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
+)
+
+// Append records ev in the caller's transaction, chained to the last record. It must run
+// in the transaction that makes the change ev describes: then the record, and so the
+// event, exists if and only if the change committed.
+func Append(ctx context.Context, tx *sql.Tx, ev mfa.Event) (seq int64, err error) {
+	prev := genesis
+	var last int64
+	err = tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read audit chain head: %w", err)
+	}
+	r := record{
+		Seq:        last + 1,
+		EventID:    ev.ID,
+		Type:       ev.Type,
+		UserID:     ev.UserID,
+		Actor:      ev.Actor,
+		EntryPoint: ev.EntryPoint,
+		Source:     ev.Source,
+		PrevHash:   prev,
+		CreatedAt:  ev.Time.UnixMilli(),
+	}
+	body, err := activity.EncodeEvent(ev, r.Seq)
+	if err != nil {
+		return 0, err
+	}
+	r.Body = string(body)
+	r.Hash = chainHash(&r)
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_log
+		(seq, event_id, type, user_id, actor, entry_point, source, body, prev_hash, hash, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Seq, r.EventID, r.Type, r.UserID, r.Actor, r.EntryPoint, r.Source, r.Body, r.PrevHash, r.Hash, r.CreatedAt)
+	if err != nil {
+		return 0, fmt.Errorf("append audit record %s: %w", ev.Type, err)
+	}
+	return r.Seq, nil
+}

@@ -1,0 +1,61 @@
+package channels
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// IdempotencyWindow is how long a command's reply is kept for a repeated key.
+const IdempotencyWindow = 24 * time.Hour
+
+// storedReply finds the reply to an earlier command of the same user with the same key.
+// Replies are sealed: one may hold a new TOTP secret or backup codes.
+func (w *Worker) storedReply(ctx context.Context, tx *sql.Tx, c *call) (mfa.Reply, bool, error) {
+	var sealed []byte
+	err := tx.QueryRowContext(ctx,
+		"SELECT reply_sealed FROM commands WHERE user_id = ? AND key = ? AND created_at > ?",
+		c.cmd.UserID, c.cmd.Key, c.now.Add(-IdempotencyWindow).UnixMilli()).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return mfa.Reply{}, false, nil
+	}
+	if err != nil {
+		return mfa.Reply{}, false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	plain, err := w.sealer.Open(sealed, replyAAD(c.cmd))
+	if err != nil {
+		return mfa.Reply{}, false, fmt.Errorf("open stored reply: %w", err)
+	}
+	var r mfa.Reply
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return mfa.Reply{}, false, fmt.Errorf("decode stored reply: %w", err)
+	}
+	return r, true, nil
+}
+
+// storeReply keeps reply for the command's key. An expired row with the same key is
+// replaced.
+func (w *Worker) storeReply(ctx context.Context, tx *sql.Tx, c *call, reply mfa.Reply) error {
+	plain, err := json.Marshal(reply)
+	if err != nil {
+		return fmt.Errorf("encode reply for idempotency: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO commands (user_id, key, type, reply_sealed, created_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, key) DO UPDATE SET type = excluded.type,
+			reply_sealed = excluded.reply_sealed, created_at = excluded.created_at`,
+		c.cmd.UserID, c.cmd.Key, c.cmd.Type, w.sealer.Seal(plain, replyAAD(c.cmd)), c.now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("store idempotent reply: %w", err)
+	}
+	return nil
+}
+
+func replyAAD(cmd *mfa.Command) []byte {
+	return []byte("commands\x00" + cmd.UserID + "\x00" + cmd.Key)
+}

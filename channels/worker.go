@@ -1,0 +1,336 @@
+package channels
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
+)
+
+// Config is the policy and tuning of a worker.
+type Config struct {
+	TOTP             TOTPPolicy
+	MaxTOTPDevices   int                          // verified devices per user
+	LockoutThreshold int                          // consecutive failures that start a lock
+	LockoutDuration  time.Duration                // how long a lock lasts
+	Mandatory        map[string]map[mfa.Kind]bool // entry point → channel kinds it makes mandatory
+
+	// Group commit: up to BatchSize write commands share one transaction (one fsync),
+	// each inside its own savepoint. BatchSize 1 commits every command on its own.
+	BatchSize int
+	// BatchWait is how long the writer waits for more commands when the queue runs dry
+	// before it commits a partial batch. Zero commits as soon as the queue is empty:
+	// commands that arrive during a commit form the next batch by themselves.
+	BatchWait time.Duration
+
+	ReadConcurrency int              // read commands run at once
+	Now             func() time.Time // the clock; tests move it
+	Version         string           // reported by the micro service
+	Logger          *slog.Logger
+	// AfterCommit is called after every commit that appended audit records, to wake
+	// the outbox relay. It must not block.
+	AfterCommit func()
+	// AfterNotify is called after every commit that queued notifications.
+	AfterNotify func()
+}
+
+func (c *Config) setDefaults() {
+	if c.TOTP == (TOTPPolicy{}) {
+		c.TOTP = DefaultTOTPPolicy
+	}
+	if c.MaxTOTPDevices <= 0 {
+		c.MaxTOTPDevices = 5
+	}
+	if c.LockoutThreshold <= 0 {
+		c.LockoutThreshold = 5
+	}
+	if c.LockoutDuration <= 0 {
+		c.LockoutDuration = 5 * time.Minute
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 128
+	}
+	if c.ReadConcurrency <= 0 {
+		c.ReadConcurrency = 4 * runtime.GOMAXPROCS(0)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Version == "" {
+		c.Version = "0.0.0"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.AfterCommit == nil {
+		c.AfterCommit = func() {}
+	}
+	if c.AfterNotify == nil {
+		c.AfterNotify = func() {}
+	}
+}
+
+// handlerFunc runs one command in tx. A *mfa.Error result is a domain outcome: what the
+// command wrote is kept (a failed code check must still count) and the reply carries
+// the code. Any other error is a fault: the command's writes are rolled back.
+type handlerFunc func(ctx context.Context, tx *sql.Tx, c *call) (any, error)
+
+type route struct {
+	fn   handlerFunc
+	msg  string // catalogue key of the success message
+	read bool
+	// faultCode replaces INTERNAL_ERROR in the reply to a fault (DEVICE_REMOVE_ERROR).
+	faultCode string
+}
+
+// call is one command being run: the command, the instant it runs at, and what it
+// produced besides its reply.
+type call struct {
+	cmd      *mfa.Command
+	now      time.Time
+	events   int
+	notified int
+	msg      string // overrides the route's success message
+}
+
+// params decodes the command's parameters into p.
+func (c *call) params(p any) error {
+	if len(c.cmd.Params) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.cmd.Params, p); err != nil {
+		return mfa.Malformed("params", mfa.ReasonSyntax)
+	}
+	return nil
+}
+
+// Worker runs commands against the store. It is safe for concurrent use.
+type Worker struct {
+	cfg    Config
+	store  *Store
+	sealer *Sealer
+	log    *slog.Logger
+	routes map[string]route
+
+	// ctx is the worker's lifetime context, used for database work that must not be
+	// cut short by the caller going away (a batch commits or not as a whole).
+	ctx   context.Context
+	stop  context.CancelFunc
+	queue chan *job
+	reads chan struct{} // semaphore of read commands
+
+	mu      sync.RWMutex // guards closed against sends on queue
+	closed  bool
+	running sync.WaitGroup
+	svc     micro.Service
+}
+
+// job is one write command waiting for the writer.
+type job struct {
+	cmd     *mfa.Command
+	route   route
+	respond func(mfa.Reply)
+}
+
+// NewWorker returns a worker over store; Start puts it on NATS, Do runs a command
+// directly.
+func NewWorker(cfg Config, store *Store, sealer *Sealer) (*Worker, error) {
+	cfg.setDefaults()
+	if err := checkKey(context.Background(), store, sealer); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	w := &Worker{
+		cfg:    cfg,
+		store:  store,
+		sealer: sealer,
+		log:    cfg.Logger,
+		ctx:    ctx,
+		stop:   stop,
+		queue:  make(chan *job, 4*cfg.BatchSize),
+		reads:  make(chan struct{}, cfg.ReadConcurrency),
+	}
+	w.routes = w.commandRoutes()
+	w.running.Add(1)
+	go w.writeLoop()
+	return w, nil
+}
+
+// Start registers the "mfa" micro service on nc: one endpoint per command type under
+// mfa.cmd.>, in queue group mfa-workers so any number of workers share the load.
+func (w *Worker) Start(nc *nats.Conn) error {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        activity.ServiceName,
+		Version:     w.cfg.Version,
+		Description: "mfad command workers: MFA factors, lockout, audit",
+		QueueGroup:  activity.QueueGroup,
+	})
+	if err != nil {
+		return fmt.Errorf("add micro service: %w", err)
+	}
+	for typ := range w.routes {
+		err := svc.AddEndpoint(activity.EndpointName(typ), w.endpoint(typ),
+			micro.WithEndpointSubject(activity.CommandSubject(typ)))
+		if err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("add endpoint %s: %w", typ, err)
+		}
+	}
+	w.svc = svc
+	return nil
+}
+
+// endpoint adapts a micro request to Do. nats.go runs a subscription's callback for one
+// message at a time, so the callback only hands the command on; the reply is sent
+// when its transaction is done.
+func (w *Worker) endpoint(typ string) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		respond := func(r mfa.Reply) {
+			body, err := json.Marshal(r)
+			if err == nil {
+				err = req.Respond(body)
+			}
+			if err != nil {
+				w.log.Warn("reply to command", "type", typ, "err", err)
+			}
+		}
+		var cmd mfa.Command
+		if err := json.Unmarshal(req.Data(), &cmd); err != nil {
+			respond(mfa.ErrorReply(mfa.Malformed("command", mfa.ReasonSyntax), mfa.LangEnglish))
+			return
+		}
+		cmd.Type = typ // the subject decides, not the body
+		w.submit(&cmd, respond)
+	})
+}
+
+// Do runs cmd and waits for its reply.
+func (w *Worker) Do(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
+	done := make(chan mfa.Reply, 1)
+	w.submit(&cmd, func(r mfa.Reply) { done <- r })
+	select {
+	case r := <-done:
+		return r, nil
+	case <-ctx.Done():
+		return mfa.Reply{}, ctx.Err()
+	}
+}
+
+func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
+	rt, ok := w.routes[cmd.Type]
+	switch {
+	case !ok:
+		respond(mfa.ErrorReply(&mfa.Error{Code: mfa.CodeNotFound}, cmd.Lang))
+		return
+	case cmd.UserID == "":
+		respond(mfa.ErrorReply(mfa.Invalid("user_id", mfa.ReasonRequired), cmd.Lang))
+		return
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		respond(mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, cmd.Lang))
+		return
+	}
+	if rt.read {
+		w.running.Add(1)
+		w.reads <- struct{}{}
+		go func() {
+			defer func() { <-w.reads; w.running.Done() }()
+			respond(w.runRead(cmd, rt))
+		}()
+		return
+	}
+	w.queue <- &job{cmd: cmd, route: rt, respond: respond}
+}
+
+// runRead runs a read command on the read pool.
+func (w *Worker) runRead(cmd *mfa.Command, rt route) mfa.Reply {
+	c := &call{cmd: cmd, now: w.cfg.Now()}
+	tx, err := w.store.read.BeginTx(w.ctx, nil)
+	if err != nil {
+		return w.reply(c, rt, nil, fmt.Errorf("begin read: %w", err))
+	}
+	defer tx.Rollback()
+	data, err := rt.fn(w.ctx, tx, c)
+	return w.reply(c, rt, data, err)
+}
+
+// reply turns a handler's result into the reply sent back.
+func (w *Worker) reply(c *call, rt route, data any, err error) mfa.Reply {
+	if err != nil {
+		if outcome := mfa.AsError(err); outcome != nil {
+			return mfa.ErrorReply(outcome, c.cmd.Lang)
+		}
+		w.log.Error("command failed", "type", c.cmd.Type, "command_id", c.cmd.ID,
+			"request_id", c.cmd.RequestID, "err", err)
+		code := rt.faultCode
+		if code == "" {
+			code = mfa.CodeInternal
+		}
+		return mfa.ErrorReply(&mfa.Error{Code: code}, c.cmd.Lang)
+	}
+	msg := rt.msg
+	if c.msg != "" {
+		msg = c.msg
+	}
+	r := mfa.Reply{OK: true, Message: mfa.Text(c.cmd.Lang, msg)}
+	if data != nil {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			w.log.Error("encode reply", "type", c.cmd.Type, "err", err)
+			return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeInternal}, c.cmd.Lang)
+		}
+		r.Data = raw
+	}
+	return r
+}
+
+// Stop stops taking commands, finishes the ones already taken (their replies go out)
+// and returns when the writer is idle. The store stays open.
+func (w *Worker) Stop(ctx context.Context) error {
+	var err error
+	if w.svc != nil {
+		err = w.svc.Stop()
+		// Stop drains the endpoint subscriptions asynchronously; requests already
+		// delivered still reach submit, which answers them or, once closed, refuses
+		// them with SERVICE_UNAVAILABLE so the caller retries elsewhere.
+		w.quiesce(ctx)
+	}
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() { w.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, fmt.Errorf("stop worker: %w", ctx.Err()))
+	}
+	w.stop()
+	return err
+}
+
+// quiesce waits briefly for requests the draining subscriptions still deliver.
+func (w *Worker) quiesce(ctx context.Context) {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

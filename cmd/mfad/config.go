@@ -1,0 +1,205 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// Config is every setting of mfad serve. Defaults need nothing set: embedded NATS and
+// SQLite under ./data, a generated development signing secret and sealing key.
+type Config struct {
+	HTTPAddr   string
+	DataDir    string
+	NATSURL    string
+	NATSListen string
+	NATSCreds  string
+	Role       string
+
+	JWTSecret           string
+	JWKSURL             string
+	JWTIssuer           string
+	JWTAudience         string
+	IntrospectionURL    string
+	IntrospectionID     string
+	IntrospectionSecret string
+	IntrospectionWait   time.Duration
+
+	SecretKey string
+
+	TOTPIssuer        string
+	TOTPAlgorithm     string
+	TOTPDigits        int
+	TOTPPeriod        int
+	MaxTOTPDevices    int
+	LockoutThreshold  int
+	LockoutDuration   time.Duration
+	MandatoryChannels string
+	StepUpMaxAge      time.Duration
+
+	StreamReplicas  int
+	CommandTimeout  time.Duration
+	GroupCommit     bool
+	BatchSize       int
+	BatchWait       time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// secretFlags are masked when the configuration is logged.
+var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "introspection-secret": true}
+
+// register defines the flags of serve (and, for the token and audit commands, the
+// subset they need) on fs.
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of mfad.db, the JetStream store (nats/) and generated keys")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server(s), comma-separated; empty starts the embedded server")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client listen address of the embedded NATS server")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file (external NATS)")
+	fs.StringVar(&c.Role, "role", "all", "what this process runs: all, api or worker")
+
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (at least 32 bytes); empty with no JWKS/introspection = a generated dev secret")
+	fs.StringVar(&c.JWKSURL, "jwks-url", "", "JWKS URL for RS256/ES256/EdDSA bearer tokens")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required iss of tokens, when set")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud of tokens, when set")
+	fs.StringVar(&c.IntrospectionURL, "introspection-url", "", "RFC 7662 introspection endpoint; when set it decides token validity")
+	fs.StringVar(&c.IntrospectionID, "introspection-client-id", "", "client id for the introspection endpoint")
+	fs.StringVar(&c.IntrospectionSecret, "introspection-secret", "", "client secret for the introspection endpoint")
+	fs.DurationVar(&c.IntrospectionWait, "introspection-timeout", 3*time.Second, "introspection timeout; beyond it requests answer 504")
+
+	fs.StringVar(&c.SecretKey, "secret-key", "", "base64 AES-256 key(s) sealing secrets at rest, comma-separated, first seals; empty = generated key file in the data dir")
+
+	fs.StringVar(&c.TOTPIssuer, "totp-issuer", "mfad", "issuer shown in authenticator apps")
+	fs.StringVar(&c.TOTPAlgorithm, "totp-algorithm", "SHA1", "TOTP HMAC algorithm of new devices: SHA1, SHA256 or SHA512")
+	fs.IntVar(&c.TOTPDigits, "totp-digits", 6, "TOTP code length of new devices: 6 or 8")
+	fs.IntVar(&c.TOTPPeriod, "totp-period", 30, "TOTP time step of new devices, seconds")
+	fs.IntVar(&c.MaxTOTPDevices, "max-totp-devices", 5, "verified TOTP devices per user")
+	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", 5, "consecutive failed code checks that lock a user")
+	fs.DurationVar(&c.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a lock lasts")
+	fs.StringVar(&c.MandatoryChannels, "mandatory-channels", "", "entry point:channel pairs users may not remove, e.g. bank-web:sms,bank-app:totp")
+	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, removals and disabling MFA need a token with auth_time this recent (RFC 9470)")
+
+	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
+	fs.DurationVar(&c.CommandTimeout, "command-timeout", 5*time.Second, "how long the API waits for a worker's reply")
+	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
+	fs.IntVar(&c.BatchSize, "batch-size", 128, "most write commands per group commit")
+	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	annotateEnv(fs)
+}
+
+// annotateEnv appends each flag's environment variable to its help text.
+func annotateEnv(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + envName(f.Name) + "]" })
+}
+
+func (c *Config) check() error {
+	switch c.Role {
+	case "all", "api", "worker":
+	default:
+		return usageError{fmt.Sprintf("--role must be all, api or worker, not %q", c.Role)}
+	}
+	if _, err := c.mandatory(); err != nil {
+		return err
+	}
+	if c.TOTPDigits != 6 && c.TOTPDigits != 8 {
+		return usageError{fmt.Sprintf("--totp-digits must be 6 or 8, not %d", c.TOTPDigits)}
+	}
+	if c.TOTPPeriod < 15 || c.TOTPPeriod > 120 {
+		return usageError{fmt.Sprintf("--totp-period must be 15 to 120 seconds, not %d", c.TOTPPeriod)}
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
+	}
+	return nil
+}
+
+func (c *Config) runsAPI() bool    { return c.Role == "all" || c.Role == "api" }
+func (c *Config) runsWorker() bool { return c.Role == "all" || c.Role == "worker" }
+
+func (c *Config) dbPath() string { return filepath.Join(c.DataDir, "mfad.db") }
+
+// mandatory parses MFAD_MANDATORY_CHANNELS: "bank-web:sms,bank-app:totp".
+func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
+	out := map[string]map[mfa.Kind]bool{}
+	for _, pair := range strings.Split(c.MandatoryChannels, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		ep, ch, ok := strings.Cut(pair, ":")
+		kind, known := mfa.ParseKind(strings.TrimSpace(ch))
+		if !ok || strings.TrimSpace(ep) == "" || !known {
+			return nil, usageError{fmt.Sprintf("--mandatory-channels: %q is not entry-point:channel with channel sms, email or totp", pair)}
+		}
+		ep = strings.TrimSpace(ep)
+		if out[ep] == nil {
+			out[ep] = map[mfa.Kind]bool{}
+		}
+		out[ep][kind] = true
+	}
+	return out, nil
+}
+
+// sealingKeys decodes MFAD_SECRET_KEY (comma-separated base64 keys).
+func (c *Config) sealingKeys() ([][]byte, error) {
+	var keys [][]byte
+	for i, k := range strings.Split(c.SecretKey, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		b, err := decodeKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("MFAD_SECRET_KEY key %d: %w", i+1, err)
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			if len(b) != 32 {
+				return nil, fmt.Errorf("decodes to %d bytes, want 32", len(b))
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+func (c *Config) logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// logEffective logs every setting, secrets masked.
+func logEffective(log *slog.Logger, fs *flag.FlagSet) {
+	var attrs []any
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		v := fs.Lookup(n).Value.String()
+		if secretFlags[n] && v != "" {
+			v = "********"
+		}
+		attrs = append(attrs, envName(n), v)
+	}
+	log.Info("effective configuration", attrs...)
+}

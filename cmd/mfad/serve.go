@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pquerna/otp"
+
+	"github.com/mfad/mfad/activity"
+	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/handlers"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.register(fs)
+	if err := parseFlags(fs, args, getenv, stdout); err != nil {
+		return err
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel()}))
+	logEffective(log, fs)
+	return serve(ctx, &cfg, log)
+}
+
+// shutdownStep is one thing to undo at shutdown; steps run in reverse start order.
+type shutdownStep struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// serve starts the roles of cfg and blocks until ctx ends, then shuts down gracefully:
+// stop accepting HTTP, finish in-flight commands, drain the outbox, close NATS, close
+// the database.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
+	var steps []shutdownStep
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		for i := len(steps) - 1; i >= 0; i-- {
+			if e := steps[i].fn(sctx); e != nil {
+				log.Error("shutdown step failed", "step", steps[i].name, "err", e)
+				err = errors.Join(err, fmt.Errorf("shutdown %s: %w", steps[i].name, e))
+			}
+		}
+		log.Info("stopped")
+	}()
+	onStop := func(name string, fn func(context.Context) error) {
+		steps = append(steps, shutdownStep{name, fn})
+	}
+
+	var ns *server.Server
+	if cfg.NATSURL == "" {
+		if ns, err = startEmbeddedNATS(cfg, log); err != nil {
+			return err
+		}
+		onStop("embedded NATS", func(context.Context) error {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			return nil
+		})
+	}
+	nc, err := connectNATS(cfg, ns, "mfad-"+cfg.Role, log)
+	if err != nil {
+		return err
+	}
+	onStop("NATS connection", func(context.Context) error { nc.Close(); return nil })
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("JetStream: %w", err)
+	}
+	if err := ensureStreams(ctx, js, cfg.StreamReplicas, log); err != nil {
+		return err
+	}
+	checks := []handlers.Check{{Name: "nats", Check: func(context.Context) error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", s)
+		}
+		return nil
+	}}}
+
+	if cfg.runsWorker() {
+		store, err := channels.OpenStore(ctx, cfg.dbPath())
+		if err != nil {
+			return err
+		}
+		onStop("database", func(context.Context) error { return store.Close() })
+		worker, err := startWorker(cfg, store, nc, log)
+		if err != nil {
+			return err
+		}
+		onStop("workers", worker.Stop)
+		checks = append(checks, handlers.Check{Name: "database", Check: store.Writable})
+	}
+
+	if cfg.runsAPI() {
+		srv, addr, err := startHTTP(cfg, nc, checks, log)
+		if err != nil {
+			return err
+		}
+		onStop("HTTP server", srv.Shutdown)
+		log.Info("HTTP listening", "addr", addr)
+	}
+	log.Info("mfad started", "role", cfg.Role, "version", version)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// ensureStreams creates the streams, waiting for a JetStream that is still electing
+// leaders (a cluster that just started).
+func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := activity.EnsureStreams(cctx, js, replicas)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn("JetStream not ready, retrying", "err", err)
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, log *slog.Logger) (*channels.Worker, error) {
+	keys, err := cfg.sealingKeys()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		key, err := loadOrCreateKey(cfg.DataDir, sealingKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{key}
+	}
+	sealer, err := channels.NewSealer(keys...)
+	if err != nil {
+		return nil, err
+	}
+	mandatory, _ := cfg.mandatory() // checked in cfg.check
+	batch := cfg.BatchSize
+	if !cfg.GroupCommit {
+		batch = 1
+	}
+	alg, err := totpAlgorithm(cfg.TOTPAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	worker, err := channels.NewWorker(channels.Config{
+		TOTP: channels.TOTPPolicy{Issuer: cfg.TOTPIssuer, Algorithm: alg,
+			Digits: otp.Digits(cfg.TOTPDigits), Period: uint(cfg.TOTPPeriod)},
+		MaxTOTPDevices:   cfg.MaxTOTPDevices,
+		LockoutThreshold: cfg.LockoutThreshold,
+		LockoutDuration:  cfg.LockoutDuration,
+		Mandatory:        mandatory,
+		BatchSize:        batch,
+		BatchWait:        cfg.BatchWait,
+		Version:          semver(version),
+		Logger:           log.With("component", "worker"),
+	}, store, sealer)
+	if err != nil {
+		return nil, err
+	}
+	if err := worker.Start(nc); err != nil {
+		_ = worker.Stop(context.Background())
+		return nil, err
+	}
+	return worker, nil
+}
+
+func totpAlgorithm(name string) (otp.Algorithm, error) {
+	switch name {
+	case "SHA1":
+		return otp.AlgorithmSHA1, nil
+	case "SHA256":
+		return otp.AlgorithmSHA256, nil
+	case "SHA512":
+		return otp.AlgorithmSHA512, nil
+	}
+	return 0, usageError{fmt.Sprintf("--totp-algorithm must be SHA1, SHA256 or SHA512, not %q", name)}
+}
+
+// semver is the micro service version: it must be semantic, "dev" is not.
+func semver(v string) string {
+	if v == "dev" {
+		return "0.0.0-dev"
+	}
+	return v
+}
+
+func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, log *slog.Logger) (*http.Server, string, error) {
+	secret, dev, err := cfg.jwtSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	if dev {
+		log.Warn("no token issuer configured: using the development HS256 secret in the data dir; mint tokens with `mfad token --sub <user>`")
+	}
+	auth, err := handlers.NewAuthenticator(handlers.AuthConfig{
+		HMACSecret:           secret,
+		JWKSURL:              cfg.JWKSURL,
+		Issuer:               cfg.JWTIssuer,
+		Audience:             cfg.JWTAudience,
+		IntrospectionURL:     cfg.IntrospectionURL,
+		IntrospectionID:      cfg.IntrospectionID,
+		IntrospectionSecret:  cfg.IntrospectionSecret,
+		IntrospectionTimeout: cfg.IntrospectionWait,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	e := handlers.New(handlers.Config{
+		Bus:          activity.NewBus(nc, cfg.CommandTimeout),
+		Auth:         auth,
+		Logger:       log.With("component", "http"),
+		Ready:        checks,
+		StepUpMaxAge: cfg.StepUpMaxAge,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}

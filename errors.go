@@ -1,0 +1,117 @@
+package mfa
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Outcome codes. They are the stable, machine-readable part of every error answer; each
+// dialect maps them to its own status and envelope in one place (handlers/errors.go).
+const (
+	CodeValidation          = "VALIDATION_ERROR"
+	CodeMalformed           = "MALFORMED_REQUEST" // not JSON, or a field of the wrong type
+	CodePayloadTooLarge     = "PAYLOAD_TOO_LARGE"
+	CodeUnauthorized        = "UNAUTHORIZED"
+	CodeForbidden           = "FORBIDDEN"
+	CodeStepUpRequired      = "STEP_UP_REQUIRED"
+	CodeNotFound            = "NOT_FOUND"
+	CodeMethodNotAllowed    = "METHOD_NOT_ALLOWED"
+	CodeInvalidCode         = "INVALID_CODE"
+	CodeNoPendingSetup      = "NO_PENDING_SETUP"
+	CodeNoPendingSecret     = "NO_PENDING_SECRET"
+	CodeTooManyAttempts     = "TOO_MANY_ATTEMPTS"
+	CodeDeviceNotFound      = "DEVICE_NOT_FOUND"
+	CodeDeviceLimit         = "DEVICE_LIMIT_REACHED"
+	CodeDeviceRemove        = "DEVICE_REMOVE_ERROR"
+	CodeMFANotEnabled       = "MFA_NOT_ENABLED"
+	CodeSecretExists        = "MFA_SECRET_EXISTS"
+	CodeInvalidMethod       = "INVALID_MFA_METHOD"
+	CodeChannelNotFound     = "MFA_CHANNEL_NOT_FOUND"
+	CodeChannelNotVoluntary = "MFA_CHANNEL_NOT_VOLUNTARY"
+	CodeChannelExists       = "MFA_CHANNEL_EXISTS"
+	CodeConflict            = "CONFLICT"
+	CodeInternal            = "INTERNAL_ERROR"
+	CodeUnavailable         = "SERVICE_UNAVAILABLE"
+	CodeGatewayTimeout      = "GATEWAY_TIMEOUT"
+)
+
+// Validation reasons, the "why" of a VALIDATION_ERROR or MALFORMED_REQUEST on one field.
+const (
+	ReasonRequired = "required" // missing or empty
+	ReasonType     = "type"     // wrong JSON type
+	ReasonFormat   = "format"   // right type, wrong shape (not 6 digits, not E.164…)
+	ReasonLength   = "length"   // too short or too long
+	ReasonEnum     = "enum"     // not one of the allowed values
+	ReasonMismatch = "mismatch" // disagrees with the request (verb vs path, actor vs token)
+	ReasonSyntax   = "syntax"   // the body is not JSON
+)
+
+// Error is a domain outcome: something the caller asked for that the rules refuse. It is
+// not a fault of the service; faults are plain wrapped errors and become INTERNAL_ERROR.
+type Error struct {
+	Code       string
+	Field      string        // the request field at fault, if any
+	Reason     string        // one of the Reason* constants, with Field
+	RetryAfter time.Duration // TOO_MANY_ATTEMPTS: until the lock ends
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Field, e.Reason)
+	}
+	return e.Code
+}
+
+// Is matches on the code, so errors.Is(err, ErrDeviceNotFound) holds for any
+// DEVICE_NOT_FOUND outcome whatever its details.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
+// Sentinel outcomes, for errors.Is.
+var (
+	ErrInvalidCode         = &Error{Code: CodeInvalidCode}
+	ErrNoPendingSetup      = &Error{Code: CodeNoPendingSetup}
+	ErrNoPendingSecret     = &Error{Code: CodeNoPendingSecret}
+	ErrTooManyAttempts     = &Error{Code: CodeTooManyAttempts}
+	ErrDeviceNotFound      = &Error{Code: CodeDeviceNotFound}
+	ErrDeviceLimit         = &Error{Code: CodeDeviceLimit}
+	ErrMFANotEnabled       = &Error{Code: CodeMFANotEnabled}
+	ErrSecretExists        = &Error{Code: CodeSecretExists}
+	ErrInvalidMethod       = &Error{Code: CodeInvalidMethod}
+	ErrChannelNotFound     = &Error{Code: CodeChannelNotFound}
+	ErrChannelNotVoluntary = &Error{Code: CodeChannelNotVoluntary}
+	ErrChannelExists       = &Error{Code: CodeChannelExists}
+	ErrNotFound            = &Error{Code: CodeNotFound}
+	ErrForbidden           = &Error{Code: CodeForbidden}
+)
+
+// Invalid reports a request field that breaks a rule.
+func Invalid(field, reason string) *Error {
+	return &Error{Code: CodeValidation, Field: field, Reason: reason}
+}
+
+// Malformed reports a body that is not JSON or a field of the wrong JSON type.
+func Malformed(field, reason string) *Error {
+	return &Error{Code: CodeMalformed, Field: field, Reason: reason}
+}
+
+// AsError returns the domain outcome carried by err, or nil when err is a fault.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
+// ErrorReply renders an outcome error as a failed Reply, localized to lang.
+func ErrorReply(err *Error, lang string) Reply {
+	r := Reply{Code: err.Code, Field: err.Field, Reason: err.Reason, Message: ErrorText(lang, err)}
+	if err.RetryAfter > 0 {
+		r.RetryAfter = int((err.RetryAfter + time.Second - 1) / time.Second)
+	}
+	return r
+}

@@ -1,0 +1,73 @@
+package handlers
+
+import (
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// deviceOK writes the device dialect's success envelope.
+func deviceOK(c echo.Context, data any, message string) error {
+	return c.JSON(http.StatusOK, struct {
+		Success bool   `json:"success"`
+		Data    any    `json:"data"`
+		Message string `json:"message"`
+	}{true, data, message})
+}
+
+// druidResult is the DruID envelope: result.status always equals the HTTP status.
+type druidResult struct {
+	Result struct {
+		Status  int          `json:"status"`
+		Message string       `json:"message"`
+		Elapsed float64      `json:"elapsed"`
+		Errors  []druidError `json:"errors"`
+	} `json:"result"`
+}
+
+type druidError struct {
+	Message string `json:"message"`
+	Details string `json:"details,omitempty"`
+	Field   string `json:"field,omitempty"`
+}
+
+// druidOK writes a DruID success answer.
+func druidOK(c echo.Context, message string) error {
+	return writeDruid(c, http.StatusOK, message, []druidError{})
+}
+
+func renderDruidError(c echo.Context, status int, outcome *mfa.Error, lang, message string) error {
+	reason := "mfa_error"
+	if o, ok := druidOutcome[outcome.Code]; ok {
+		reason = o.reason
+	} else if outcome.Field != "" {
+		reason = "invalid_parameter"
+	} else {
+		reason = strings.ToLower(publicCode(outcome))
+	}
+	headline := http.StatusText(status)
+	switch status {
+	case http.StatusExpectationFailed:
+		headline = mfa.Text(lang, mfa.MsgMFAError)
+	case http.StatusBadRequest:
+		headline = mfa.Text(lang, mfa.MsgBadRequest)
+	}
+	return writeDruid(c, status, headline, []druidError{{Message: reason, Details: message, Field: outcome.Field}})
+}
+
+func writeDruid(c echo.Context, status int, message string, errs []druidError) error {
+	var r druidResult
+	r.Result.Status = status
+	r.Result.Message = message
+	r.Result.Errors = errs
+	if start, ok := c.Get(startKey).(time.Time); ok {
+		// seconds, to the millisecond, as the vendor shows it
+		r.Result.Elapsed = math.Round(time.Since(start).Seconds()*1000) / 1000
+	}
+	return c.JSON(status, r)
+}

@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// MaxBody is the largest request body accepted (API.md §0).
+const MaxBody = 64 << 10
+
+const (
+	startKey = "mfad.start"
+	langKey  = "mfad.lang"
+)
+
+// requestContext stamps every request: X-Request-Id (the caller's if it is sane, else a
+// new one), the start time (DruID's elapsed) and the answer language.
+func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(startKey, time.Now())
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !saneToken(id, 128) {
+			id = mfa.NewID()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Set(langKey, mfa.Lang(c.Request().Header.Get("Accept-Language")))
+		return next(c)
+	}
+}
+
+func language(c echo.Context) string {
+	if l, ok := c.Get(langKey).(string); ok {
+		return l
+	}
+	return mfa.Lang(c.Request().Header.Get("Accept-Language"))
+}
+
+// saneToken accepts 1..max printable ASCII characters without spaces: safe to echo back
+// in a header and to log.
+func saneToken(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// limitBody refuses bodies over MaxBody with 413: by Content-Length at once, and while
+// reading for bodies without one.
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > MaxBody {
+			return &mfa.Error{Code: mfa.CodePayloadTooLarge}
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxBody)
+		return next(c)
+	}
+}
+
+// accessLog writes one line per request. It never logs bodies, tokens or query strings:
+// they may hold codes and secrets.
+func accessLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			start, _ := c.Get(startKey).(time.Time)
+			attrs := []any{
+				"method", c.Request().Method,
+				"route", c.Path(),
+				"status", c.Response().Status,
+				"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			}
+			if p := principal(c); p.Subject != "" {
+				attrs = append(attrs, "sub", p.Subject)
+			}
+			log.Info("request", attrs...)
+			return nil
+		}
+	}
+}
+
+// isTooLarge reports a body read that hit MaxBody.
+func isTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}

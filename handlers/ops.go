@@ -1,0 +1,31 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// handleHealth answers while the process runs.
+func (s *server) handleHealth(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady runs every readiness check: 200 when all pass, 503 naming the failures.
+func (s *server) handleReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	checks := make(map[string]string, len(s.ready))
+	status, code := "ready", http.StatusOK
+	for _, ch := range s.ready {
+		if err := ch.Check(ctx); err != nil {
+			checks[ch.Name] = err.Error()
+			status, code = "not_ready", http.StatusServiceUnavailable
+			continue
+		}
+		checks[ch.Name] = "ok"
+	}
+	return c.JSON(code, map[string]any{"status": status, "checks": checks})
+}

@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"github.com/labstack/echo/v4"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
+)
+
+// IdempotencyHeader carries the client's retry key (API.md §0).
+const IdempotencyHeader = "Idempotency-Key"
+
+// request says how one HTTP request becomes a command.
+type request struct {
+	typ    string
+	params any
+	userID string // acting for this user (admin); empty = the caller
+	source string // DruID source device
+	// idempotent: the command changes state, so Idempotency-Key applies.
+	idempotent bool
+}
+
+// send builds the command for r, sends it, and returns its reply. A reply that is not
+// OK comes back as its outcome error, for the dialect's error handler.
+func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
+	p := principal(c)
+	o := activity.Origin{
+		UserID:    p.Subject,
+		Actor:     p.Subject,
+		Admin:     p.Admin(),
+		Source:    r.source,
+		Lang:      language(c),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	if r.userID != "" {
+		o.UserID = r.userID
+	}
+	if from := c.Request().Header.Get("From"); from != "" {
+		if !saneToken(from, 128) {
+			return mfa.Reply{}, mfa.Invalid("From", mfa.ReasonFormat)
+		}
+		o.EntryPoint = from
+	}
+	if key := c.Request().Header.Get(IdempotencyHeader); key != "" && r.idempotent {
+		if len(key) > 255 {
+			return mfa.Reply{}, mfa.Invalid(IdempotencyHeader, mfa.ReasonLength)
+		}
+		o.Key = key
+	}
+	cmd, err := activity.NewCommand(r.typ, o, r.params)
+	if err != nil {
+		return mfa.Reply{}, err
+	}
+	reply, err := s.bus.Send(c.Request().Context(), cmd)
+	if err != nil {
+		return mfa.Reply{}, err
+	}
+	if reply.Replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return reply, reply.Err()
+}

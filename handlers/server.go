@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// Bus sends a command to the workers and returns their reply (activity.Bus).
+type Bus interface {
+	Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error)
+}
+
+// Check is one readiness condition of /readyz.
+type Check struct {
+	Name  string
+	Check func(context.Context) error
+}
+
+// Config is what the HTTP side needs.
+type Config struct {
+	Bus          Bus
+	Auth         *Authenticator
+	Logger       *slog.Logger
+	Ready        []Check       // /readyz conditions
+	StepUpMaxAge time.Duration // RFC 9470 max age for removals; 0 = off
+	Now          func() time.Time
+}
+
+// server holds the dependencies the handlers close over.
+type server struct {
+	bus    Bus
+	log    *slog.Logger
+	ready  []Check
+	stepUp echo.MiddlewareFunc
+	now    func() time.Time
+}
+
+// New returns the echo server with every route of API.md.
+func New(cfg Config) *echo.Echo {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &server{
+		bus:    cfg.Bus,
+		log:    cfg.Logger,
+		ready:  cfg.Ready,
+		stepUp: requireRecentAuth(cfg.StepUpMaxAge, cfg.Now),
+		now:    cfg.Now,
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.Use(requestContext, accessLog(cfg.Logger))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			cfg.Logger.Error("panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(limitBody)
+	s.routes(e, authenticate(cfg.Auth))
+	return e
+}
