@@ -31,13 +31,6 @@ const (
 	CmdActivityRejected = "activity.rejected" // record an ingested activity that was refused
 )
 
-// ReadCommands do not change state: workers run them on the read pool, outside the
-// single writer, and they are never stored for idempotency.
-var ReadCommands = map[string]bool{
-	CmdStatus: true, CmdSettings: true, CmdTOTPList: true, CmdBackupCount: true,
-	CmdAuditQuery: true, CmdAdminGet: true,
-}
-
 // Command is the envelope sent from an entry point (HTTP dialect or activity ingest) to
 // the workers. Its JSON form is the NATS contract of API.md §4.
 type Command struct {

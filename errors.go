@@ -25,6 +25,7 @@ const (
 	CodeDeviceLimit         = "DEVICE_LIMIT_REACHED"
 	CodeDeviceRemove        = "DEVICE_REMOVE_ERROR"
 	CodeMFANotEnabled       = "MFA_NOT_ENABLED"
+	CodeNoTOTPDevice        = "NO_TOTP_DEVICE"
 	CodeSecretExists        = "MFA_SECRET_EXISTS"
 	CodeInvalidMethod       = "INVALID_MFA_METHOD"
 	CodeChannelNotFound     = "MFA_CHANNEL_NOT_FOUND"
@@ -79,6 +80,7 @@ var (
 	ErrDeviceNotFound      = &Error{Code: CodeDeviceNotFound}
 	ErrDeviceLimit         = &Error{Code: CodeDeviceLimit}
 	ErrMFANotEnabled       = &Error{Code: CodeMFANotEnabled}
+	ErrNoTOTPDevice        = &Error{Code: CodeNoTOTPDevice}
 	ErrSecretExists        = &Error{Code: CodeSecretExists}
 	ErrInvalidMethod       = &Error{Code: CodeInvalidMethod}
 	ErrChannelNotFound     = &Error{Code: CodeChannelNotFound}

@@ -51,9 +51,9 @@ var EventCatalogue = map[string]EventKind{
 	EventBackupUsed:         {"Update", "a backup code was used to sign in"},
 	EventBackupRevoked:      {"Delete", "the backup codes were revoked"},
 	EventVerifySucceeded:    {"Accept", "a code was accepted"},
-	EventVerifyFailed:       {"Reject", "a wrong code was refused"},
+	EventVerifyFailed:       {"Reject", "a wrong code was refused (mfa:locked_until is set when it started a lock)"},
 	EventVerifyReplayed:     {"Reject", "an already used code was refused"},
-	EventVerifyLocked:       {"Block", "a code check was refused because the user is locked out, or a failure started the lock"},
+	EventVerifyLocked:       {"Block", "a code check was refused because the user is locked out"},
 	EventAdminReset:         {"Delete", "an administrator removed every method of the user"},
 	EventActivityRejected:   {"Reject", "an activity from MFA_ACTIVITIES was refused"},
 }

@@ -74,6 +74,7 @@ var catalogue = map[string][2]string{ // key → {en, es}
 	CodeDeviceLimit:         {"The maximum number of TOTP devices is reached", "Se ha alcanzado el número máximo de dispositivos TOTP"},
 	CodeDeviceRemove:        {"The TOTP device could not be removed", "No se ha podido eliminar el dispositivo TOTP"},
 	CodeMFANotEnabled:       {"MFA is not enabled for this user", "MFA no está activado para este usuario"},
+	CodeNoTOTPDevice:        {"Backup codes need a verified TOTP device", "Los códigos de respaldo requieren un dispositivo TOTP verificado"},
 	CodeSecretExists:        {"An authenticator is already set up, remove it before creating a new secret", "Ya hay un autenticador configurado, elimínelo antes de crear un secreto nuevo"},
 	CodeInvalidMethod:       {"The MFA method is not supported", "El método MFA no está soportado"},
 	CodeChannelNotFound:     {"The MFA channel is not set up", "El canal MFA no está configurado"},

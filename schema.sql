@@ -25,6 +25,9 @@ CREATE TABLE methods (
     verified        INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
     entry_point     TEXT    NOT NULL DEFAULT '',
     last_used_step  INTEGER NOT NULL DEFAULT -1, -- highest accepted TOTP time step
+    algorithm       TEXT    NOT NULL DEFAULT 'SHA1' CHECK (algorithm IN ('SHA1', 'SHA256', 'SHA512')),
+    digits          INTEGER NOT NULL DEFAULT 6 CHECK (digits IN (6, 8)),
+    period          INTEGER NOT NULL DEFAULT 30 CHECK (period > 0),
     created_at      INTEGER NOT NULL,
     verified_at     INTEGER,
     last_used_at    INTEGER,

@@ -27,7 +27,7 @@ func (w *Worker) writeLoop() {
 			w.cfg.AfterCommit()
 		}
 		if c.notified > 0 {
-			w.cfg.AfterNotify()
+			w.kickNotifier()
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	mfa "github.com/mfad/mfad"
@@ -41,8 +42,6 @@ type Config struct {
 	// AfterCommit is called after every commit that appended audit records, to wake
 	// the outbox relay. It must not block.
 	AfterCommit func()
-	// AfterNotify is called after every commit that queued notifications.
-	AfterNotify func()
 }
 
 func (c *Config) setDefaults() {
@@ -75,9 +74,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.AfterCommit == nil {
 		c.AfterCommit = func() {}
-	}
-	if c.AfterNotify == nil {
-		c.AfterNotify = func() {}
 	}
 }
 
@@ -132,8 +128,13 @@ type Worker struct {
 
 	mu      sync.RWMutex // guards closed against sends on queue
 	closed  bool
-	running sync.WaitGroup
+	running sync.WaitGroup // the writer and read commands in flight
+	relays  sync.WaitGroup // the notification relay
 	svc     micro.Service
+
+	js         jetstream.JetStream // notification relay; nil until Start
+	notifyKick chan struct{}
+	notifyStop context.CancelFunc
 }
 
 // job is one write command waiting for the writer.
@@ -160,6 +161,9 @@ func NewWorker(cfg Config, store *Store, sealer *Sealer) (*Worker, error) {
 		stop:   stop,
 		queue:  make(chan *job, 4*cfg.BatchSize),
 		reads:  make(chan struct{}, cfg.ReadConcurrency),
+
+		notifyKick: make(chan struct{}, 1),
+		notifyStop: func() {},
 	}
 	w.routes = w.commandRoutes()
 	w.running.Add(1)
@@ -168,8 +172,18 @@ func NewWorker(cfg Config, store *Store, sealer *Sealer) (*Worker, error) {
 }
 
 // Start registers the "mfa" micro service on nc: one endpoint per command type under
-// mfa.cmd.>, in queue group mfa-workers so any number of workers share the load.
+// mfa.cmd.>, in queue group mfa-workers so any number of workers share the load. It also
+// starts the relay of the notification outbox to MFA_NOTIFY.
 func (w *Worker) Start(nc *nats.Conn) error {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("jetstream for notifications: %w", err)
+	}
+	w.js = js
+	nctx, stop := context.WithCancel(w.ctx)
+	w.notifyStop = stop
+	w.relays.Add(1)
+	go w.notifyRelay(nctx)
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        activity.ServiceName,
 		Version:     w.cfg.Version,
@@ -321,6 +335,12 @@ func (w *Worker) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.Join(err, fmt.Errorf("stop worker: %w", ctx.Err()))
 	}
+	// The last commits may have queued notifications: hand them over before leaving.
+	if ferr := w.flushNotifications(ctx); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("flush notifications: %w", ferr))
+	}
+	w.notifyStop()
+	w.relays.Wait()
 	w.stop()
 	return err
 }

@@ -46,6 +46,7 @@ var outcomeStatus = map[string]int{
 	mfa.CodeNoPendingSetup:      http.StatusBadRequest,
 	mfa.CodeNoPendingSecret:     http.StatusBadRequest,
 	mfa.CodeMFANotEnabled:       http.StatusBadRequest,
+	mfa.CodeNoTOTPDevice:        http.StatusBadRequest,
 	mfa.CodeInvalidMethod:       http.StatusBadRequest,
 	mfa.CodeTooManyAttempts:     http.StatusTooManyRequests,
 	mfa.CodeDeviceNotFound:      http.StatusNotFound,
