@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,10 +50,239 @@ func (s *server) handleStatus(c echo.Context) error {
 	}, reply.Message)
 }
 
+// handleTOTPSetup: POST /api/v1/mfa/totp/setup {"device_name"}.
+func (s *server) handleTOTPSetup(c echo.Context) error {
+	var req struct {
+		DeviceName *string `json:"device_name"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	name, err := checkLabel("device_name", req.DeviceName, 64)
+	if err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, params: mfa.TOTPSetupParams{DeviceName: name}, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var setup mfa.TOTPSetup
+	if err := unpack(reply, &setup); err != nil {
+		return err
+	}
+	qr, err := qrDataURL(setup.OTPAuthURL)
+	if err != nil {
+		return err
+	}
+	return deviceOK(c, map[string]any{
+		"device_id":        setup.DeviceID,
+		"secret":           setup.Secret,
+		"manual_entry_key": groupsOf4(setup.Secret),
+		"otpauth_url":      setup.OTPAuthURL,
+		"qr_code":          qr,
+		"device_name":      setup.DeviceName,
+	}, reply.Message)
+}
+
+// groupsOf4 spaces a base32 secret for typing by hand: "JBSW Y3DP …".
+func groupsOf4(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// handleTOTPVerify: POST /api/v1/mfa/totp/verify {"code","device_id"?}.
+func (s *server) handleTOTPVerify(c echo.Context) error {
+	var req struct {
+		Code     *string `json:"code"`
+		DeviceID *int64  `json:"device_id"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	code := deref(req.Code)
+	if err := checkOTP("code", code); err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPVerify,
+		params: mfa.TOTPVerifyParams{Code: code, DeviceID: req.DeviceID}, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var v mfa.TOTPVerified
+	if err := unpack(reply, &v); err != nil {
+		return err
+	}
+	data := map[string]any{"success": true, "device_id": v.DeviceID, "message": reply.Message}
+	if len(v.BackupCodes) > 0 {
+		data["backup_codes"] = v.BackupCodes
+	}
+	return deviceOK(c, data, reply.Message)
+}
+
+// handleTOTPDevices: GET /api/v1/mfa/totp/devices.
+func (s *server) handleTOTPDevices(c echo.Context) error {
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPList})
+	if err != nil {
+		return err
+	}
+	var list mfa.Devices
+	if err := unpack(reply, &list); err != nil {
+		return err
+	}
+	type device struct {
+		ID         int64      `json:"id"`
+		DeviceName string     `json:"device_name"`
+		Type       mfa.Kind   `json:"type"`
+		CreatedAt  time.Time  `json:"created_at"`
+		LastUsedAt *time.Time `json:"last_used_at"`
+		IsPrimary  bool       `json:"is_primary"`
+		Verified   bool       `json:"verified"`
+	}
+	devices := make([]device, len(list.Devices))
+	for i, d := range list.Devices {
+		devices[i] = device{ID: d.ID, DeviceName: d.Label, Type: d.Kind, CreatedAt: d.CreatedAt,
+			LastUsedAt: d.LastUsedAt, IsPrimary: d.Primary, Verified: d.Verified}
+	}
+	return deviceOK(c, map[string]any{"devices": devices, "total_count": len(devices)}, reply.Message)
+}
+
+// handleTOTPRemove: DELETE /api/v1/mfa/totp/devices/{device_id}.
+func (s *server) handleTOTPRemove(c echo.Context) error {
+	id, err := parseID("device_id", c.Param("device_id"))
+	if err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPRemove, params: mfa.DeviceParams{DeviceID: id}, idempotent: true})
+	if err != nil {
+		return err
+	}
+	return deviceOK(c, map[string]any{"success": true, "message": reply.Message}, reply.Message)
+}
+
+// handleBackupCount: GET /api/v1/mfa/backup-codes.
+func (s *server) handleBackupCount(c echo.Context) error {
+	reply, err := s.send(c, request{typ: mfa.CmdBackupCount})
+	if err != nil {
+		return err
+	}
+	var n mfa.BackupCodeCount
+	if err := unpack(reply, &n); err != nil {
+		return err
+	}
+	return deviceOK(c, map[string]any{"remaining": n.Remaining, "total": n.Total}, reply.Message)
+}
+
+// handleBackupRegenerate: POST /api/v1/mfa/backup-codes/regenerate.
+func (s *server) handleBackupRegenerate(c echo.Context) error {
+	if err := decodeBody(c, &struct{}{}); err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdBackupRegenerate, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var codes mfa.BackupCodes
+	if err := unpack(reply, &codes); err != nil {
+		return err
+	}
+	return deviceOK(c, map[string]any{"backup_codes": codes.Codes}, reply.Message)
+}
+
+// handleOTPSend: POST /api/v1/mfa/otp/send {"method":"sms"|"email","user_id"?}.
+func (s *server) handleOTPSend(c echo.Context) error {
+	var req struct {
+		Method *string `json:"method"`
+		UserID *string `json:"user_id"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	kind, err := channelKind("method", req.Method)
+	if err != nil {
+		return err
+	}
+	user, err := actingFor(principal(c), req.UserID)
+	if err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdOTPSend, params: mfa.OTPSendParams{Method: kind}, userID: user, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var sent mfa.OTPSent
+	if err := unpack(reply, &sent); err != nil {
+		return err
+	}
+	return deviceOK(c, map[string]any{"sent": true, "expires_in": sent.ExpiresIn}, reply.Message)
+}
+
+// channelKind reads an sms/email field.
+func channelKind(field string, v *string) (mfa.Kind, error) {
+	switch {
+	case v == nil || *v == "":
+		return "", mfa.Invalid(field, mfa.ReasonRequired)
+	case *v == string(mfa.KindSMS) || *v == string(mfa.KindEmail):
+		return mfa.Kind(*v), nil
+	}
+	return "", mfa.Invalid(field, mfa.ReasonEnum)
+}
+
+// handleVerify: POST /api/v1/mfa/verify {"code"} or {"backup_code"}, "user_id"?.
+func (s *server) handleVerify(c echo.Context) error {
+	var req struct {
+		Code       *string `json:"code"`
+		BackupCode *string `json:"backup_code"`
+		UserID     *string `json:"user_id"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	code, backup := deref(req.Code), deref(req.BackupCode)
+	switch {
+	case code == "" && backup == "":
+		return mfa.Invalid("code", mfa.ReasonRequired)
+	case code != "" && backup != "":
+		return mfa.Invalid("backup_code", mfa.ReasonMismatch)
+	case code != "":
+		if err := checkOTP("code", code); err != nil {
+			return err
+		}
+	case len(backup) > 32:
+		return mfa.Invalid("backup_code", mfa.ReasonLength)
+	}
+	user, err := actingFor(principal(c), req.UserID)
+	if err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdVerify, params: mfa.VerifyParams{Code: code, BackupCode: backup},
+		userID: user, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var v mfa.Verified
+	if err := unpack(reply, &v); err != nil {
+		return err
+	}
+	return deviceOK(c, map[string]any{"verified": true, "method": v.Method}, reply.Message)
+}
+
 // unpack decodes a reply's data.
 func unpack(reply mfa.Reply, v any) error {
 	if err := json.Unmarshal(reply.Data, v); err != nil {
 		return fmt.Errorf("decode reply data: %w", err)
 	}
 	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -1,0 +1,181 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// The banking dialect (API.md §1): /settings, camelCase, RFC 9457 problem details.
+
+// mfaMethodAuthenticator is the banking name of a TOTP authenticator.
+const mfaMethodAuthenticator = "authenticator"
+
+// bankingDeviceName labels an authenticator set up through this dialect, which has no
+// field for a name.
+const bankingDeviceName = "Authenticator"
+
+// handleSecretCreate: POST /settings/MfaSecret {"mfaMethod":"authenticator"}?.
+func (s *server) handleSecretCreate(c echo.Context) error {
+	var req struct {
+		MfaMethod *string `json:"mfaMethod"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if req.MfaMethod != nil && *req.MfaMethod != mfaMethodAuthenticator {
+		return mfa.ErrInvalidMethod
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, idempotent: true,
+		params: mfa.TOTPSetupParams{DeviceName: bankingDeviceName, ReplaceOnly: true}})
+	if err != nil {
+		return err
+	}
+	var setup mfa.TOTPSetup
+	if err := unpack(reply, &setup); err != nil {
+		return err
+	}
+	qr, err := qrDataURL(setup.OTPAuthURL)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"secret":     setup.Secret,
+		"otpauthUrl": setup.OTPAuthURL,
+		"qrCodeUrl":  qr,
+		"deviceId":   setup.DeviceID,
+		"status":     "pending",
+	})
+}
+
+// handleSecretDelete: DELETE /settings/MfaSecret.
+func (s *server) handleSecretDelete(c echo.Context) error {
+	if err := decodeBody(c, &struct{}{}); err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdSecretRemove, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var r mfa.Removal
+	if err := unpack(reply, &r); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"status":           "success",
+		"message":          reply.Message,
+		"removed":          r.Removed,
+		"mfaSignInEnabled": r.SignInEnabled,
+	})
+}
+
+// handleSignInEnable: POST /settings/MfaSignIn.
+func (s *server) handleSignInEnable(c echo.Context) error {
+	var req struct {
+		MfaMethod   *string `json:"mfaMethod"`
+		Code        *string `json:"code"`
+		PhoneNumber *string `json:"phoneNumber"`
+		Email       *string `json:"email"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	p := mfa.SignInParams{Method: deref(req.MfaMethod), Code: deref(req.Code)}
+	switch p.Method {
+	case "":
+		return mfa.Invalid("mfaMethod", mfa.ReasonRequired)
+	case mfaMethodAuthenticator:
+		if err := checkOTP("code", p.Code); err != nil {
+			return err
+		}
+	case string(mfa.KindSMS), string(mfa.KindEmail):
+		field, addr := "phoneNumber", req.PhoneNumber
+		if p.Method == string(mfa.KindEmail) {
+			field, addr = "email", req.Email
+		}
+		p.Address = deref(addr)
+		switch {
+		case p.Address == "":
+			return mfa.Invalid(field, mfa.ReasonRequired)
+		case !mfa.ValidAddress(mfa.Kind(p.Method), p.Address):
+			return mfa.Invalid(field, mfa.ReasonFormat)
+		}
+		if p.Code != "" {
+			if err := checkOTP("code", p.Code); err != nil {
+				return err
+			}
+		}
+	default:
+		return mfa.ErrInvalidMethod
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdSignInEnable, params: p, idempotent: true})
+	if err != nil {
+		return err
+	}
+	var r mfa.SignIn
+	if err := unpack(reply, &r); err != nil {
+		return err
+	}
+	if r.CodeSent {
+		return c.JSON(http.StatusOK, map[string]any{"status": "verification_sent"})
+	}
+	body := map[string]any{"status": "enabled", "mfaSignInEnabled": true}
+	if len(r.BackupCodes) > 0 {
+		body["backupCodes"] = r.BackupCodes
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// handleSignInDisable: DELETE /settings/MfaSignIn.
+func (s *server) handleSignInDisable(c echo.Context) error {
+	if err := decodeBody(c, &struct{}{}); err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdSignInDisable, idempotent: true})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"status":           "success",
+		"message":          reply.Message,
+		"mfaSignInEnabled": false,
+	})
+}
+
+// handleSettings: GET /settings/Mfa (proposal).
+func (s *server) handleSettings(c echo.Context) error {
+	reply, err := s.send(c, request{typ: mfa.CmdSettings})
+	if err != nil {
+		return err
+	}
+	var st mfa.Status
+	if err := unpack(reply, &st); err != nil {
+		return err
+	}
+	type bankingMethod struct {
+		ID         int64      `json:"id"`
+		Type       string     `json:"type"`
+		Label      string     `json:"label"`
+		Verified   bool       `json:"verified"`
+		Voluntary  bool       `json:"voluntary"`
+		CreatedAt  time.Time  `json:"createdAt"`
+		LastUsedAt *time.Time `json:"lastUsedAt"`
+	}
+	methods := make([]bankingMethod, len(st.Methods))
+	for i, m := range st.Methods {
+		typ := string(m.Kind)
+		if m.Kind == mfa.KindTOTP {
+			typ = mfaMethodAuthenticator
+		}
+		methods[i] = bankingMethod{ID: m.ID, Type: typ, Label: m.Label, Verified: m.Verified,
+			Voluntary: m.Voluntary, CreatedAt: m.CreatedAt, LastUsedAt: m.LastUsedAt}
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"mfaSignInEnabled":     st.SignInEnabled,
+		"methods":              methods,
+		"backupCodesRemaining": st.BackupCodesRemaining,
+	})
+}

@@ -1,0 +1,71 @@
+package handlers
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// Request checks shared by the dialects. They check shape only; every rule about state
+// is the workers'.
+
+// checkOTP checks a one-time code's shape: 6 or 8 digits (the TOTP profiles we issue).
+func checkOTP(field, code string) error {
+	if code == "" {
+		return mfa.Invalid(field, mfa.ReasonRequired)
+	}
+	if (len(code) != 6 && len(code) != 8) || strings.Trim(code, "0123456789") != "" {
+		return mfa.Invalid(field, mfa.ReasonFormat)
+	}
+	return nil
+}
+
+// checkLabel checks a user-given name: 1 to max characters, no control characters.
+func checkLabel(field string, v *string, max int) (string, error) {
+	if v == nil || strings.TrimSpace(*v) == "" {
+		return "", mfa.Invalid(field, mfa.ReasonRequired)
+	}
+	s := strings.TrimSpace(*v)
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return "", mfa.Invalid(field, mfa.ReasonLength)
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", mfa.Invalid(field, mfa.ReasonFormat)
+	}
+	return s, nil
+}
+
+// parseID reads a method id from a path: a base-10 integer, else 400.
+func parseID(field, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, mfa.Malformed(field, mfa.ReasonType)
+	}
+	return id, nil
+}
+
+// checkUserID checks a user id given in a path or body (the token's sub obeys the same).
+func checkUserID(field, s string) error {
+	if s == "" || len(s) > 128 || !utf8.ValidString(s) {
+		return mfa.Invalid(field, mfa.ReasonFormat)
+	}
+	return nil
+}
+
+// actingFor is the user a request acts for: the caller, or with the admin scope the
+// user_id it names. Anyone else naming another user is refused.
+func actingFor(p Principal, userID *string) (string, error) {
+	if userID == nil || *userID == p.Subject {
+		return "", nil
+	}
+	if err := checkUserID("user_id", *userID); err != nil {
+		return "", err
+	}
+	if !p.Admin() {
+		return "", mfa.ErrForbidden
+	}
+	return *userID, nil
+}
