@@ -3,6 +3,7 @@ package mfa
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -116,4 +117,33 @@ func ErrorReply(err *Error, lang string) Reply {
 		r.RetryAfter = int((err.RetryAfter + time.Second - 1) / time.Second)
 	}
 	return r
+}
+
+// Problems is several validation outcomes of one request, reported together (the DruID
+// dialect lists every field error). errors.As finds the first.
+type Problems []*Error
+
+func (p Problems) Error() string {
+	msgs := make([]string, len(p))
+	for i, e := range p {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap exposes each problem to errors.Is and errors.As.
+func (p Problems) Unwrap() []error {
+	out := make([]error, len(p))
+	for i, e := range p {
+		out[i] = e
+	}
+	return out
+}
+
+// Err returns p as an error, nil when empty.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
 }

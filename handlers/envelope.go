@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"strings"
@@ -41,14 +42,15 @@ func druidOK(c echo.Context, message string) error {
 	return writeDruid(c, http.StatusOK, message, []druidError{})
 }
 
-func renderDruidError(c echo.Context, status int, outcome *mfa.Error, lang, message string) error {
-	reason := "mfa_error"
-	if o, ok := druidOutcome[outcome.Code]; ok {
-		reason = o.reason
-	} else if outcome.Field != "" {
-		reason = "invalid_parameter"
-	} else {
-		reason = strings.ToLower(publicCode(outcome))
+func renderDruidError(c echo.Context, status int, outcome *mfa.Error, lang string, cause error) error {
+	problems := mfa.Problems{outcome}
+	var all mfa.Problems
+	if errors.As(cause, &all) && len(all) > 0 && outcome.Code != mfa.CodeForbidden {
+		problems = all
+	}
+	errs := make([]druidError, len(problems))
+	for i, p := range problems {
+		errs[i] = druidError{Message: druidReason(p), Details: mfa.ErrorText(lang, p), Field: p.Field}
 	}
 	headline := http.StatusText(status)
 	switch status {
@@ -57,7 +59,19 @@ func renderDruidError(c echo.Context, status int, outcome *mfa.Error, lang, mess
 	case http.StatusBadRequest:
 		headline = mfa.Text(lang, mfa.MsgBadRequest)
 	}
-	return writeDruid(c, status, headline, []druidError{{Message: reason, Details: message, Field: outcome.Field}})
+	return writeDruid(c, status, headline, errs)
+}
+
+// druidReason is the errors[].message of an outcome: the documented MFA reasons, else
+// invalid_parameter for a field, else the code in DruID's snake case.
+func druidReason(e *mfa.Error) string {
+	if o, ok := druidOutcome[e.Code]; ok {
+		return o.reason
+	}
+	if e.Field != "" && (e.Code == mfa.CodeValidation || e.Code == mfa.CodeMalformed) {
+		return "invalid_parameter"
+	}
+	return strings.ToLower(publicCode(e))
 }
 
 func writeDruid(c echo.Context, status int, message string, errs []druidError) error {

@@ -118,7 +118,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if challenge != "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
 		}
-		if err := renderError(c, outcome); err != nil {
+		if err := renderError(c, outcome, err); err != nil {
 			log.Warn("write error response", "err", err)
 		}
 	}
@@ -149,8 +149,9 @@ func classify(err error) (*mfa.Error, string) {
 	return &mfa.Error{Code: mfa.CodeInternal}, ""
 }
 
-// renderError writes outcome in the envelope of the request's dialect.
-func renderError(c echo.Context, outcome *mfa.Error) error {
+// renderError writes outcome in the envelope of the request's dialect; cause may list
+// more problems than outcome, which DruID shows all of.
+func renderError(c echo.Context, outcome *mfa.Error, cause error) error {
 	d := dialectOf(c.Request().URL.Path)
 	lang := language(c)
 	status := statusOf(d, outcome)
@@ -162,7 +163,7 @@ func renderError(c echo.Context, outcome *mfa.Error) error {
 	case bankingDialect:
 		return renderProblem(c, status, outcome, lang, message)
 	case druidDialect:
-		return renderDruidError(c, status, outcome, lang, message)
+		return renderDruidError(c, status, outcome, lang, cause)
 	}
 	body := deviceError{Success: false, Message: message}
 	body.Error.Code = publicCode(outcome)

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"github.com/labstack/echo/v4"
+
+	"github.com/mfad/mfad/activity"
 )
 
 // routes is the whole HTTP surface on one screen. stepUp guards removals and disabling
@@ -29,6 +31,12 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	device.POST("/otp/send", s.handleOTPSend)
 	device.POST("/verify", s.handleVerify)
 	device.GET("/status", s.handleStatus)
+
+	// DruID dialect (API.md §3).
+	druid := e.Group("/activityid/v1/mfa", auth)
+	druid.POST("/delete", s.handleActivity(activity.VerbDelete), s.stepUp)
+	druid.POST("/update", s.handleActivity(activity.VerbUpdate))
+	druid.POST("/validate", s.handleActivity(activity.VerbValidate))
 
 	// Admin (API.md §5).
 	admin := e.Group("/api/v1/admin", auth, requireAdmin)

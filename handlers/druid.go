@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"errors"
+	"io"
+	"mime"
+
+	"github.com/labstack/echo/v4"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
+)
+
+// The DruID dialect (API.md §3): POST /activityid/v1/mfa/{delete,update,validate} with
+// an Activity Streams 1.0 activity; every answer is {"result":{status,…}}.
+
+var druidSuccess = map[string]string{
+	activity.VerbDelete:   mfa.MsgChannelDeleted,
+	activity.VerbUpdate:   mfa.MsgChannelUpdated,
+	activity.VerbValidate: mfa.MsgChannelValidated,
+}
+
+// handleActivity returns the handler of one DruID verb.
+func (s *server) handleActivity(verb string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		var problems mfa.Problems
+		if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
+			problems = append(problems, mfa.Invalid("Content-Type", mfa.ReasonFormat))
+		}
+		if req.Header.Get("From") == "" {
+			problems = append(problems, mfa.Invalid("From", mfa.ReasonRequired))
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			if isTooLarge(err) {
+				return &mfa.Error{Code: mfa.CodePayloadTooLarge}
+			}
+			return err
+		}
+		a, err := activity.Parse(body, verb)
+		if err != nil {
+			var more mfa.Problems
+			if errors.As(err, &more) {
+				problems = append(problems, more...)
+			} else {
+				return err
+			}
+		}
+		if err := problems.Err(); err != nil {
+			return err
+		}
+		if a.ActorID != principal(c).Subject {
+			return &mfa.Error{Code: mfa.CodeForbidden, Field: "actor.id", Reason: mfa.ReasonMismatch}
+		}
+		_, err = s.send(c, request{typ: activity.CommandType(verb), source: a.Source, idempotent: true,
+			params: mfa.ChannelParams{Channel: a.Channel, Address: a.Address, Code: a.Code}})
+		if err != nil {
+			return err
+		}
+		return druidOK(c, mfa.Text(language(c), druidSuccess[verb]))
+	}
+}
