@@ -24,5 +24,6 @@ func (w *Worker) commandRoutes() map[string]route {
 		mfa.CmdChannelDelete:    {fn: w.channelDelete, msg: mfa.MsgChannelDeleted},
 		mfa.CmdAdminGet:         {fn: w.adminGet, msg: mfa.MsgOK, read: true},
 		mfa.CmdAdminReset:       {fn: w.adminReset, msg: mfa.MsgMFAReset},
+		mfa.CmdActivityRejected: {fn: w.activityRejected, msg: mfa.MsgOK},
 	}
 }

@@ -45,13 +45,14 @@ type Config struct {
 	MandatoryChannels string
 	StepUpMaxAge      time.Duration
 
-	StreamReplicas  int
-	CommandTimeout  time.Duration
-	GroupCommit     bool
-	BatchSize       int
-	BatchWait       time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        string
+	StreamReplicas    int
+	IngestMaxAttempts int
+	CommandTimeout    time.Duration
+	GroupCommit       bool
+	BatchSize         int
+	BatchWait         time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
 }
 
 // secretFlags are masked when the configuration is logged.
@@ -89,6 +90,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, removals and disabling MFA need a token with auth_time this recent (RFC 9470)")
 
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
+	fs.IntVar(&c.IngestMaxAttempts, "ingest-max-attempts", 10, "deliveries of an activity from MFA_ACTIVITIES before it is rejected as undeliverable")
 	fs.DurationVar(&c.CommandTimeout, "command-timeout", 5*time.Second, "how long the API waits for a worker's reply")
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
 	fs.IntVar(&c.BatchSize, "batch-size", 128, "most write commands per group commit")

@@ -104,6 +104,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		}
 		onStop("workers", worker.Stop)
 		checks = append(checks, handlers.Check{Name: "database", Check: store.Writable})
+
+		ingest := activity.NewIngester(js, activity.NewBus(nc, cfg.CommandTimeout),
+			log.With("component", "ingest"), cfg.IngestMaxAttempts)
+		if err := ingest.Start(ctx); err != nil {
+			return err
+		}
+		onStop("activity ingest", func(context.Context) error { ingest.Stop(); return nil })
 	}
 
 	if cfg.runsAPI() {

@@ -1,0 +1,214 @@
+package activity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// Sender delivers a command to the workers (Bus).
+type Sender interface {
+	Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error)
+}
+
+// Ingester applies the DruID activities that trusted producers publish on
+// mfa.activity.<verb> (stream MFA_ACTIVITIES), through the same parser and the same
+// workers as the HTTP dialect. Delivery is at least once; each activity is applied once,
+// because its command carries the activity id as idempotency key. Nothing here checks
+// who published: NATS account permissions on mfa.activity.> are what protect it.
+type Ingester struct {
+	js          jetstream.JetStream
+	send        Sender
+	log         *slog.Logger
+	maxAttempts int
+
+	mu sync.Mutex
+	cc jetstream.ConsumeContext
+}
+
+// NewIngester returns an ingester that gives up on an activity the workers could not
+// take after maxAttempts deliveries.
+func NewIngester(js jetstream.JetStream, send Sender, log *slog.Logger, maxAttempts int) *Ingester {
+	if maxAttempts <= 0 {
+		maxAttempts = 10
+	}
+	return &Ingester{js: js, send: send, log: log, maxAttempts: maxAttempts}
+}
+
+// Start creates (or updates) the durable consumer and begins consuming.
+func (in *Ingester) Start(ctx context.Context) error {
+	cons, err := in.js.CreateOrUpdateConsumer(ctx, ActivitiesStream, jetstream.ConsumerConfig{
+		Durable:       ActivityConsumer,
+		Description:   "mfad: apply DruID activities",
+		FilterSubject: ActivitySubjects,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 256,
+	})
+	if err != nil {
+		return fmt.Errorf("create activity consumer: %w", err)
+	}
+	cc, err := cons.Consume(in.handle)
+	if err != nil {
+		return fmt.Errorf("consume activities: %w", err)
+	}
+	in.mu.Lock()
+	in.cc = cc
+	in.mu.Unlock()
+	return nil
+}
+
+// Stop stops taking activities and lets the one being applied finish.
+func (in *Ingester) Stop() {
+	in.mu.Lock()
+	cc := in.cc
+	in.mu.Unlock()
+	if cc == nil {
+		return
+	}
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// retryDelay backs off between deliveries of an activity the workers could not take.
+func retryDelay(attempt uint64) time.Duration {
+	d := time.Second << min(attempt, 7) // 2 s … 128 s
+	return min(d, 2*time.Minute)
+}
+
+func (in *Ingester) handle(msg jetstream.Msg) {
+	ctx := context.Background()
+	meta, err := msg.Metadata()
+	if err != nil {
+		in.log.Error("activity without metadata", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	verb := strings.TrimPrefix(msg.Subject(), strings.TrimSuffix(ActivitySubjects, ">"))
+	id := activityID(msg, meta)
+	a, err := Parse(msg.Data(), verb)
+	from := msg.Headers().Get(FromHeader)
+	switch {
+	case verb != VerbDelete && verb != VerbUpdate && verb != VerbValidate:
+		in.reject(ctx, msg, meta, id, lenientActor(msg.Data()), "unknown verb "+strconv.Quote(verb))
+		return
+	case err != nil:
+		in.reject(ctx, msg, meta, id, lenientActor(msg.Data()), "invalid activity: "+err.Error())
+		return
+	case !saneHeader(from):
+		in.reject(ctx, msg, meta, id, a.ActorID, "invalid activity: header From is required")
+		return
+	}
+	cmd, err := a.Command(Origin{UserID: a.ActorID, Actor: a.ActorID, EntryPoint: from,
+		Lang: mfa.LangEnglish, RequestID: id, Key: "activity:" + id})
+	if err != nil {
+		in.reject(ctx, msg, meta, id, a.ActorID, err.Error())
+		return
+	}
+	reply, err := in.send.Send(ctx, cmd)
+	if err != nil {
+		in.retry(ctx, msg, meta, id, a.ActorID, err)
+		return
+	}
+	if !reply.OK {
+		// A refusal by the rules is final: the activity was processed, with this outcome.
+		in.reject(ctx, msg, meta, id, a.ActorID, "refused: "+strings.ToLower(reply.Code))
+		return
+	}
+	if err := msg.Ack(); err != nil {
+		in.log.Warn("ack activity", "activity_id", id, "err", err) // redelivery is harmless
+	}
+}
+
+// retry asks for redelivery later, or gives up after maxAttempts.
+func (in *Ingester) retry(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, actor string, cause error) {
+	if meta.NumDelivered >= uint64(in.maxAttempts) {
+		in.reject(ctx, msg, meta, id, actor, fmt.Sprintf("undeliverable after %d attempts: %v", meta.NumDelivered, cause))
+		return
+	}
+	in.log.Warn("activity not applied, will retry", "activity_id", id, "attempt", meta.NumDelivered, "err", cause)
+	_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
+}
+
+// reject records the refusal as an audit event (mfa.events.activity.rejected) and
+// terminates the message. If even that cannot be recorded, the message is redelivered.
+func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, actor, reason string) {
+	if actor == "" {
+		actor = "unknown"
+	}
+	in.log.Warn("activity rejected", "activity_id", id, "subject", msg.Subject(), "reason", reason)
+	cmd, err := NewCommand(mfa.CmdActivityRejected, Origin{UserID: actor, Actor: actor,
+		Lang: mfa.LangEnglish, RequestID: id, Key: "activity-rejected:" + id},
+		mfa.ActivityRejection{ActivityID: id, Subject: msg.Subject(), Reason: reason, Attempts: int(meta.NumDelivered)})
+	if err == nil {
+		var reply mfa.Reply
+		reply, err = in.send.Send(ctx, cmd)
+		if err == nil && !reply.OK {
+			err = errors.New(reply.Code)
+		}
+	}
+	if err != nil {
+		in.log.Error("record activity rejection", "activity_id", id, "err", err)
+		_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
+		return
+	}
+	_ = msg.Term()
+}
+
+// activityID is the activity's id, else the publisher's Nats-Msg-Id, else its place in
+// the stream: the same on every redelivery.
+func activityID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
+	var head struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(msg.Data(), &head) == nil {
+		if s, ok := head.ID.(string); ok && saneHeader(s) {
+			return s
+		}
+	}
+	if id := msg.Headers().Get(MsgIDHeader); saneHeader(id) {
+		return id
+	}
+	return fmt.Sprintf("%s-%d", ActivitiesStream, meta.Sequence.Stream)
+}
+
+// lenientActor digs the actor id out of an activity that failed validation, so the
+// rejection is recorded against the user when possible.
+func lenientActor(body []byte) string {
+	var head struct {
+		Actor struct {
+			ID any `json:"id"`
+		} `json:"actor"`
+	}
+	if json.Unmarshal(body, &head) == nil {
+		if s, ok := head.Actor.ID.(string); ok && len(s) <= 128 {
+			return s
+		}
+	}
+	return ""
+}
+
+func saneHeader(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
