@@ -1,9 +1,11 @@
 package activity
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"time"
+	"net/url"
+	"slices"
 
 	mfa "github.com/mfad/mfad"
 )
@@ -11,45 +13,149 @@ import (
 // AS2Context is the JSON-LD context of every event (API.md §4).
 const AS2Context = "https://www.w3.org/ns/activitystreams"
 
+// ExtensionPrefix starts every member of an event that Activity Streams does not define.
+// The mfa: members are plain JSON names to a consumer that ignores JSON-LD.
+const ExtensionPrefix = "mfa:"
+
+// publishedLayout writes milliseconds, the precision of audit_log.created_at, so the
+// body and the row always state the same instant.
+const publishedLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// as2Ref is a typed reference: actor, instrument, generator, origin, target.
+type as2Ref struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// as2Event is the activity of API.md §4, its members in the order the contract lists
+// them. A struct, not a map, so the encoder cannot emit a member by accident and the
+// output is byte-for-byte deterministic.
+type as2Event struct {
+	Context    string          `json:"@context"`
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Summary    string          `json:"summary"`
+	Actor      as2Ref          `json:"actor"`
+	Object     mfa.EventObject `json:"object"`
+	Origin     *as2Ref         `json:"origin,omitempty"`
+	Target     *as2Ref         `json:"target,omitempty"`
+	Instrument *as2Ref         `json:"instrument,omitempty"`
+	Generator  *as2Ref         `json:"generator,omitempty"`
+	Published  string          `json:"published"`
+	Event      string          `json:"mfa:event"`
+	Seq        int64           `json:"mfa:seq"`
+	User       string          `json:"mfa:user"`
+}
+
+// reservedDetail are the extension members the encoder writes itself; a detail must
+// not overwrite them.
+var reservedDetail = map[string]bool{"event": true, "seq": true, "user": true}
+
 // EncodeEvent renders an event as the Activity Streams 2.0 activity published on
-// MFA_EVENTS. seq is its audit sequence number. The result never holds a secret, a code
-// or a full address: channels put only masked values into events.
+// MFA_EVENTS. seq is its audit sequence number. Members:
+//
+//   - @context, id (urn:uuid:<event id>), type (the catalogue's AS2 type), summary;
+//   - actor: the Person who caused it (the user, or the admin acting for them);
+//   - object: what it is about (device, channel, backup codes, sign-in flag);
+//   - origin (Remove, Delete) or target (Add, Create): the user's collection of methods;
+//   - instrument: the DruID source device, as a Service named pc, mobile…, when known;
+//   - generator: the entry point (From header), as an Application, when known;
+//   - published; and the extensions mfa:event (the catalogue type), mfa:seq (audit
+//     sequence), mfa:user (whose factors), then one mfa:<key> per Detail entry.
+//
+// The result never holds a secret, a code or a full address: channels put only masked
+// values into events, and nothing but the members above is ever written.
 func EncodeEvent(ev mfa.Event, seq int64) ([]byte, error) {
 	kind, ok := mfa.EventCatalogue[ev.Type]
 	if !ok {
 		return nil, fmt.Errorf("encode event: unknown event type %q", ev.Type)
 	}
-	doc := map[string]any{
-		"@context":  AS2Context,
-		"id":        "urn:uuid:" + ev.ID,
-		"type":      kind.AS2Type,
-		"summary":   fmt.Sprintf("%s: %s", ev.Actor, kind.When),
-		"actor":     map[string]string{"type": "Person", "id": ev.Actor},
-		"object":    ev.Object,
-		"published": ev.Time.UTC().Format(time.RFC3339Nano),
-		"mfa:event": ev.Type,
-		"mfa:seq":   seq,
-		"mfa:user":  ev.UserID,
+	doc := as2Event{
+		Context:   AS2Context,
+		ID:        "urn:uuid:" + ev.ID,
+		Type:      kind.AS2Type,
+		Summary:   summary(ev, kind),
+		Actor:     as2Ref{Type: "Person", ID: ev.Actor},
+		Object:    ev.Object,
+		Published: ev.Time.UTC().Format(publishedLayout),
+		Event:     ev.Type,
+		Seq:       seq,
+		User:      ev.UserID,
 	}
-	methods := map[string]string{"type": "Collection", "id": "urn:mfad:user:" + ev.UserID + ":methods"}
 	switch kind.AS2Type {
 	case "Remove", "Delete":
-		doc["origin"] = methods
+		doc.Origin = methodsOf(ev.UserID)
 	case "Add", "Create":
-		doc["target"] = methods
+		doc.Target = methodsOf(ev.UserID)
 	}
 	if ev.Source != "" {
-		doc["instrument"] = map[string]string{"type": "Service", "name": ev.Source}
+		doc.Instrument = &as2Ref{Type: "Service", Name: ev.Source}
 	}
 	if ev.EntryPoint != "" {
-		doc["generator"] = map[string]string{"type": "Application", "id": ev.EntryPoint}
-	}
-	for k, v := range ev.Detail {
-		doc["mfa:"+k] = v
+		doc.Generator = &as2Ref{Type: "Application", ID: ev.EntryPoint}
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", ev.Type, err)
 	}
-	return body, nil
+	if len(ev.Detail) == 0 {
+		return body, nil
+	}
+	return appendDetail(body, ev)
+}
+
+// appendDetail splices the Detail entries into the encoded object as mfa:<key>
+// members, in key order so equal events encode equally.
+func appendDetail(body []byte, ev mfa.Event) ([]byte, error) {
+	keys := make([]string, 0, len(ev.Detail))
+	for k := range ev.Detail {
+		if !detailKey(k) || reservedDetail[k] {
+			return nil, fmt.Errorf("encode event %s: detail key %q is not allowed", ev.Type, k)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b bytes.Buffer
+	b.Grow(len(body) + 32*len(keys))
+	b.Write(body[:len(body)-1]) // drop the closing brace
+	for _, k := range keys {
+		v, err := json.Marshal(ev.Detail[k])
+		if err != nil {
+			return nil, fmt.Errorf("encode event %s detail %s: %w", ev.Type, k, err)
+		}
+		b.WriteString(`,"` + ExtensionPrefix + k + `":`)
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// detailKey accepts lower-case snake_case names: they need no JSON escaping and read
+// as one vocabulary with mfa:event and mfa:seq.
+func detailKey(k string) bool {
+	if k == "" || k[0] < 'a' || k[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// summary is the one English line a feed shows: who, for whom, what happened.
+func summary(ev mfa.Event, kind mfa.EventKind) string {
+	if ev.Actor != ev.UserID && ev.UserID != "" {
+		return fmt.Sprintf("%s for %s: %s", ev.Actor, ev.UserID, kind.When)
+	}
+	return fmt.Sprintf("%s: %s", ev.Actor, kind.When)
+}
+
+// methodsOf is the collection of a user's methods, the origin of a removal and the
+// target of an addition. The user id is escaped: it is opaque and may hold '/', '?' or spaces.
+func methodsOf(userID string) *as2Ref {
+	return &as2Ref{Type: "Collection", ID: "urn:mfad:user:" + url.PathEscape(userID) + ":methods"}
 }

@@ -1,0 +1,444 @@
+package audit_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
+	"github.com/mfad/mfad/activity/natstest"
+	"github.com/mfad/mfad/audit"
+)
+
+// bus is an embedded JetStream server that a test can restart on the same store and
+// port, with a client connection that reconnects across restarts.
+type bus struct {
+	t    *testing.T
+	dir  string
+	port int
+	ns   *server.Server
+	nc   *nats.Conn
+	js   jetstream.JetStream
+}
+
+func newBus(t *testing.T) *bus {
+	t.Helper()
+	b := &bus{t: t, dir: t.TempDir()}
+	b.ns = natstest.ServerAt(t, b.dir, server.RANDOM_PORT)
+	b.port = b.ns.Addr().(*net.TCPAddr).Port
+	b.nc = natstest.Connect(t, b.ns.ClientURL())
+	js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.js = js
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (b *bus) stop() {
+	b.ns.Shutdown()
+	b.ns.WaitForShutdown()
+}
+
+func (b *bus) start() {
+	b.ns = natstest.ServerAt(b.t, b.dir, b.port)
+}
+
+func (b *bus) stream() jetstream.Stream {
+	b.t.Helper()
+	s, err := b.js.Stream(context.Background(), activity.EventsStream)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s
+}
+
+// streamed is one message of MFA_EVENTS.
+type streamed struct {
+	streamSeq uint64
+	subject   string
+	msgID     string
+	auditSeq  string // the Mfa-Seq header; empty on foreign messages
+	body      string
+}
+
+// messages reads every message the stream holds, in stream order.
+func (b *bus) messages() []streamed {
+	b.t.Helper()
+	ctx := context.Background()
+	s := b.stream()
+	info, err := s.Info(ctx)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out []streamed
+	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
+		}
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		out = append(out, streamed{m.Sequence, m.Subject, m.Header.Get(jetstream.MsgIDHeader),
+			m.Header.Get(activity.EventSeqHeader), string(m.Data)})
+	}
+	return out
+}
+
+// ours keeps the audit events among msgs.
+func ours(msgs []streamed) []streamed {
+	var out []streamed
+	for _, m := range msgs {
+		if m.auditSeq != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// checkStream fails unless the audit events in the stream are exactly the audit log's
+// rows, once each, in seq order, with the contract's subject, headers and body.
+func checkStream(t *testing.T, b *bus, db *sql.DB) {
+	t.Helper()
+	rows := auditRows(t, db)
+	got := ours(b.messages())
+	seen := map[string]bool{}
+	for _, m := range got {
+		if seen[m.msgID] {
+			t.Errorf("event %s (seq %s) is in the stream twice", m.msgID, m.auditSeq)
+		}
+		seen[m.msgID] = true
+	}
+	if len(got) != len(rows) {
+		t.Fatalf("stream holds %d audit events, the log %d rows", len(got), len(rows))
+	}
+	for i, r := range rows {
+		m := got[i]
+		if m.msgID != r.EventID || m.auditSeq != strconv.FormatInt(r.Seq, 10) ||
+			m.subject != "mfa.events."+r.Type || m.body != r.Body {
+			t.Fatalf("stream event %d = {%s seq %s %s}, want row {%s seq %d mfa.events.%s}",
+				i, m.msgID, m.auditSeq, m.subject, r.EventID, r.Seq, r.Type)
+		}
+		if !r.Published {
+			t.Fatalf("row %d is in the stream but not marked published", r.Seq)
+		}
+	}
+}
+
+// testLog sends the relay's log to the test's log.
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// fastRelay is a relay with small windows and short pauses, so tests cross window
+// boundaries and recover quickly.
+func fastRelay(t *testing.T, db *sql.DB, b *bus, opts ...audit.RelayOption) *audit.Relay {
+	opts = append([]audit.RelayOption{audit.WithWindow(64), audit.WithAckWait(2 * time.Second),
+		audit.WithInterval(50 * time.Millisecond), audit.WithBackoff(20*time.Millisecond, 200*time.Millisecond)}, opts...)
+	return audit.NewRelay(db, b.js, testLog(t), opts...)
+}
+
+// run starts r.Run and returns a function that stops it and waits.
+func run(t *testing.T, r *audit.Relay) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(ctx) })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitPublished waits until the relay has no backlog and the stream holds want audit
+// events.
+func waitPublished(t *testing.T, r *audit.Relay, b *bus, want int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := r.Backlog(context.Background())
+		if err == nil && n == 0 && len(ours(b.messages())) >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not published in time: backlog %d (%v), stream holds %d of %d", n, err, len(ours(b.messages())), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func drain(t *testing.T, r *audit.Relay) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRelayPublishesEveryRecordOnceInOrder(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	appendN(t, db, 150, "alice") // before the relay starts: the start publishes them
+	r := fastRelay(t, db, b, audit.WithReader(store.Reader()))
+	stop := run(t, r)
+	waitPublished(t, r, b, 150)
+	for range 3 { // more after start, several per transaction, woken by Kick
+		evs := make([]mfa.Event, 40)
+		for i := range evs {
+			evs[i] = newEvent(i, "bob", time.Now())
+		}
+		appendEvents(t, db, evs...)
+		r.Kick()
+	}
+	waitPublished(t, r, b, 270)
+	stop()
+	checkStream(t, b, db)
+
+	// A restarted relay, and a second one over the same log, publish nothing again.
+	for range 2 {
+		drain(t, fastRelay(t, db, b))
+	}
+	checkStream(t, b, db)
+	if got := len(b.messages()); got != 270 {
+		t.Fatalf("stream holds %d messages, want 270", got)
+	}
+}
+
+// TestRelayKeepsOrderAcrossNATSRestart restarts the embedded server while 1,000 events
+// are appended: afterwards the stream and the log agree, once each, in order.
+func TestRelayKeepsOrderAcrossNATSRestart(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	r := fastRelay(t, db, b)
+	run(t, r)
+
+	const total = 1000
+	halfway := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		ctx := context.Background()
+		for i := range total {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				done <- err
+				return
+			}
+			if _, err := audit.Append(ctx, tx, newEvent(i, fmt.Sprint("user-", i%7), time.Now())); err != nil {
+				tx.Rollback()
+				done <- err
+				return
+			}
+			if err := tx.Commit(); err != nil {
+				done <- err
+				return
+			}
+			r.Kick()
+			if i == total/4 {
+				close(halfway)
+			}
+		}
+		done <- nil
+	}()
+	<-halfway
+	b.stop()
+	time.Sleep(300 * time.Millisecond) // appends go on while NATS is away
+	b.start()
+	restartedAt := len(auditRows(t, db))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitPublished(t, r, b, total)
+	checkStream(t, b, db)
+	if restartedAt >= total {
+		t.Fatalf("the appends were over before NATS came back (%d rows): the test proves nothing", restartedAt)
+	}
+	t.Logf("NATS restarted after %d of %d appends", restartedAt, total)
+}
+
+// TestRelayRepublishesEventsJetStreamLost simulates a host crash that loses the tail
+// of the stream after JetStream acknowledged it: the last messages are deleted and the
+// server restarts, so its dedupe memory is rebuilt without them. The next relay start
+// puts them back, in order, before anything newer.
+func TestRelayRepublishesEventsJetStreamLost(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	appendN(t, db, 50, "alice")
+	drain(t, fastRelay(t, db, b))
+	checkStream(t, b, db)
+
+	ctx := context.Background()
+	s := b.stream()
+	for seq := uint64(41); seq <= 50; seq++ {
+		if err := s.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.stop()
+	b.start()
+	if got := len(b.messages()); got != 40 {
+		t.Fatalf("after the simulated loss the stream holds %d, want 40", got)
+	}
+	appendN(t, db, 5, "alice") // and newer events the crash never saw
+
+	r := fastRelay(t, db, b)
+	drain(t, r)
+	checkStream(t, b, db)
+	if n, _ := r.Backlog(ctx); n != 0 {
+		t.Fatalf("backlog %d", n)
+	}
+}
+
+// TestRelayRepublishesIntoARecreatedStream: a stream deleted and created again (a new
+// NATS cluster, an operator's mistake) gets the whole log again, in order, from a
+// relay that is already running.
+func TestRelayRepublishesIntoARecreatedStream(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	r := fastRelay(t, db, b)
+	run(t, r)
+	appendN(t, db, 30, "alice")
+	r.Kick()
+	waitPublished(t, r, b, 30)
+
+	ctx := context.Background()
+	if err := b.js.DeleteStream(ctx, activity.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := activity.EnsureStreams(ctx, b.js, 1); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 1, "alice")
+	r.Kick() // its publish fails (the stream forgot its predecessor); the reconcile repairs
+	waitPublished(t, r, b, 31)
+	checkStream(t, b, db)
+}
+
+// TestRelayIsNotWedgedByAForeignMessage: something else published into MFA_EVENTS. The
+// relay logs it and goes on after it, for a running relay and for one that starts with
+// the foreign message last.
+func TestRelayIsNotWedgedByAForeignMessage(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	r := fastRelay(t, db, b)
+	stop := run(t, r)
+	appendN(t, db, 10, "alice")
+	r.Kick()
+	waitPublished(t, r, b, 10)
+
+	ctx := context.Background()
+	if _, err := b.js.Publish(ctx, "mfa.events.foreign.note", []byte(`{"hello":1}`),
+		jetstream.WithMsgID("not-an-audit-event")); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 10, "alice")
+	r.Kick()
+	waitPublished(t, r, b, 20)
+	stop()
+
+	// Now a foreign message without any id, and a relay starting after it.
+	if _, err := b.js.Publish(ctx, "mfa.events.foreign.note", []byte(`{"hello":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 5, "alice")
+	r2 := fastRelay(t, db, b)
+	drain(t, r2)
+	checkStream(t, b, db)
+	all := b.messages()
+	if len(all) != 27 || all[10].auditSeq != "" || all[21].auditSeq != "" {
+		t.Fatalf("foreign messages not where they were published: %d messages", len(all))
+	}
+}
+
+func TestDrainPublishesTheBacklog(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	appendN(t, db, 100, "alice")
+	r := fastRelay(t, db, b)
+	drain(t, r)
+	checkStream(t, b, db)
+
+	// With NATS gone, Drain gives up when its context ends and says what is left.
+	b.stop()
+	appendN(t, db, 3, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := r.Drain(ctx)
+	if err == nil || !strings.Contains(err.Error(), "3 events left unpublished") {
+		t.Fatalf("Drain without NATS = %v", err)
+	}
+	b.start()
+	drain(t, r)
+	checkStream(t, b, db)
+}
+
+func TestReadyReportsBacklogAndAStuckRelay(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store.Writer()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	ctx := context.Background()
+
+	appendN(t, db, 10, "alice")
+	small := fastRelay(t, db, b, audit.WithReadiness(5, time.Minute), audit.WithClock(clock))
+	if err := small.Ready(ctx); err == nil || !strings.Contains(err.Error(), "backlog is 10") {
+		t.Fatalf("Ready over the backlog limit = %v", err)
+	}
+	r := fastRelay(t, db, b, audit.WithClock(clock))
+	if err := r.Ready(ctx); err != nil {
+		t.Fatalf("Ready with a fresh backlog = %v", err)
+	}
+	advance(2 * time.Minute)
+	if err := r.Ready(ctx); err == nil || !strings.Contains(err.Error(), "while NATS is connected") {
+		t.Fatalf("Ready with a stale backlog and NATS up = %v", err)
+	}
+	// NATS down: that is the nats check's to report, not the outbox's.
+	b.stop()
+	waitStatus(t, b.nc, nats.RECONNECTING)
+	if err := r.Ready(ctx); err != nil {
+		t.Fatalf("Ready with NATS down = %v", err)
+	}
+	b.start()
+	drain(t, r)
+	if err := r.Ready(ctx); err != nil {
+		t.Fatalf("Ready after draining = %v", err)
+	}
+}
+
+func waitStatus(t *testing.T, nc *nats.Conn, want nats.Status) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for nc.Status() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection is %s, want %s", nc.Status(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
