@@ -22,6 +22,7 @@ func (w *Worker) commandRoutes() map[string]route {
 		mfa.CmdChannelRegister:  {fn: w.channelRegister, msg: mfa.MsgChannelUpdated},
 		mfa.CmdChannelValidate:  {fn: w.channelValidate, msg: mfa.MsgChannelValidated},
 		mfa.CmdChannelDelete:    {fn: w.channelDelete, msg: mfa.MsgChannelDeleted},
+		mfa.CmdAuditQuery:       {fn: w.auditQuery, msg: mfa.MsgOK, read: true},
 		mfa.CmdAdminGet:         {fn: w.adminGet, msg: mfa.MsgOK, read: true},
 		mfa.CmdAdminReset:       {fn: w.adminReset, msg: mfa.MsgMFAReset},
 		mfa.CmdActivityRejected: {fn: w.activityRejected, msg: mfa.MsgOK},

@@ -39,6 +39,7 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	druid.POST("/validate", s.handleActivity(activity.VerbValidate))
 
 	// Admin (API.md §5).
+	e.GET("/api/v1/audit", s.handleAudit, auth) // admin: every user; others: their own
 	admin := e.Group("/api/v1/admin", auth, requireAdmin)
 	admin.GET("/users/:user_id/mfa", s.handleAdminGet)
 	admin.DELETE("/users/:user_id/mfa", s.handleAdminReset)
