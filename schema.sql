@@ -14,8 +14,10 @@ CREATE TABLE users (
 
 -- Second factors. A row with verified = 0 is a pending setup or registration: it is not a
 -- method anywhere (API.md §0) until it is verified, and it expires at expires_at.
+-- AUTOINCREMENT: an id is never reused, so a client holding the id of a removed device
+-- can never act on a newer one.
 CREATE TABLE methods (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id         TEXT    NOT NULL REFERENCES users (id),
     kind            TEXT    NOT NULL CHECK (kind IN ('totp', 'sms', 'email')),
     label           TEXT    NOT NULL DEFAULT '',

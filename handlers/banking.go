@@ -11,26 +11,13 @@ import (
 
 // The banking dialect (API.md §1): /settings, camelCase, RFC 9457 problem details.
 
-// mfaMethodAuthenticator is the banking name of a TOTP authenticator.
-const mfaMethodAuthenticator = "authenticator"
-
-// bankingDeviceName labels an authenticator set up through this dialect, which has no
-// field for a name.
-const bankingDeviceName = "Authenticator"
-
 // handleSecretCreate: POST /settings/MfaSecret {"mfaMethod":"authenticator"}?.
 func (s *server) handleSecretCreate(c echo.Context) error {
-	var req struct {
-		MfaMethod *string `json:"mfaMethod"`
-	}
-	if err := decodeBody(c, &req); err != nil {
+	p, err := parseBody(c, parseSecretCreate)
+	if err != nil {
 		return err
 	}
-	if req.MfaMethod != nil && *req.MfaMethod != mfaMethodAuthenticator {
-		return mfa.ErrInvalidMethod
-	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, idempotent: true,
-		params: mfa.TOTPSetupParams{DeviceName: bankingDeviceName, ReplaceOnly: true}})
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, idempotent: true, params: p})
 	if err != nil {
 		return err
 	}
@@ -74,42 +61,9 @@ func (s *server) handleSecretDelete(c echo.Context) error {
 
 // handleSignInEnable: POST /settings/MfaSignIn.
 func (s *server) handleSignInEnable(c echo.Context) error {
-	var req struct {
-		MfaMethod   *string `json:"mfaMethod"`
-		Code        *string `json:"code"`
-		PhoneNumber *string `json:"phoneNumber"`
-		Email       *string `json:"email"`
-	}
-	if err := decodeBody(c, &req); err != nil {
+	p, err := parseBody(c, parseSignIn)
+	if err != nil {
 		return err
-	}
-	p := mfa.SignInParams{Method: deref(req.MfaMethod), Code: deref(req.Code)}
-	switch p.Method {
-	case "":
-		return mfa.Invalid("mfaMethod", mfa.ReasonRequired)
-	case mfaMethodAuthenticator:
-		if err := checkOTP("code", p.Code); err != nil {
-			return err
-		}
-	case string(mfa.KindSMS), string(mfa.KindEmail):
-		field, addr := "phoneNumber", req.PhoneNumber
-		if p.Method == string(mfa.KindEmail) {
-			field, addr = "email", req.Email
-		}
-		p.Address = deref(addr)
-		switch {
-		case p.Address == "":
-			return mfa.Invalid(field, mfa.ReasonRequired)
-		case !mfa.ValidAddress(mfa.Kind(p.Method), p.Address):
-			return mfa.Invalid(field, mfa.ReasonFormat)
-		}
-		if p.Code != "" {
-			if err := checkOTP("code", p.Code); err != nil {
-				return err
-			}
-		}
-	default:
-		return mfa.ErrInvalidMethod
 	}
 	reply, err := s.send(c, request{typ: mfa.CmdSignInEnable, params: p, idempotent: true})
 	if err != nil {

@@ -52,17 +52,11 @@ func (s *server) handleStatus(c echo.Context) error {
 
 // handleTOTPSetup: POST /api/v1/mfa/totp/setup {"device_name"}.
 func (s *server) handleTOTPSetup(c echo.Context) error {
-	var req struct {
-		DeviceName *string `json:"device_name"`
-	}
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	name, err := checkLabel("device_name", req.DeviceName, 64)
+	p, err := parseBody(c, parseTOTPSetup)
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, params: mfa.TOTPSetupParams{DeviceName: name}, idempotent: true})
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, params: p, idempotent: true})
 	if err != nil {
 		return err
 	}
@@ -98,19 +92,11 @@ func groupsOf4(s string) string {
 
 // handleTOTPVerify: POST /api/v1/mfa/totp/verify {"code","device_id"?}.
 func (s *server) handleTOTPVerify(c echo.Context) error {
-	var req struct {
-		Code     *string `json:"code"`
-		DeviceID *int64  `json:"device_id"`
-	}
-	if err := decodeBody(c, &req); err != nil {
+	p, err := parseBody(c, parseTOTPVerify)
+	if err != nil {
 		return err
 	}
-	code := deref(req.Code)
-	if err := checkOTP("code", code); err != nil {
-		return err
-	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPVerify,
-		params: mfa.TOTPVerifyParams{Code: code, DeviceID: req.DeviceID}, idempotent: true})
+	reply, err := s.send(c, request{typ: mfa.CmdTOTPVerify, params: p, idempotent: true})
 	if err != nil {
 		return err
 	}
@@ -196,22 +182,15 @@ func (s *server) handleBackupRegenerate(c echo.Context) error {
 
 // handleOTPSend: POST /api/v1/mfa/otp/send {"method":"sms"|"email","user_id"?}.
 func (s *server) handleOTPSend(c echo.Context) error {
-	var req struct {
-		Method *string `json:"method"`
-		UserID *string `json:"user_id"`
-	}
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	kind, err := channelKind("method", req.Method)
+	p, err := parseBody(c, parseOTPSend)
 	if err != nil {
 		return err
 	}
-	user, err := actingFor(principal(c), req.UserID)
+	user, err := actingFor(principal(c), p.UserID)
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdOTPSend, params: mfa.OTPSendParams{Method: kind}, userID: user, idempotent: true})
+	reply, err := s.send(c, request{typ: mfa.CmdOTPSend, params: p.OTPSendParams, userID: user, idempotent: true})
 	if err != nil {
 		return err
 	}
@@ -222,46 +201,17 @@ func (s *server) handleOTPSend(c echo.Context) error {
 	return deviceOK(c, map[string]any{"sent": true, "expires_in": sent.ExpiresIn}, reply.Message)
 }
 
-// channelKind reads an sms/email field.
-func channelKind(field string, v *string) (mfa.Kind, error) {
-	switch {
-	case v == nil || *v == "":
-		return "", mfa.Invalid(field, mfa.ReasonRequired)
-	case *v == string(mfa.KindSMS) || *v == string(mfa.KindEmail):
-		return mfa.Kind(*v), nil
-	}
-	return "", mfa.Invalid(field, mfa.ReasonEnum)
-}
-
 // handleVerify: POST /api/v1/mfa/verify {"code"} or {"backup_code"}, "user_id"?.
 func (s *server) handleVerify(c echo.Context) error {
-	var req struct {
-		Code       *string `json:"code"`
-		BackupCode *string `json:"backup_code"`
-		UserID     *string `json:"user_id"`
-	}
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	code, backup := deref(req.Code), deref(req.BackupCode)
-	switch {
-	case code == "" && backup == "":
-		return mfa.Invalid("code", mfa.ReasonRequired)
-	case code != "" && backup != "":
-		return mfa.Invalid("backup_code", mfa.ReasonMismatch)
-	case code != "":
-		if err := checkOTP("code", code); err != nil {
-			return err
-		}
-	case len(backup) > 32:
-		return mfa.Invalid("backup_code", mfa.ReasonLength)
-	}
-	user, err := actingFor(principal(c), req.UserID)
+	p, err := parseBody(c, parseVerify)
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdVerify, params: mfa.VerifyParams{Code: code, BackupCode: backup},
-		userID: user, idempotent: true})
+	user, err := actingFor(principal(c), p.UserID)
+	if err != nil {
+		return err
+	}
+	reply, err := s.send(c, request{typ: mfa.CmdVerify, params: p.VerifyParams, userID: user, idempotent: true})
 	if err != nil {
 		return err
 	}

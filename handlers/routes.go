@@ -6,41 +6,43 @@ import (
 	"github.com/mfad/mfad/activity"
 )
 
-// routes is the whole HTTP surface on one screen. stepUp guards removals and disabling
-// MFA (RFC 9470) when MFAD_STEPUP_MAX_AGE is set.
+// routes is the whole HTTP surface on one screen. Middleware is given per route, not
+// per group: an echo group with middleware catches every path under it, which would
+// turn a wrong method (405) into 401 or 404. stepUp guards removals and disabling MFA
+// (RFC 9470) when MFAD_STEPUP_MAX_AGE is set.
 func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/readyz", s.handleReady)
 
 	// Banking dialect (API.md §1).
-	banking := e.Group("/settings", auth)
-	banking.POST("/MfaSecret", s.handleSecretCreate)
-	banking.DELETE("/MfaSecret", s.handleSecretDelete, s.stepUp)
-	banking.POST("/MfaSignIn", s.handleSignInEnable)
-	banking.DELETE("/MfaSignIn", s.handleSignInDisable, s.stepUp)
-	banking.GET("/Mfa", s.handleSettings)
+	banking := e.Group("/settings")
+	banking.POST("/MfaSecret", s.handleSecretCreate, auth)
+	banking.DELETE("/MfaSecret", s.handleSecretDelete, auth, s.stepUp)
+	banking.POST("/MfaSignIn", s.handleSignInEnable, auth)
+	banking.DELETE("/MfaSignIn", s.handleSignInDisable, auth, s.stepUp)
+	banking.GET("/Mfa", s.handleSettings, auth)
 
 	// Device dialect (API.md §2).
-	device := e.Group("/api/v1/mfa", auth)
-	device.POST("/totp/setup", s.handleTOTPSetup)
-	device.POST("/totp/verify", s.handleTOTPVerify)
-	device.GET("/totp/devices", s.handleTOTPDevices)
-	device.DELETE("/totp/devices/:device_id", s.handleTOTPRemove, s.stepUp)
-	device.GET("/backup-codes", s.handleBackupCount)
-	device.POST("/backup-codes/regenerate", s.handleBackupRegenerate)
-	device.POST("/otp/send", s.handleOTPSend)
-	device.POST("/verify", s.handleVerify)
-	device.GET("/status", s.handleStatus)
+	device := e.Group("/api/v1/mfa")
+	device.POST("/totp/setup", s.handleTOTPSetup, auth)
+	device.POST("/totp/verify", s.handleTOTPVerify, auth)
+	device.GET("/totp/devices", s.handleTOTPDevices, auth)
+	device.DELETE("/totp/devices/:device_id", s.handleTOTPRemove, auth, s.stepUp)
+	device.GET("/backup-codes", s.handleBackupCount, auth)
+	device.POST("/backup-codes/regenerate", s.handleBackupRegenerate, auth)
+	device.POST("/otp/send", s.handleOTPSend, auth)
+	device.POST("/verify", s.handleVerify, auth)
+	device.GET("/status", s.handleStatus, auth)
 
 	// DruID dialect (API.md §3).
-	druid := e.Group("/activityid/v1/mfa", auth)
-	druid.POST("/delete", s.handleActivity(activity.VerbDelete), s.stepUp)
-	druid.POST("/update", s.handleActivity(activity.VerbUpdate))
-	druid.POST("/validate", s.handleActivity(activity.VerbValidate))
+	druid := e.Group("/activityid/v1/mfa")
+	druid.POST("/delete", s.handleActivity(activity.VerbDelete), auth, s.stepUp)
+	druid.POST("/update", s.handleActivity(activity.VerbUpdate), auth)
+	druid.POST("/validate", s.handleActivity(activity.VerbValidate), auth)
 
-	// Admin (API.md §5).
-	e.GET("/api/v1/audit", s.handleAudit, auth) // admin: every user; others: their own
-	admin := e.Group("/api/v1/admin", auth, requireAdmin)
-	admin.GET("/users/:user_id/mfa", s.handleAdminGet)
-	admin.DELETE("/users/:user_id/mfa", s.handleAdminReset)
+	// Admin and audit (API.md §5).
+	e.GET("/api/v1/audit", s.handleAudit, auth)
+	admin := e.Group("/api/v1/admin")
+	admin.GET("/users/:user_id/mfa", s.handleAdminGet, auth, requireAdmin)
+	admin.DELETE("/users/:user_id/mfa", s.handleAdminReset, auth, requireAdmin, s.stepUp)
 }
