@@ -2,9 +2,437 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mfad/mfad/activity"
+	"github.com/mfad/mfad/audit"
 )
 
+const auditUsage = `Usage: mfad audit <command> [flags]
+
+Commands:
+  verify   walk the hash chain of the audit log in the data dir; exit 1 naming the
+           first altered, removed or inserted record
+  tail     follow MFA_EVENTS from NATS and print one line per event
+  sink     copy MFA_EVENTS durably into another SQLite file (a compliance store)
+
+Run 'mfad audit <command> --help' for its flags.
+`
+
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return usageError{"audit: not available yet"}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return usageError{"audit: no command given"}
+	}
+	switch args[0] {
+	case "verify":
+		return runAuditVerify(ctx, args[1:], getenv, stdout)
+	case "tail":
+		return runAuditTail(ctx, args[1:], getenv, stdout)
+	case "sink":
+		return runAuditSink(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, auditUsage)
+		return flag.ErrHelp
+	}
+	fmt.Fprint(stderr, auditUsage)
+	return usageError{fmt.Sprintf("audit: unknown command %q", args[0])}
+}
+
+// parseAuditFlags is parseFlags plus a description after the flag list on --help.
+func parseAuditFlags(fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer, about string) error {
+	err := parseFlags(fs, args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, "\n"+about)
+	}
+	return err
+}
+
+const verifyAbout = `Reads the audit log of <data-dir>/mfad.db (read-only: it is safe while mfad runs)
+and checks every record: sequence numbers follow each other from 1, each record
+hashes to its hash, and each prev_hash is the hash of the record before.
+Prints "ok: N records" and exits 0, or names the first bad record and exits 1.
+The newest records can be dropped, or forged ones appended, by someone able to
+write the file: compare with MFA_EVENTS or an audit sink for that.
+`
+
+// runAuditVerify: mfad audit verify [--data-dir].
+func runAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var dataDir string
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.StringVar(&dataDir, "data-dir", "./data", "directory of mfad.db")
+	annotateEnv(fs)
+	if err := parseAuditFlags(fs, args, getenv, stdout, verifyAbout); err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, "mfad.db")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("audit verify: no database: %w", err)
+	}
+	// Read-only: verifying must never create, migrate or lock the live database.
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+url.Values{
+		"mode": {"ro"}, "_query_only": {"true"}, "_busy_timeout": {"10000"}}.Encode())
+	if err != nil {
+		return fmt.Errorf("audit verify: open %s: %w", path, err)
+	}
+	defer db.Close()
+	n, err := audit.Verify(ctx, db)
+	if err != nil {
+		return fmt.Errorf("audit verify: %s: %w (%d records before it are intact)", path, err, n)
+	}
+	fmt.Fprintf(stdout, "ok: %d records\n", n)
+	return nil
+}
+
+const tailAbout = `Follows MFA_EVENTS with an ordered (ephemeral) consumer and prints one line per
+event: published time, audit seq, type, user, actor, summary. Nothing is
+acknowledged or stored. --since takes an audit seq (start at that event) or a
+duration (events published that long ago and later); without it only new events
+are shown. Ends on Ctrl-C or SIGTERM.
+`
+
+// runAuditTail: mfad audit tail [--nats-url] [--nats-creds] [--since seq|duration].
+func runAuditTail(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var natsURL, creds, since string
+	fs := flag.NewFlagSet("audit tail", flag.ContinueOnError)
+	fs.StringVar(&natsURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_EVENTS, comma-separated")
+	fs.StringVar(&creds, "nats-creds", "", "NATS credentials file")
+	annotateEnv(fs)
+	fs.StringVar(&since, "since", "", "start at this audit seq (e.g. 1200) or this long ago (e.g. 15m); empty = new events only")
+	if err := parseAuditFlags(fs, args, getenv, stdout, tailAbout); err != nil {
+		return err
+	}
+	var (
+		fromSeq int64
+		fromAge time.Duration
+	)
+	if since != "" {
+		if n, err := strconv.ParseInt(since, 10, 64); err == nil && n > 0 {
+			fromSeq = n
+		} else if d, err := time.ParseDuration(since); err == nil && d > 0 {
+			fromAge = d
+		} else {
+			return usageError{fmt.Sprintf("audit tail: --since %q is neither an audit seq nor a duration", since)}
+		}
+	}
+	nc, js, err := auditConnect(natsURL, creds, "mfad-audit-tail")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stream, err := js.Stream(ctx, activity.EventsStream)
+	if err != nil {
+		return fmt.Errorf("audit tail: stream %s: %w", activity.EventsStream, err)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{activity.EventSubjects},
+		DeliverPolicy: jetstream.DeliverNewPolicy}
+	switch {
+	case fromSeq > 0:
+		start, err := streamSeqOf(ctx, stream, fromSeq)
+		if err != nil {
+			return err
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	case fromAge > 0:
+		t := time.Now().Add(-fromAge)
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("audit tail: consumer: %w", err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("audit tail: consume: %w", err)
+	}
+	go func() { <-ctx.Done(); it.Stop() }()
+	for {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("audit tail: %w", err)
+		}
+		if seq, _ := strconv.ParseInt(msg.Headers().Get(activity.EventSeqHeader), 10, 64); seq > 0 && seq < fromSeq {
+			continue // before the requested event: the search starts a little early
+		}
+		fmt.Fprintln(stdout, tailLine(msg.Subject(), msg.Data()))
+	}
+}
+
+// tailLine renders one event for people: the members of API.md §4 that say what
+// happened, and a plain note for anything that is not an audit event.
+func tailLine(subject string, body []byte) string {
+	var ev struct {
+		Published string `json:"published"`
+		Seq       int64  `json:"mfa:seq"`
+		Event     string `json:"mfa:event"`
+		User      string `json:"mfa:user"`
+		Actor     struct {
+			ID string `json:"id"`
+		} `json:"actor"`
+		Summary string `json:"summary"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil || ev.Event == "" {
+		return fmt.Sprintf("%-24s %8s  %s: not an audit event (%d bytes)", "-", "-", subject, len(body))
+	}
+	return fmt.Sprintf("%-24s %8d  %-24s user=%s actor=%s  %s",
+		ev.Published, ev.Seq, ev.Event, ev.User, ev.Actor.ID, ev.Summary)
+}
+
+// streamSeqOf finds the stream sequence of the first event with audit seq ≥ seq by
+// bisection. It relies on what the relay guarantees: audit events are in the stream in
+// audit order. Deleted and foreign messages are stepped over.
+func streamSeqOf(ctx context.Context, stream jetstream.Stream, seq int64) (uint64, error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("audit tail: stream info: %w", err)
+	}
+	lo, hi := info.State.FirstSeq, info.State.LastSeq+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		at, auditSeq, err := eventAtOrAfter(ctx, stream, mid, hi)
+		if err != nil {
+			return 0, err
+		}
+		if at == 0 || auditSeq >= seq {
+			hi = mid
+		} else {
+			lo = at + 1
+		}
+	}
+	return max(lo, 1), nil
+}
+
+// eventAtOrAfter is the first audit event at a stream sequence in [from, before), and
+// its audit seq; 0 when there is none.
+func eventAtOrAfter(ctx context.Context, stream jetstream.Stream, from, before uint64) (uint64, int64, error) {
+	for from < before {
+		m, err := stream.GetMsg(ctx, from, jetstream.WithGetMsgSubject(activity.EventSubjects))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return 0, 0, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("audit tail: read message %d: %w", from, err)
+		}
+		if m.Sequence >= before {
+			return 0, 0, nil
+		}
+		if n, err := strconv.ParseInt(m.Header.Get(activity.EventSeqHeader), 10, 64); err == nil {
+			return m.Sequence, n, nil
+		}
+		from = m.Sequence + 1
+	}
+	return 0, 0, nil
+}
+
+const sinkAbout = `Copies MFA_EVENTS into a SQLite file of its own, for a compliance store on another
+host. It reads with a durable pull consumer (--durable), so a restart continues
+where the last run stopped, and acknowledges a batch only after it is committed.
+Rows are keyed by event id: a redelivered event is stored once. Messages without
+a Nats-Msg-Id are not audit events and are skipped. Ends on Ctrl-C or SIGTERM.
+`
+
+// runAuditSink: mfad audit sink --db other.db [--nats-url] [--nats-creds] [--durable].
+func runAuditSink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var (
+		dbPath, natsURL, creds, durable string
+		batch                           int
+	)
+	fs := flag.NewFlagSet("audit sink", flag.ContinueOnError)
+	fs.StringVar(&natsURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_EVENTS, comma-separated")
+	fs.StringVar(&creds, "nats-creds", "", "NATS credentials file")
+	annotateEnv(fs)
+	fs.StringVar(&dbPath, "db", "", "SQLite file to copy the events into (created if missing), required")
+	fs.StringVar(&durable, "durable", "mfad-audit-sink", "durable consumer name: one per sink")
+	fs.IntVar(&batch, "batch", 256, "events per transaction")
+	if err := parseAuditFlags(fs, args, getenv, stdout, sinkAbout); err != nil {
+		return err
+	}
+	if dbPath == "" {
+		return usageError{"audit sink: --db is required"}
+	}
+	if batch < 1 || batch > 10_000 {
+		return usageError{"audit sink: --batch must be 1 to 10000"}
+	}
+	nc, js, err := auditConnect(natsURL, creds, "mfad-audit-sink")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sink, err := openSink(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return runSink(ctx, js, sink, durable, batch, log)
+}
+
+// auditConnect connects to NATS for the audit commands, reconnecting for ever: a
+// sink should outlive a NATS restart.
+func auditConnect(natsURL, creds, name string) (*nats.Conn, jetstream.JetStream, error) {
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
+	}
+	nc, err := nats.Connect(natsURL, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("JetStream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// sinkSchema is the sink's table: one row per event, the event id its key, so a
+// redelivery is a no-op.
+const sinkSchema = `CREATE TABLE IF NOT EXISTS events (
+    event_id    TEXT    PRIMARY KEY,
+    audit_seq   INTEGER,
+    stream_seq  INTEGER NOT NULL,
+    subject     TEXT    NOT NULL,
+    body        TEXT    NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS events_by_audit_seq ON events (audit_seq);`
+
+// openSink opens (creating) the sink database: WAL and synchronous=FULL, because an
+// event is acknowledged to JetStream once it is committed here.
+func openSink(ctx context.Context, path string) (*sql.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit sink: create directory of %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+url.Values{
+		"_journal_mode": {"WAL"}, "_synchronous": {"FULL"}, "_busy_timeout": {"10000"}, "_txlock": {"immediate"}}.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("audit sink: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, sinkSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("audit sink: create tables in %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// runSink copies events until ctx ends: fetch a batch, store it in one transaction,
+// then acknowledge it. A crash between commit and ack redelivers the batch, which the
+// event-id key absorbs.
+func runSink(ctx context.Context, js jetstream.JetStream, db *sql.DB, durable string, batch int, log *slog.Logger) error {
+	cons, err := js.CreateOrUpdateConsumer(ctx, activity.EventsStream, jetstream.ConsumerConfig{
+		Durable:       durable,
+		Description:   "mfad audit sink",
+		FilterSubject: activity.EventSubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 4 * batch,
+	})
+	if err != nil {
+		return fmt.Errorf("audit sink: consumer %s on %s: %w", durable, activity.EventsStream, err)
+	}
+	log.Info("audit sink started", "consumer", durable)
+	for ctx.Err() == nil {
+		msgs, err := cons.Fetch(batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Warn("fetch failed, retrying", "err", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		var got []jetstream.Msg
+		for m := range msgs.Messages() {
+			got = append(got, m)
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			log.Warn("fetch ended early", "err", err)
+		}
+		if len(got) == 0 {
+			continue
+		}
+		stored, err := storeEvents(context.WithoutCancel(ctx), db, got, log)
+		if err != nil {
+			// Not acknowledged: JetStream redelivers after AckWait.
+			log.Error("store events failed, they will be redelivered", "err", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		for _, m := range got {
+			if err := m.Ack(); err != nil {
+				log.Warn("ack failed, the event will be redelivered and ignored", "err", err)
+			}
+		}
+		log.Info("events stored", "received", len(got), "new", stored)
+	}
+	log.Info("audit sink stopped")
+	return nil
+}
+
+// storeEvents inserts a batch in one transaction and returns how many were new.
+func storeEvents(ctx context.Context, db *sql.DB, msgs []jetstream.Msg, log *slog.Logger) (int64, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	var stored int64
+	now := time.Now().UnixMilli()
+	for _, m := range msgs {
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		meta, err := m.Metadata()
+		if err != nil {
+			return 0, fmt.Errorf("message metadata: %w", err)
+		}
+		if id == "" {
+			log.Warn("skipping a message without Nats-Msg-Id: not an audit event",
+				"subject", m.Subject(), "stream_seq", meta.Sequence.Stream)
+			continue
+		}
+		var auditSeq sql.NullInt64
+		if n, err := strconv.ParseInt(m.Headers().Get(activity.EventSeqHeader), 10, 64); err == nil {
+			auditSeq = sql.NullInt64{Int64: n, Valid: true}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO events (event_id, audit_seq, stream_seq, subject, body, received_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+			id, auditSeq, meta.Sequence.Stream, m.Subject(), string(m.Data()), now)
+		if err != nil {
+			return 0, fmt.Errorf("insert event %s: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		stored += n
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	return stored, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp"
 
 	"github.com/mfad/mfad/activity"
+	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels"
 	"github.com/mfad/mfad/handlers"
 )
@@ -98,12 +99,20 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 			return err
 		}
 		onStop("database", func(context.Context) error { return store.Close() })
-		worker, err := startWorker(cfg, store, nc, log)
+		// The relay starts before the workers and stops after them: it is drained
+		// once no command can append to the log any more.
+		relay, stopRelay, err := startRelay(store, nc, log)
+		if err != nil {
+			return err
+		}
+		onStop("outbox relay", stopRelay)
+		worker, err := startWorker(cfg, store, nc, relay.Kick, log)
 		if err != nil {
 			return err
 		}
 		onStop("workers", worker.Stop)
-		checks = append(checks, handlers.Check{Name: "database", Check: store.Writable})
+		checks = append(checks, handlers.Check{Name: "database", Check: store.Writable},
+			handlers.Check{Name: "outbox", Check: relay.Ready})
 
 		ingest := activity.NewIngester(js, activity.NewBus(nc, cfg.CommandTimeout),
 			log.With("component", "ingest"), cfg.IngestMaxAttempts)
@@ -146,7 +155,38 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int, lo
 	}
 }
 
-func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, log *slog.Logger) (*channels.Worker, error) {
+// startRelay runs the outbox relay of the worker role until the returned stop
+// function, which ends Run and then drains what is left (Drain gives up when the
+// shutdown timeout ends; the rest goes out at the next start). The relay has a
+// JetStream context of its own so that acknowledgements it stopped waiting for are
+// dropped after its ack wait instead of piling up.
+func startRelay(store *channels.Store, nc *nats.Conn, log *slog.Logger) (*audit.Relay, func(context.Context) error, error) {
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(audit.DefaultAckWait))
+	if err != nil {
+		return nil, nil, fmt.Errorf("JetStream for the outbox relay: %w", err)
+	}
+	relay := audit.NewRelay(store.Writer(), js, log.With("component", "relay"), audit.WithReader(store.Reader()))
+	// Not the serve context: that ends at the signal, and the relay must keep
+	// publishing while the HTTP server and the workers finish their last commands.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		relay.Run(ctx)
+	}()
+	stop := func(sctx context.Context) error {
+		cancel()
+		select {
+		case <-done:
+		case <-sctx.Done():
+			return fmt.Errorf("stop outbox relay: %w", sctx.Err())
+		}
+		return relay.Drain(sctx)
+	}
+	return relay, stop, nil
+}
+
+func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit func(), log *slog.Logger) (*channels.Worker, error) {
 	keys, err := cfg.sealingKeys()
 	if err != nil {
 		return nil, err
@@ -182,6 +222,7 @@ func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, log *slog.Lo
 		BatchWait:        cfg.BatchWait,
 		Version:          semver(version),
 		Logger:           log.With("component", "worker"),
+		AfterCommit:      afterCommit,
 	}, store, sealer)
 	if err != nil {
 		return nil, err
