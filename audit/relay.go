@@ -267,7 +267,8 @@ func (r *Relay) backlog(ctx context.Context) (int, time.Time, error) {
 //     no quorum, the stream is missing, or something refuses every publish).
 //
 // A disconnected NATS alone does not fail it (the nats check reports that), and a
-// short burst of commits does not either: the relay drains tens of thousands a second.
+// short burst of commits does not either: the relay drains about 18,000 events a
+// second on a 2-core machine (BenchmarkRelayDrain).
 func (r *Relay) Ready(ctx context.Context) error {
 	n, oldest, err := r.backlog(ctx)
 	if err != nil {

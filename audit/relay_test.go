@@ -26,7 +26,7 @@ import (
 // bus is an embedded JetStream server that a test can restart on the same store and
 // port, with a client connection that reconnects across restarts.
 type bus struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	ns   *server.Server
@@ -34,7 +34,7 @@ type bus struct {
 	js   jetstream.JetStream
 }
 
-func newBus(t *testing.T) *bus {
+func newBus(t testing.TB) *bus {
 	t.Helper()
 	b := &bus{t: t, dir: t.TempDir()}
 	b.ns = natstest.ServerAt(t, b.dir, server.RANDOM_PORT)
@@ -440,5 +440,40 @@ func waitStatus(t *testing.T, nc *nats.Conn, want nats.Status) {
 			t.Fatalf("connection is %s, want %s", nc.Status(), want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// BenchmarkRelayDrain measures the relay end to end: one op is one audit row read,
+// published with its expectations, acknowledged and marked published, over loopback
+// TCP to an embedded server with a file store.
+func BenchmarkRelayDrain(b *testing.B) {
+	for _, window := range []int{1, 64, audit.DefaultWindow} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			store, bs := openStore(b), newBus(b)
+			db := store.Writer()
+			for done := 0; done < b.N; {
+				n := min(500, b.N-done)
+				evs := make([]mfa.Event, n)
+				for i := range evs {
+					evs[i] = newEvent(done+i, "alice", time.Now())
+				}
+				appendEvents(b, db, evs...)
+				done += n
+			}
+			r := audit.NewRelay(db, bs.js, slog.New(slog.DiscardHandler), audit.WithWindow(window),
+				audit.WithReader(store.Reader()))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := r.Drain(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if n, _ := r.Backlog(ctx); n != 0 {
+				b.Fatalf("backlog %d", n)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }
