@@ -71,6 +71,11 @@ func EncodeEvent(ev mfa.Event, seq int64) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("encode event: unknown event type %q", ev.Type)
 	}
+	if !canonicalUUID(ev.ID) {
+		// The id is also the Nats-Msg-Id that dedupes the stream and the key of every
+		// sink: it must be the UUID the urn:uuid: name promises.
+		return nil, fmt.Errorf("encode event %s: id %q is not a canonical UUID", ev.Type, ev.ID)
+	}
 	doc := as2Event{
 		Context:   AS2Context,
 		ID:        "urn:uuid:" + ev.ID,
@@ -158,4 +163,25 @@ func summary(ev mfa.Event, kind mfa.EventKind) string {
 // target of an addition. The user id is escaped: it is opaque and may hold '/', '?' or spaces.
 func methodsOf(userID string) *as2Ref {
 	return &as2Ref{Type: "Collection", ID: "urn:mfad:user:" + url.PathEscape(userID) + ":methods"}
+}
+
+// canonicalUUID accepts the lower-case 8-4-4-4-12 form mfa.NewID writes.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

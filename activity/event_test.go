@@ -159,6 +159,9 @@ func TestEncodeEventOmitsUnknownInstrumentAndGenerator(t *testing.T) {
 func TestEncodeEventRefusesBadInput(t *testing.T) {
 	tests := map[string]func(*mfa.Event){
 		"unknown type":        func(e *mfa.Event) { e.Type = "totp.exploded" },
+		"id not a UUID":       func(e *mfa.Event) { e.ID = "event-1" },
+		"id upper case":       func(e *mfa.Event) { e.ID = "6F1C1F5E-8A8B-4C39-9B0E-3F4E6D2A1B7C" },
+		"id empty":            func(e *mfa.Event) { e.ID = "" },
 		"detail overwrites":   func(e *mfa.Event) { e.Detail = map[string]any{"seq": 99} },
 		"detail user":         func(e *mfa.Event) { e.Detail = map[string]any{"user": "mallory"} },
 		"detail key quoted":   func(e *mfa.Event) { e.Detail = map[string]any{`a","type":"x`: 1} },
