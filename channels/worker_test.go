@@ -1,0 +1,188 @@
+package channels
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mfa "github.com/mfad/mfad"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func key(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
+
+// newTestWorker runs a worker without NATS on a fresh store; tests call Do.
+func newTestWorker(t *testing.T, path string, cfg Config, keys ...[]byte) (*Worker, *Store) {
+	t.Helper()
+	store, err := OpenStore(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sealer, err := NewSealer(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = quietLogger()
+	w, err := NewWorker(cfg, store, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Stop(context.Background()) })
+	return w, store
+}
+
+func do(t *testing.T, w *Worker, typ, user string, params any) mfa.Reply {
+	t.Helper()
+	cmd := mfa.Command{ID: mfa.NewID(), Type: typ, UserID: user, Actor: user}
+	if params != nil {
+		cmd.Params = mustJSON(t, params)
+	}
+	r, err := w.Do(context.Background(), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func count(t *testing.T, db *sql.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestWrongKeyFailsClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mfad.db")
+	w, store := newTestWorker(t, path, Config{}, key(1))
+	if r := do(t, w, mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: "Phone"}); !r.OK {
+		t.Fatalf("setup: %+v", r)
+	}
+	w.Stop(context.Background())
+	store.Close()
+
+	store2, err := OpenStore(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store2.Close()
+	wrong, _ := NewSealer(key(2))
+	_, err = NewWorker(Config{Logger: quietLogger()}, store2, wrong)
+	if !errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), KeyID(key(1))) ||
+		!strings.Contains(err.Error(), KeyID(key(2))) {
+		t.Fatalf("start with the wrong key: %v", err)
+	}
+	// Rotation: the new key first, the old one still configured to open old values.
+	rotated, _ := NewSealer(key(2), key(1))
+	w2, err := NewWorker(Config{Logger: quietLogger()}, store2, rotated)
+	if err != nil {
+		t.Fatalf("start with rotated keys: %v", err)
+	}
+	defer w2.Stop(context.Background())
+	var canary []byte
+	store2.write.QueryRow("SELECT value FROM store_meta WHERE name = 'key_canary'").Scan(&canary)
+	if KeyOf(canary) != KeyID(key(2)) {
+		t.Fatal("canary not re-sealed with the new primary key")
+	}
+}
+
+func TestSealer(t *testing.T) {
+	s, _ := NewSealer(key(3))
+	sealed := s.Seal([]byte("JBSWY3DPEHPK3PXP"), []byte("alice"))
+	if bytes.Contains(sealed, []byte("JBSWY3DPEHPK3PXP")) {
+		t.Fatal("plaintext visible")
+	}
+	if got, err := s.Open(sealed, []byte("alice")); err != nil || string(got) != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	if _, err := s.Open(sealed, []byte("bob")); err == nil {
+		t.Fatal("a value sealed for alice opened for bob")
+	}
+	sealed[len(sealed)-1] ^= 1
+	if _, err := s.Open(sealed, []byte("alice")); err == nil {
+		t.Fatal("a tampered value opened")
+	}
+	if _, err := NewSealer([]byte("short")); err == nil {
+		t.Fatal("a short key was accepted")
+	}
+	id, sum := s.Hash("alice", "abcd-efgh")
+	if !s.Match(id, "alice", "abcd-efgh", sum) || s.Match(id, "bob", "abcd-efgh", sum) || s.Match(id, "alice", "abcd-efgi", sum) {
+		t.Fatal("keyed hash matches wrongly")
+	}
+}
+
+// TestFaultRollsBackStateAndAudit: a command that changed state and appended audit
+// records, then failed before commit, leaves neither behind; the commands batched with
+// it are not affected.
+func TestFaultRollsBackStateAndAudit(t *testing.T) {
+	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{BatchWait: 50 * time.Millisecond}, key(1))
+	w.routes["test.fault"] = route{fn: func(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+		if err := ensureUser(ctx, tx, c.cmd.UserID, c.now); err != nil {
+			return nil, err
+		}
+		if err := w.setSignIn(ctx, tx, c, true, "test"); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("disk on fire")
+	}}
+	var wg sync.WaitGroup
+	replies := make([]mfa.Reply, 3)
+	for i, typ := range []string{mfa.CmdTOTPSetup, "test.fault", mfa.CmdTOTPSetup} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = do(t, w, typ, []string{"alice", "mallory", "bob"}[i], mfa.TOTPSetupParams{DeviceName: "Phone"})
+		}()
+	}
+	wg.Wait()
+	if !replies[0].OK || !replies[2].OK || replies[1].OK || replies[1].Code != mfa.CodeInternal {
+		t.Fatalf("replies %+v", replies)
+	}
+	db := store.Reader()
+	if n := count(t, db, "SELECT count(*) FROM users WHERE id = 'mallory'"); n != 0 {
+		t.Fatal("the failed command's user row survived")
+	}
+	if n := count(t, db, "SELECT count(*) FROM audit_log WHERE user_id = 'mallory'"); n != 0 {
+		t.Fatal("the failed command's audit records survived")
+	}
+	if n := count(t, db, "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventTOTPDeviceSetUp); n != 2 {
+		t.Fatalf("%d setup events, want 2", n)
+	}
+}
+
+func TestIdempotentCommandAppliesOnce(t *testing.T) {
+	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{}, key(1))
+	cmd := mfa.Command{ID: mfa.NewID(), Key: "k1", Type: mfa.CmdTOTPSetup, UserID: "alice", Actor: "alice",
+		Params: mustJSON(t, mfa.TOTPSetupParams{DeviceName: "Phone"})}
+	first, _ := w.Do(context.Background(), cmd)
+	cmd.ID = mfa.NewID()
+	second, _ := w.Do(context.Background(), cmd)
+	if !first.OK || !second.Replayed || string(first.Data) != string(second.Data) {
+		t.Fatalf("first %+v second %+v", first, second)
+	}
+	if n := count(t, store.Reader(), "SELECT count(*) FROM methods"); n != 1 {
+		t.Fatalf("%d methods after a repeated key", n)
+	}
+	// Keys are per user: bob's k1 is his own.
+	cmd.UserID, cmd.Actor = "bob", "bob"
+	if r, _ := w.Do(context.Background(), cmd); r.Replayed {
+		t.Fatal("bob got alice's reply")
+	}
+	// After the window, the key is free again.
+	w.cfg.Now = func() time.Time { return time.Now().Add(IdempotencyWindow + time.Minute) }
+	cmd.UserID, cmd.Actor = "alice", "alice"
+	if r, _ := w.Do(context.Background(), cmd); r.Replayed || !r.OK {
+		t.Fatalf("after the window: %+v", r)
+	}
+}
