@@ -1,0 +1,102 @@
+package handlers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// syncBuffer is a log sink shared by the HTTP side and the workers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoSecretInLogs runs the whole TOTP lifecycle, failures included, with debug logs
+// on, and greps them for every secret, code and token that went by.
+func TestNoSecretInLogs(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := newStack(t, func(o *stackOptions) {
+		o.worker.Logger = logger
+		o.handler.Logger = logger
+	})
+	tok := s.token("alice")
+	call := func(method, path, body string) response {
+		return s.call(method, path, body, "Authorization", "Bearer "+tok, "Idempotency-Key", "k-"+path+body)
+	}
+	r := call(http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Phone"}`)
+	d := device{ID: int64(get(r.Body, "data", "device_id").(float64)), Secret: get(r.Body, "data", "secret").(string)}
+	wrong := wrongCode(s.code(d))
+	call(http.MethodPost, "/api/v1/mfa/totp/verify", `{"code":"`+wrong+`"}`)
+	good := s.code(d)
+	r = call(http.MethodPost, "/api/v1/mfa/totp/verify", `{"code":"`+good+`"}`)
+	backup := get(r.Body, "data", "backup_codes", 0).(string)
+	call(http.MethodPost, "/api/v1/mfa/verify", `{"backup_code":"`+backup+`"}`)
+	call(http.MethodPost, "/api/v1/mfa/verify", `{"backup_code":"`+backup+`"}`)
+	call(http.MethodPost, "/settings/MfaSignIn", `{"mfaMethod":"sms","phoneNumber":"+34600111222"}`)
+	s.call(http.MethodGet, "/api/v1/mfa/status", "", "Authorization", "Bearer "+tok+"x")
+
+	out := logs.String()
+	if !strings.Contains(out, `"route":"/api/v1/mfa/totp/verify"`) {
+		t.Fatalf("the requests were not logged at all:\n%s", out)
+	}
+	for name, secret := range map[string]string{
+		"TOTP secret": d.Secret, "wrong code": wrong, "good code": good, "backup code": backup,
+		"token": tok, "token signature": tok[strings.LastIndex(tok, ".")+1:], "phone number": "+34600111222",
+	} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the logs hold the %s", name)
+		}
+	}
+}
+
+// TestIdempotencyKeyOnEveryMutation: a repeated key returns the first answer, marked as
+// replayed, and changes nothing; a different key does the work again.
+func TestIdempotencyKeyOnEveryMutation(t *testing.T) {
+	s := newStack(t)
+	d := s.enrol("alice", "Phone")
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodPost, "/api/v1/mfa/backup-codes/regenerate", ""},
+		{http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Tablet"}`},
+		{http.MethodPost, "/settings/MfaSecret", ""},
+		{http.MethodDelete, "/settings/MfaSignIn", ""},
+		{http.MethodPost, "/api/v1/mfa/verify", `{"backup_code":"` + d.BackupCodes[0] + `"}`},
+		{http.MethodPost, "/api/v1/mfa/otp/send", `{"method":"sms"}`},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			key := "key-" + tc.path
+			first := s.as("alice", tc.method, tc.path, tc.body, "Idempotency-Key", key)
+			second := s.as("alice", tc.method, tc.path, tc.body, "Idempotency-Key", key)
+			strip := func(r response) string { // timestamps differ between answers
+				if e, ok := r.Body["error"].(map[string]any); ok {
+					delete(e, "timestamp")
+				}
+				b, _ := json.Marshal(r.Body)
+				return string(b)
+			}
+			if first.Status != second.Status || strip(first) != strip(second) || second.Header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("first %d %s\nsecond %d %s (%q)", first.Status, first.Raw, second.Status, second.Raw,
+					second.Header.Get("Idempotent-Replayed"))
+			}
+		})
+	}
+	long := strings.Repeat("k", 256)
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"X"}`, "Idempotency-Key", long), 422, "VALIDATION_ERROR")
+}
