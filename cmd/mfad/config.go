@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -201,7 +202,28 @@ func logEffective(log *slog.Logger, fs *flag.FlagSet) {
 		if secretFlags[n] && v != "" {
 			v = "********"
 		}
+		v = redactURLs(v)
 		attrs = append(attrs, envName(n), v)
 	}
 	log.Info("effective configuration", attrs...)
+}
+
+// redactURLs hides credentials in URL settings (MFAD_NATS_URL may be a comma-separated
+// list): nats://user:pass@host keeps the user, and nats://token@host, where the user
+// part is the token, loses it all.
+func redactURLs(v string) string {
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.User == nil {
+			continue
+		}
+		if _, hasPassword := u.User.Password(); hasPassword {
+			parts[i] = u.Redacted()
+			continue
+		}
+		u.User = url.User("xxxxx")
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
 }

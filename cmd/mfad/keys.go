@@ -19,33 +19,47 @@ const (
 )
 
 // loadOrCreateKey returns the base64 key in dataDir/name, creating a random 32-byte one
-// (mode 0600) on first use. O_EXCL makes two processes starting at once agree on one key.
+// (mode 0600) on first use. The key is written to a temporary file and then linked into
+// place: link fails if the name exists, so processes starting at once agree on one key,
+// and none can read a file another is still writing.
 func loadOrCreateKey(dataDir, name string) ([]byte, error) {
 	path := filepath.Join(dataDir, name)
-	if b, err := os.ReadFile(path); err == nil {
-		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(key) != 32 {
-			return nil, fmt.Errorf("key file %s is not a base64 32-byte key", path)
-		}
-		return key, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read key file: %w", err)
+	if key, err := readKey(path); !errors.Is(err, fs.ErrNotExist) {
+		return key, err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreateKey(dataDir, name)
-	}
+	f, err := os.CreateTemp(dataDir, "."+name+".*")
 	if err != nil {
 		return nil, fmt.Errorf("create key file: %w", err)
 	}
+	defer os.Remove(f.Name())
 	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if err = errors.Join(err, f.Sync(), f.Close()); err != nil {
+	if err = errors.Join(err, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
 		return nil, fmt.Errorf("write key file %s: %w", path, err)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return readKey(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("create key file: %w", err)
+	}
+	return key, nil
+}
+
+func readKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("key file %s is not a base64 32-byte key", path)
 	}
 	return key, nil
 }

@@ -60,7 +60,12 @@ func connectNATS(cfg *Config, ns *server.Server, name string, log *slog.Logger) 
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			// Close at shutdown reports a disconnect too, asynchronously and after
+			// "stopped" is logged; only an unplanned loss of the server is news.
+			if nc.IsClosed() {
+				return
+			}
 			log.Warn("NATS disconnected", "conn", name, "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

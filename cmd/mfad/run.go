@@ -66,7 +66,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // parseFlags parses args into fs, filling every flag not given on the command line from
-// its MFAD_* environment variable. --help prints the flags and ends the command.
+// its MFAD_* environment variable, if annotateEnv gave it one. --help prints the flags
+// and ends the command.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, out io.Writer) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +86,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, out
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if given[f.Name] || err != nil || !hasEnv(f) {
 			return
 		}
 		if v := getenv(envName(f.Name)); v != "" {
@@ -100,4 +101,11 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, out
 // envName is the environment variable of a flag: http-addr → MFAD_HTTP_ADDR.
 func envName(flagName string) string {
 	return "MFAD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// hasEnv reports whether annotateEnv gave f an environment variable. The help text is
+// the record, so --help and the environment cannot disagree: a command's own flags
+// (token --sub/--scope, audit sink --db) are not silently set by MFAD_SUB or MFAD_DB.
+func hasEnv(f *flag.Flag) bool {
+	return strings.HasSuffix(f.Usage, " ["+envName(f.Name)+"]")
 }
