@@ -44,10 +44,11 @@ func (w *Worker) loadStatus(ctx context.Context, tx *sql.Tx, userID string, now 
 // listMethods returns the user's verified methods, of one kind or (kind "") all, primary
 // first, then newest first. The primary is the TOTP device verified first (ties: the
 // smaller id); it is derived on every read, so it moves when that device is removed.
+// "IS", not "=": a user with no TOTP device has no primary, and NULL is no bool.
 func (w *Worker) listMethods(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind) ([]mfa.Method, error) {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT m.id, m.kind, m.label, m.destination_hint, m.entry_point, m.created_at, m.verified_at, m.last_used_at,
-		       m.id = (SELECT p.id FROM methods p
+		       m.id IS (SELECT p.id FROM methods p
 		               WHERE p.user_id = m.user_id AND p.kind = 'totp' AND p.verified = 1
 		               ORDER BY p.verified_at, p.id LIMIT 1) AS is_primary
 		FROM methods m

@@ -55,6 +55,9 @@ type stack struct {
 	Worker *channels.Worker
 	Sealer *channels.Sealer
 	DBPath string
+	// NATSURL lets a test join the bus as an outside client would (the SMS/e-mail
+	// gateway on mfa.notify.>).
+	NATSURL string
 }
 
 type stackOptions struct {
@@ -108,7 +111,8 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	}
 	srv := httptest.NewServer(handlers.New(hc))
 	t.Cleanup(srv.Close)
-	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, Worker: worker, Sealer: sealer, DBPath: dbPath}
+	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, Worker: worker, Sealer: sealer, DBPath: dbPath,
+		NATSURL: ns.ClientURL()}
 }
 
 // token signs an HS256 token for sub valid for an hour from the stack's clock; claims
