@@ -27,6 +27,13 @@ type Sender interface {
 // because its command carries the activity id as idempotency key. Nothing here checks
 // who published: NATS account permissions on mfa.activity.> are what protect it.
 type Ingester struct {
+	// AckWait is how long JetStream waits for an activity's ack before delivering it
+	// again (after a crash); it must exceed the command timeout of the Sender.
+	AckWait time.Duration
+	// RetryDelay is the pause before the next delivery of an activity the workers could
+	// not take, by the number of deliveries so far.
+	RetryDelay func(attempt uint64) time.Duration
+
 	js          jetstream.JetStream
 	send        Sender
 	log         *slog.Logger
@@ -37,12 +44,13 @@ type Ingester struct {
 }
 
 // NewIngester returns an ingester that gives up on an activity the workers could not
-// take after maxAttempts deliveries.
+// take after maxAttempts deliveries. AckWait and RetryDelay may be changed before Start.
 func NewIngester(js jetstream.JetStream, send Sender, log *slog.Logger, maxAttempts int) *Ingester {
 	if maxAttempts <= 0 {
 		maxAttempts = 10
 	}
-	return &Ingester{js: js, send: send, log: log, maxAttempts: maxAttempts}
+	return &Ingester{AckWait: 30 * time.Second, RetryDelay: retryDelay,
+		js: js, send: send, log: log, maxAttempts: maxAttempts}
 }
 
 // Start creates (or updates) the durable consumer and begins consuming.
@@ -52,7 +60,7 @@ func (in *Ingester) Start(ctx context.Context) error {
 		Description:   "mfad: apply DruID activities",
 		FilterSubject: ActivitySubjects,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       in.AckWait,
 		MaxAckPending: 256,
 	})
 	if err != nil {
@@ -140,7 +148,7 @@ func (in *Ingester) retry(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 		return
 	}
 	in.log.Warn("activity not applied, will retry", "activity_id", id, "attempt", meta.NumDelivered, "err", cause)
-	_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
+	_ = msg.NakWithDelay(in.RetryDelay(meta.NumDelivered))
 }
 
 // reject records the refusal as an audit event (mfa.events.activity.rejected) and
@@ -162,7 +170,7 @@ func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstre
 	}
 	if err != nil {
 		in.log.Error("record activity rejection", "activity_id", id, "err", err)
-		_ = msg.NakWithDelay(retryDelay(meta.NumDelivered))
+		_ = msg.NakWithDelay(in.RetryDelay(meta.NumDelivered))
 		return
 	}
 	_ = msg.Term()

@@ -32,8 +32,8 @@ type Activity struct {
 // Parse validates a DruID Activity Streams 1.0 activity for verb (the endpoint's or the
 // subject's). It reports every broken rule, each naming its field by JSON path. As the
 // AS2 specification asks of consumers, the AS2 names are accepted too: "type" for "verb"
-// and for "objectType", "name" for "displayName"; objectType values are compared
-// without regard to case ("Person" is "person").
+// and for "objectType", "name" for "displayName"; verbs and objectType values are
+// compared without regard to case ("Person" is "person", "Delete" is "delete").
 func Parse(body []byte, verb string) (Activity, error) {
 	var p Problems
 	root := p.object(body, "body")
@@ -43,9 +43,14 @@ func Parse(body []byte, verb string) (Activity, error) {
 	var a Activity
 	a.ID, _ = p.optionalString(root, "id", "id")
 
-	a.Verb, _ = p.str(root, "verb", "verb", "type")
-	if a.Verb != "" && a.Verb != verb {
-		p.add("verb", mfa.ReasonMismatch)
+	// An AS2 producer names the activity type capitalised ("Delete", "Update"), so the
+	// verb, like objectType, is compared without regard to case.
+	if v, ok := p.str(root, "verb", "verb", "type"); ok {
+		if strings.EqualFold(v, verb) {
+			a.Verb = verb
+		} else {
+			p.add("verb", mfa.ReasonMismatch)
+		}
 	}
 
 	if actor := p.object(field(root, "actor"), "actor"); actor != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -105,7 +106,10 @@ func maskAddress(kind mfa.Kind, addr string) string {
 		if !ok || local == "" {
 			return "****"
 		}
-		return local[:1] + strings.Repeat("*", max(len(local)-1, 3)) + "@" + domain
+		// The first character, not the first byte: a UTF-8 local part (ñame@…) would
+		// leave half a rune, an invalid string, in every event and list.
+		first, size := utf8.DecodeRuneInString(local)
+		return string(first) + strings.Repeat("*", max(utf8.RuneCountInString(local[size:]), 3)) + "@" + domain
 	}
 	if len(addr) <= 6 {
 		return strings.Repeat("*", len(addr))

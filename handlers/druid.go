@@ -28,8 +28,13 @@ func (s *server) handleActivity(verb string) echo.HandlerFunc {
 		if mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType)); err != nil || mt != echo.MIMEApplicationJSON {
 			problems = append(problems, mfa.Invalid("Content-Type", mfa.ReasonFormat))
 		}
-		if req.Header.Get("From") == "" {
+		// From names the entry point that voluntary/mandatory is judged by; it is
+		// checked with the body so that every broken rule is reported at once.
+		switch from := req.Header.Get("From"); {
+		case from == "":
 			problems = append(problems, mfa.Invalid("From", mfa.ReasonRequired))
+		case !saneToken(from, 128):
+			problems = append(problems, mfa.Invalid("From", mfa.ReasonFormat))
 		}
 		body, err := io.ReadAll(req.Body)
 		if err != nil {

@@ -50,9 +50,11 @@ func renderDruidError(c echo.Context, status int, outcome *mfa.Error, lang strin
 	}
 	errs := make([]druidError, len(problems))
 	for i, p := range problems {
-		errs[i] = druidError{Message: druidReason(p), Details: mfa.ErrorText(lang, p), Field: p.Field}
+		errs[i] = druidError{Message: druidReason(p), Details: mfa.ErrorText(lang, druidDetail(p)), Field: p.Field}
 	}
-	headline := http.StatusText(status)
+	// result.message is the one line a DruID client shows: the vendor's headline for
+	// its documented 400 and 417, else the outcome's own text, in the caller's language.
+	headline := mfa.Text(lang, outcome.Code)
 	switch status {
 	case http.StatusExpectationFailed:
 		headline = mfa.Text(lang, mfa.MsgMFAError)
@@ -72,6 +74,23 @@ func druidReason(e *mfa.Error) string {
 		return "invalid_parameter"
 	}
 	return strings.ToLower(publicCode(e))
+}
+
+// druidAlias are outcomes DruID reports under another one's reason: their details must
+// say what the reason says, not talk of a TOTP setup to a client validating an SMS.
+var druidAlias = map[string]string{
+	mfa.CodeNoPendingSetup:  mfa.CodeChannelNotFound,
+	mfa.CodeNoPendingSecret: mfa.CodeChannelNotFound,
+}
+
+// druidDetail is the outcome whose text explains e in the DruID dialect.
+func druidDetail(e *mfa.Error) *mfa.Error {
+	if code, ok := druidAlias[e.Code]; ok {
+		alias := *e
+		alias.Code = code
+		return &alias
+	}
+	return e
 }
 
 func writeDruid(c echo.Context, status int, message string, errs []druidError) error {
