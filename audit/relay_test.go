@@ -463,3 +463,38 @@ func TestReadyReportsBacklogAndAStuckRelay(t *testing.T) {
 		t.Fatalf("Ready after draining = %v", err)
 	}
 }
+
+// BenchmarkRelayDrain measures the relay end to end: one op is one audit row read,
+// published with its expectations, acknowledged and marked published, over loopback
+// TCP to an embedded server with a file store.
+func BenchmarkRelayDrain(b *testing.B) {
+	for _, window := range []int{1, 64, audit.DefaultWindow} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			store, bs := openStore(b), newBus(b)
+			db := store.Writer()
+			for done := 0; done < b.N; {
+				n := min(500, b.N-done)
+				evs := make([]mfa.Event, n)
+				for i := range evs {
+					evs[i] = newEvent(done+i, "alice", time.Now())
+				}
+				appendEvents(b, db, evs...)
+				done += n
+			}
+			r := audit.NewRelay(db, bs.js, slog.New(slog.DiscardHandler), audit.WithWindow(window),
+				audit.WithReader(store.Reader()))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := r.Drain(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if n, _ := r.Backlog(ctx); n != 0 {
+				b.Fatalf("backlog %d", n)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
