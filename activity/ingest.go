@@ -116,8 +116,11 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 	case err != nil:
 		in.reject(ctx, msg, meta, id, lenientActor(msg.Data()), "invalid activity: "+err.Error())
 		return
-	case !saneHeader(from):
+	case from == "":
 		in.reject(ctx, msg, meta, id, a.ActorID, "invalid activity: header From is required")
+		return
+	case !entryPoint(from):
+		in.reject(ctx, msg, meta, id, a.ActorID, "invalid activity: header From is not an entry point id")
 		return
 	}
 	cmd, err := a.Command(Origin{UserID: a.ActorID, Actor: a.ActorID, EntryPoint: from,
@@ -207,6 +210,21 @@ func lenientActor(body []byte) string {
 		}
 	}
 	return ""
+}
+
+// entryPoint accepts what the HTTP dialects accept in From: 1 to 128 printable ASCII
+// characters without spaces, so an entry point means the same over NATS and HTTP (and
+// MFAD_MANDATORY_CHANNELS can name it).
+func entryPoint(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func saneHeader(s string) bool {

@@ -326,6 +326,10 @@ func TestIngestRejects(t *testing.T) {
 			"alice", "verb (mismatch)"},
 		{"unknown verb", "remove", activityJSON(activity.VerbDelete), "bank-web", "alice", `unknown verb "remove"`},
 		{"no From", activity.VerbDelete, activityJSON(activity.VerbDelete), "", "alice", "header From is required"},
+		{"From not an entry point id", activity.VerbDelete, activityJSON(activity.VerbDelete), "bank web", "alice",
+			"header From is not an entry point id"},
+		{"From too long", activity.VerbDelete, activityJSON(activity.VerbDelete), strings.Repeat("e", 129), "alice",
+			"header From is not an entry point id"},
 		{"refused by the rules", activity.VerbDelete, activityJSON(activity.VerbDelete), "bank-web",
 			"alice", "refused: mfa_channel_not_found"},
 	}

@@ -58,11 +58,17 @@ func (s *server) handleActivity(verb string) echo.HandlerFunc {
 		if a.ActorID != principal(c).Subject {
 			return &mfa.Error{Code: mfa.CodeForbidden, Field: "actor.id", Reason: mfa.ReasonMismatch}
 		}
-		_, err = s.send(c, request{typ: activity.CommandType(verb), source: a.Source, idempotent: true,
+		reply, err := s.send(c, request{typ: activity.CommandType(verb), source: a.Source, idempotent: true,
 			params: mfa.ChannelParams{Channel: a.Channel, Address: a.Address, Code: a.Code}})
 		if err != nil {
 			return err
 		}
-		return druidOK(c, mfa.Text(language(c), druidSuccess[verb]))
+		// The worker's own words: a reply replayed for an Idempotency-Key says what the
+		// first request did, not what this endpoint would have done.
+		message := reply.Message
+		if message == "" {
+			message = mfa.Text(language(c), druidSuccess[verb])
+		}
+		return druidOK(c, message)
 	}
 }

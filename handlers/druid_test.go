@@ -507,3 +507,31 @@ func TestDruidValidateCodes(t *testing.T) {
 		t.Fatalf("audit log %v: want 5 verify.failed and 3 verify.locked", types)
 	}
 }
+
+// TestDruidIdempotencyKey: a DruID request repeated with its Idempotency-Key gets the
+// first answer and changes nothing: one registration, one code. A second registration
+// while a verified channel of another address exists is refused.
+func TestDruidIdempotencyKey(t *testing.T) {
+	s := newStack(t)
+	g := newGateway(t, s)
+	body := druidActivity("alice", activity.VerbUpdate, "sms", "mfa_channel_address", "+34600111222")
+	first := s.druid("alice", activity.VerbUpdate, body, "Idempotency-Key", "retry-1")
+	checkDruid(t, first, http.StatusOK, "MFA channel registered, verification code sent")
+	code := g.next(activity.NotifySMS).oneTimeCode(t, s, "alice", "+34600111222", "mfa_channel_code", "en")
+	again := s.druid("alice", activity.VerbUpdate, body, "Idempotency-Key", "retry-1")
+	checkDruid(t, again, http.StatusOK, "MFA channel registered, verification code sent")
+	if again.Header.Get("Idempotent-Replayed") != "true" || first.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("Idempotent-Replayed %q then %q", first.Header.Get("Idempotent-Replayed"), again.Header.Get("Idempotent-Replayed"))
+	}
+	g.quiet()
+	// The replay sent no new code: the first one still confirms the channel.
+	r := s.druid("alice", activity.VerbValidate, druidActivity("alice", activity.VerbValidate, "sms", "mfa_code", code))
+	checkDruid(t, r, http.StatusOK, "MFA channel validated")
+	if n := occurrences(auditedTypes(t, s, "alice"), mfa.EventChannelRegistered); n != 1 {
+		t.Fatalf("%d registrations, want 1", n)
+	}
+
+	r = s.druid("alice", activity.VerbUpdate, druidActivity("alice", activity.VerbUpdate, "sms", "mfa_channel_address", "+34600333444"))
+	checkDruid(t, r, http.StatusExpectationFailed, "MFA error", druidErr{"mfa_channel_already_exists", ""})
+	g.quiet()
+}
