@@ -135,6 +135,12 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 		return
 	}
 	if !reply.OK {
+		if transient(reply.Code) {
+			// A fault, or a worker on its way out: nothing was applied (the worker rolls
+			// a faulted command back), so the activity is tried again like an unanswered one.
+			in.retry(ctx, msg, meta, id, a.ActorID, errors.New(strings.ToLower(reply.Code)))
+			return
+		}
 		// A refusal by the rules is final: the activity was processed, with this outcome.
 		in.reject(ctx, msg, meta, id, a.ActorID, "refused: "+strings.ToLower(reply.Code))
 		return
@@ -142,6 +148,12 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 	if err := msg.Ack(); err != nil {
 		in.log.Warn("ack activity", "activity_id", id, "err", err) // redelivery is harmless
 	}
+}
+
+// transient reports a reply code that says nothing about the activity: a fault of the
+// worker, not a refusal by the rules.
+func transient(code string) bool {
+	return code == mfa.CodeInternal || code == mfa.CodeUnavailable
 }
 
 // retry asks for redelivery later, or gives up after maxAttempts.

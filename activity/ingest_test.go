@@ -435,6 +435,53 @@ func TestIngestGivesUpOnUndeliverable(t *testing.T) {
 	}
 }
 
+// TestIngestRetriesAWorkerFault: a worker that fails on the activity (here its store
+// refuses the write) answers INTERNAL_ERROR; that is no verdict on the activity, which is
+// delivered again and applied once the fault is gone.
+func TestIngestRetriesAWorkerFault(t *testing.T) {
+	r := newIngestRig(t)
+	r.startWorker()
+	db := r.store.Writer()
+	if _, err := db.Exec(`CREATE TRIGGER broken_disk BEFORE INSERT ON methods
+		BEGIN SELECT RAISE(ABORT, 'disk trouble'); END`); err != nil {
+		t.Fatal(err)
+	}
+	faulted, repaired := make(chan struct{}), make(chan struct{})
+	faults := 0
+	h := &hookSender{next: r.bus(), after: func(s sent) {
+		if s.cmd.Type == mfa.CmdChannelRegister && s.reply.Code == mfa.CodeInternal {
+			if faults++; faults == 2 {
+				close(faulted)
+				select {
+				case <-repaired:
+				case <-time.After(10 * time.Second):
+				}
+			}
+		}
+	}}
+	r.ingester(nil, h, 5)
+	r.publish(activity.VerbUpdate, registerSMS(""), "fault-1", "bank-web")
+	select {
+	case <-faulted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fault was not met twice")
+	}
+	if _, err := db.Exec("DROP TRIGGER broken_disk"); err != nil {
+		t.Fatal(err)
+	}
+	close(repaired)
+	r.drained()
+	if n := len(r.audit(mfa.EventActivityRejected)); n != 0 {
+		t.Fatalf("a worker fault was recorded as a rejection of the activity: %+v", r.audit(mfa.EventActivityRejected))
+	}
+	if n := len(r.audit(mfa.EventChannelRegistered)); n != 1 {
+		t.Fatalf("%d channel.registered records, want 1", n)
+	}
+	if n := len(h.of(mfa.CmdChannelRegister)); n != 3 {
+		t.Fatalf("%d deliveries, want 2 faulted and 1 applied", n)
+	}
+}
+
 // TestIngestOutlivesAWorkerOutage: with no worker at all, not even the rejection can be
 // recorded, so the activity is kept (delivered again and again, past maxAttempts)
 // rather than lost; once a worker is back it is applied, once.
