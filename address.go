@@ -3,6 +3,8 @@ package mfa
 import (
 	"net/mail"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 )
 
 // e164 is an international phone number (ITU-T E.164): a plus, a country code that does
@@ -13,22 +15,23 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 func ValidPhone(s string) bool { return e164.MatchString(s) }
 
 // ValidEmail reports whether s is a bare e-mail address (RFC 5322 addr-spec, no display
-// name) of at most 254 characters with a dotted domain.
+// name) of at most 254 characters whose domain is a DNS host name: ASCII labels (an
+// internationalized domain in its xn-- form) and a top-level domain of letters.
 func ValidEmail(s string) bool {
-	if len(s) > 254 {
+	if len(s) > 254 || !utf8.ValidString(s) {
 		return false
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
 		return false
 	}
-	for i := len(s) - 1; i >= 0 && s[i] != '@'; i-- {
-		if s[i] == '.' && i < len(s)-1 {
-			return true
-		}
-	}
-	return false
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && hostname.MatchString(s[at+1:])
 }
+
+// hostname is a DNS name of at least two labels, each 1–63 letters, digits and inner
+// hyphens, ending in an alphabetic top-level domain.
+var hostname = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
 // ValidAddress checks an address for a channel kind.
 func ValidAddress(kind Kind, s string) bool {

@@ -33,6 +33,7 @@ const (
 	CodeChannelNotVoluntary = "MFA_CHANNEL_NOT_VOLUNTARY"
 	CodeChannelExists       = "MFA_CHANNEL_EXISTS"
 	CodeConflict            = "CONFLICT"
+	CodeKeyReused           = "IDEMPOTENCY_KEY_REUSED"
 	CodeInternal            = "INTERNAL_ERROR"
 	CodeUnavailable         = "SERVICE_UNAVAILABLE"
 	CodeGatewayTimeout      = "GATEWAY_TIMEOUT"
@@ -89,6 +90,7 @@ var (
 	ErrChannelExists       = &Error{Code: CodeChannelExists}
 	ErrNotFound            = &Error{Code: CodeNotFound}
 	ErrForbidden           = &Error{Code: CodeForbidden}
+	ErrKeyReused           = &Error{Code: CodeKeyReused}
 )
 
 // Invalid reports a request field that breaks a rule.

@@ -80,6 +80,7 @@ var catalogue = map[string][2]string{ // key → {en, es}
 	CodeChannelNotFound:     {"The MFA channel is not set up", "El canal MFA no está configurado"},
 	CodeChannelNotVoluntary: {"The MFA channel is mandatory for this entry point and cannot be removed", "El canal MFA es obligatorio para este punto de entrada y no se puede eliminar"},
 	CodeChannelExists:       {"The MFA channel is already set up", "El canal MFA ya está configurado"},
+	CodeKeyReused:           {"This Idempotency-Key was already used for a different request", "Esta Idempotency-Key ya se usó para una petición distinta"},
 	CodeConflict:            {"The request conflicts with the current state", "La petición entra en conflicto con el estado actual"},
 	CodeInternal:            {"Internal server error", "Error interno del servidor"},
 	CodeUnavailable:         {"The service is temporarily unavailable, try again", "El servicio no está disponible temporalmente, inténtelo de nuevo"},

@@ -66,6 +66,7 @@ CREATE TABLE commands (
     user_id      TEXT    NOT NULL,
     key          TEXT    NOT NULL,
     type         TEXT    NOT NULL,
+    request_hash BLOB    NOT NULL, -- SHA-256 of type and params: a reused key must mean the same request
     reply_sealed BLOB    NOT NULL,
     created_at   INTEGER NOT NULL,
     PRIMARY KEY (user_id, key)
@@ -101,6 +102,9 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_unpublished ON audit_log (seq) WHERE published_at IS NULL;
 CREATE INDEX audit_log_by_user ON audit_log (user_id, seq);
 CREATE INDEX audit_log_by_type ON audit_log (type, seq);
+CREATE INDEX audit_log_by_time ON audit_log (created_at, type); -- dashboard: counts per type over the last hour, from the index alone
+-- The per-user limit on codes sent (channels/phone.go) counts these.
+CREATE INDEX audit_log_codes_sent ON audit_log (user_id, created_at) WHERE type = 'channel.code_sent';
 
 -- Append-only: the only change ever allowed is setting published_at once.
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log

@@ -225,8 +225,6 @@ func (h *hookSender) of(typ string) []sent {
 	return out
 }
 
-const ingestPhone = "+34600111222"
-
 // registerSMS is a DruID update registering alice's phone, with an optional id.
 func registerSMS(id string) string {
 	if id == "" {

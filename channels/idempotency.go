@@ -1,7 +1,9 @@
 package channels
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -15,17 +17,22 @@ import (
 const IdempotencyWindow = 24 * time.Hour
 
 // storedReply finds the reply to an earlier command of the same user with the same key.
-// Replies are sealed: one may hold a new TOTP secret or backup codes.
+// Replies are sealed: one may hold a new TOTP secret or backup codes. A key reused for
+// a different request is refused (IDEMPOTENCY_KEY_REUSED) rather than answered with
+// the other request's reply, which would look like success and change nothing.
 func (w *Worker) storedReply(ctx context.Context, tx *sql.Tx, c *call) (mfa.Reply, bool, error) {
-	var sealed []byte
+	var sealed, hash []byte
 	err := tx.QueryRowContext(ctx,
-		"SELECT reply_sealed FROM commands WHERE user_id = ? AND key = ? AND created_at > ?",
-		c.cmd.UserID, c.cmd.Key, c.now.Add(-IdempotencyWindow).UnixMilli()).Scan(&sealed)
+		"SELECT request_hash, reply_sealed FROM commands WHERE user_id = ? AND key = ? AND created_at > ?",
+		c.cmd.UserID, c.cmd.Key, c.now.Add(-IdempotencyWindow).UnixMilli()).Scan(&hash, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return mfa.Reply{}, false, nil
 	}
 	if err != nil {
 		return mfa.Reply{}, false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	if !bytes.Equal(hash, requestHash(c.cmd)) {
+		return mfa.ErrorReply(mfa.ErrKeyReused, c.cmd.Lang), true, nil
 	}
 	plain, err := w.sealer.Open(sealed, replyAAD(c.cmd))
 	if err != nil {
@@ -45,15 +52,24 @@ func (w *Worker) storeReply(ctx context.Context, tx *sql.Tx, c *call, reply mfa.
 	if err != nil {
 		return fmt.Errorf("encode reply for idempotency: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO commands (user_id, key, type, reply_sealed, created_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, key) DO UPDATE SET type = excluded.type,
+	_, err = tx.ExecContext(ctx, `INSERT INTO commands (user_id, key, type, request_hash, reply_sealed, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, key) DO UPDATE SET type = excluded.type, request_hash = excluded.request_hash,
 			reply_sealed = excluded.reply_sealed, created_at = excluded.created_at`,
-		c.cmd.UserID, c.cmd.Key, c.cmd.Type, w.sealer.Seal(plain, replyAAD(c.cmd)), c.now.UnixMilli())
+		c.cmd.UserID, c.cmd.Key, c.cmd.Type, requestHash(c.cmd), w.sealer.Seal(plain, replyAAD(c.cmd)), c.now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store idempotent reply: %w", err)
 	}
 	return nil
+}
+
+// requestHash identifies what a command asks: its type and parameters, and for whom.
+func requestHash(cmd *mfa.Command) []byte {
+	h := sha256.New()
+	h.Write([]byte(cmd.Type))
+	h.Write([]byte{0})
+	h.Write(cmd.Params)
+	return h.Sum(nil)
 }
 
 func replyAAD(cmd *mfa.Command) []byte {

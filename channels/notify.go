@@ -151,11 +151,13 @@ func (w *Worker) flushNotifications(ctx context.Context) error {
 	if w.js == nil {
 		return nil
 	}
+	var after int64
 	for {
-		batch, err := w.readNotifications(ctx, 256)
-		if err != nil || len(batch) == 0 {
+		batch, last, err := w.readNotifications(ctx, after, 256)
+		if err != nil || last == after {
 			return err
 		}
+		after = last
 		futures := make([]jetstream.PubAckFuture, 0, len(batch))
 		var failed error
 		for _, n := range batch {
@@ -195,28 +197,37 @@ type queuedNotification struct {
 	body    []byte
 }
 
-func (w *Worker) readNotifications(ctx context.Context, limit int) ([]queuedNotification, error) {
+// readNotifications reads up to limit queued notifications after id after, and the
+// last id it looked at. A row that does not open (its key was removed from the
+// configuration) cannot ever be sent: it is skipped, and reported once, so that it
+// does not hold up the ones behind it. It stays in the table for an operator.
+func (w *Worker) readNotifications(ctx context.Context, after int64, limit int) ([]queuedNotification, int64, error) {
 	rows, err := w.store.read.QueryContext(ctx,
-		"SELECT id, msg_id, subject, body_sealed FROM notify_outbox ORDER BY id LIMIT ?", limit)
+		"SELECT id, msg_id, subject, body_sealed FROM notify_outbox WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("read notification outbox: %w", err)
+		return nil, after, fmt.Errorf("read notification outbox: %w", err)
 	}
 	defer rows.Close()
 	var out []queuedNotification
+	last := after
 	for rows.Next() {
 		var (
 			n      queuedNotification
 			sealed []byte
 		)
 		if err := rows.Scan(&n.id, &n.msgID, &n.subject, &sealed); err != nil {
-			return nil, fmt.Errorf("scan notification: %w", err)
+			return nil, last, fmt.Errorf("scan notification: %w", err)
 		}
+		last = n.id
 		if n.body, err = w.sealer.Open(sealed, notifyAAD(n.msgID)); err != nil {
-			return nil, fmt.Errorf("open notification %s: %w", n.msgID, err)
+			if _, reported := w.unreadable.LoadOrStore(n.id, true); !reported {
+				w.log.Error("queued notification cannot be opened and is skipped", "id", n.id, "err", err)
+			}
+			continue
 		}
 		out = append(out, n)
 	}
-	return out, rows.Err()
+	return out, last, rows.Err()
 }
 
 func deleteNotifications(ctx context.Context, db *sql.DB, ids []int64) error {

@@ -87,7 +87,7 @@ func TestNotificationsSealedAtRest(t *testing.T) {
 	codes = append(codes, r.code(testEmail, templateSignInCode))
 
 	// The outbox does hold them, so their absence below is the sealing, not a miss.
-	queued, err := r.w.readNotifications(context.Background(), 100)
+	queued, _, err := r.w.readNotifications(context.Background(), 0, 100)
 	if err != nil || len(queued) != 4 {
 		t.Fatalf("%d notifications queued (%v), want 4", len(queued), err)
 	}

@@ -41,6 +41,9 @@ func (w *Worker) registerChannel(ctx context.Context, tx *sql.Tx, c *call, kind 
 	if err := w.guard(ctx, tx, c, u, string(kind)); err != nil {
 		return err
 	}
+	if err := w.checkSendLimit(ctx, tx, c); err != nil {
+		return err
+	}
 	existing, err := verifiedMethods(ctx, tx, userID, kind)
 	if err != nil {
 		return err
@@ -80,6 +83,29 @@ func (w *Worker) registerChannel(ctx context.Context, tx *sql.Tx, c *call, kind 
 		}
 	}
 	return w.sendCode(ctx, tx, c, target, address, "register", templateChannelCode)
+}
+
+// checkSendLimit refuses to send more than CodeSendLimit codes to the user per
+// CodeSendWindow (429 until the oldest of them leaves the window). Without it anyone
+// holding a token could make the gateway send messages to any number without end (SMS
+// pumping). The count comes from the audit log, which records every code sent.
+func (w *Worker) checkSendLimit(ctx context.Context, tx *sql.Tx, c *call) error {
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	since := c.now.Add(-w.cfg.CodeSendWindow).UnixMilli()
+	// The type is a literal so that the partial index audit_log_codes_sent applies.
+	err := tx.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM audit_log
+		WHERE type = 'channel.code_sent' AND user_id = ? AND created_at > ?`, c.cmd.UserID, since).Scan(&n, &oldest)
+	if err != nil {
+		return fmt.Errorf("count codes sent: %w", err)
+	}
+	if n < w.cfg.CodeSendLimit {
+		return nil
+	}
+	free := time.UnixMilli(oldest.Int64).Add(w.cfg.CodeSendWindow)
+	return &mfa.Error{Code: mfa.CodeTooManyAttempts, RetryAfter: free.Sub(c.now)}
 }
 
 // sendCode stores a fresh code for m (replacing an outstanding one) and queues it for
@@ -214,6 +240,9 @@ func (w *Worker) otpSend(ctx context.Context, tx *sql.Tx, c *call) (any, error) 
 	if err := w.guard(ctx, tx, c, u, string(p.Method)); err != nil {
 		return nil, err
 	}
+	if err := w.checkSendLimit(ctx, tx, c); err != nil {
+		return nil, err
+	}
 	ms, err := verifiedMethods(ctx, tx, c.cmd.UserID, p.Method)
 	if err != nil {
 		return nil, err
@@ -240,7 +269,7 @@ func (w *Worker) channelRegister(ctx context.Context, tx *sql.Tx, c *call) (any,
 	if p.Channel != mfa.KindSMS && p.Channel != mfa.KindEmail {
 		return nil, mfa.Invalid("channel", mfa.ReasonEnum)
 	}
-	return mfa.ChannelResult{}, w.registerChannel(ctx, tx, c, p.Channel, p.Address)
+	return mfa.Removal{}, w.registerChannel(ctx, tx, c, p.Channel, p.Address)
 }
 
 // channelValidate is DruID validate: confirm a channel with its code.
@@ -255,7 +284,7 @@ func (w *Worker) channelValidate(ctx context.Context, tx *sql.Tx, c *call) (any,
 	if err := w.confirmChannel(ctx, tx, c, p.Channel, p.Code); err != nil {
 		return nil, err
 	}
-	return mfa.ChannelResult{SignInEnabled: true}, nil
+	return mfa.Removal{SignInEnabled: true}, nil
 }
 
 // channelDelete is DruID delete: remove every verified method of a channel kind, or
@@ -290,8 +319,7 @@ func (w *Worker) channelDelete(ctx context.Context, tx *sql.Tx, c *call) (any, e
 	if err := w.cascade(ctx, tx, c); err != nil {
 		return nil, err
 	}
-	r, err := w.removal(ctx, tx, c, len(ms))
-	return mfa.ChannelResult{Removed: r.Removed, SignInEnabled: r.SignInEnabled}, err
+	return w.removal(ctx, tx, c, len(ms))
 }
 
 // prefixScanner scans leading columns into head, the rest with the wrapped Scan.

@@ -107,7 +107,7 @@ type outboxed struct {
 // sent returns the notifications queued since the last call.
 func (r *phoneRig) sent() []outboxed {
 	r.t.Helper()
-	queued, err := r.w.readNotifications(context.Background(), 1000)
+	queued, _, err := r.w.readNotifications(context.Background(), 0, 1000)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestChannelCodeLifecycle(t *testing.T) {
 
 	r.advance(codeTTL - time.Second)
 	reply := r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: code})
-	var res mfa.ChannelResult
+	var res mfa.Removal
 	if err := json.Unmarshal(reply.Data, &res); err != nil || !res.SignInEnabled {
 		t.Fatalf("validate data %s", reply.Data)
 	}
@@ -341,7 +341,7 @@ func TestChannelDelete(t *testing.T) {
 	r.channel("alice", mfa.KindEmail, testEmail)
 
 	reply := r.ok(mfa.CmdChannelDelete, "alice", mfa.ChannelParams{Channel: mfa.KindSMS})
-	var res mfa.ChannelResult
+	var res mfa.Removal
 	if err := json.Unmarshal(reply.Data, &res); err != nil || res.Removed != 1 || !res.SignInEnabled {
 		t.Fatalf("delete sms: %s", reply.Data)
 	}

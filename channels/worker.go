@@ -22,10 +22,14 @@ import (
 // Config is the policy and tuning of a worker.
 type Config struct {
 	TOTP             TOTPPolicy
-	MaxTOTPDevices   int                          // verified devices per user
-	LockoutThreshold int                          // consecutive failures that start a lock
-	LockoutDuration  time.Duration                // how long a lock lasts
-	Mandatory        map[string]map[mfa.Kind]bool // entry point → channel kinds it makes mandatory
+	MaxTOTPDevices   int           // verified devices per user
+	LockoutThreshold int           // consecutive failures that start a lock
+	LockoutDuration  time.Duration // how long a lock lasts
+	// CodeSendLimit codes at most are sent to a user's SMS/e-mail channels per
+	// CodeSendWindow: every code is a message someone pays for.
+	CodeSendLimit  int
+	CodeSendWindow time.Duration
+	Mandatory      map[string]map[mfa.Kind]bool // entry point → channel kinds it makes mandatory
 
 	// Group commit: up to BatchSize write commands share one transaction (one fsync),
 	// each inside its own savepoint. BatchSize 1 commits every command on its own.
@@ -56,6 +60,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.LockoutDuration <= 0 {
 		c.LockoutDuration = 5 * time.Minute
+	}
+	if c.CodeSendLimit <= 0 {
+		c.CodeSendLimit = 5
+	}
+	if c.CodeSendWindow <= 0 {
+		c.CodeSendWindow = 15 * time.Minute
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 128
@@ -135,6 +145,7 @@ type Worker struct {
 	js         jetstream.JetStream // notification relay; nil until Start
 	notifyKick chan struct{}
 	notifyStop context.CancelFunc
+	unreadable sync.Map // ids of queued notifications already reported unopenable
 }
 
 // job is one write command waiting for the writer.

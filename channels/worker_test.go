@@ -186,3 +186,37 @@ func TestIdempotentCommandAppliesOnce(t *testing.T) {
 		t.Fatalf("after the window: %+v", r)
 	}
 }
+
+func TestCodeSendLimit(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"),
+		Config{Now: clock, CodeSendLimit: 3, CodeSendWindow: 10 * time.Minute}, key(1))
+	register := func() mfa.Reply {
+		return do(t, w, mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Address: "+34600111222"})
+	}
+	for i := range 3 {
+		if r := register(); !r.OK {
+			t.Fatalf("send %d: %+v", i+1, r)
+		}
+		now = now.Add(time.Minute)
+	}
+	r := register()
+	if r.OK || r.Code != mfa.CodeTooManyAttempts || r.RetryAfter != 7*60 {
+		t.Fatalf("fourth send: %+v, want TOO_MANY_ATTEMPTS retry after 420 s", r)
+	}
+	var plan string
+	store.Reader().QueryRow(`EXPLAIN QUERY PLAN SELECT count(*), min(created_at) FROM audit_log
+		WHERE type = 'channel.code_sent' AND user_id = ? AND created_at > ?`, "alice", 0).Scan(new(int), new(int), new(int), &plan)
+	if !strings.Contains(plan, "audit_log_codes_sent") {
+		t.Fatalf("the send limit scans: %s", plan)
+	}
+	now = now.Add(7 * time.Minute)
+	if r := register(); !r.OK {
+		t.Fatalf("after the window: %+v", r)
+	}
+	// Nothing of the refused send was kept: three sends, three pending codes replaced.
+	if n := count(t, store.Reader(), "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventChannelCodeSent); n != 4 {
+		t.Fatalf("%d codes sent, want 4", n)
+	}
+}

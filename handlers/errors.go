@@ -56,6 +56,7 @@ var outcomeStatus = map[string]int{
 	mfa.CodeSecretExists:        http.StatusConflict,
 	mfa.CodeChannelExists:       http.StatusConflict,
 	mfa.CodeConflict:            http.StatusConflict,
+	mfa.CodeKeyReused:           http.StatusConflict,
 	mfa.CodeDeviceRemove:        http.StatusInternalServerError,
 	mfa.CodeInternal:            http.StatusInternalServerError,
 	mfa.CodeUnavailable:         http.StatusServiceUnavailable,

@@ -97,6 +97,11 @@ func TestIdempotencyKeyOnEveryMutation(t *testing.T) {
 			}
 		})
 	}
+	// The same key for a different request is refused, not answered with the first reply.
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Other"}`,
+		"Idempotency-Key", "key-/api/v1/mfa/totp/setup"), 409, "IDEMPOTENCY_KEY_REUSED")
+	want(t, s.as("alice", http.MethodDelete, "/settings/MfaSignIn", "", "Idempotency-Key", "key-/api/v1/mfa/totp/setup"),
+		409, "")
 	long := strings.Repeat("k", 256)
 	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"X"}`, "Idempotency-Key", long), 422, "VALIDATION_ERROR")
 }

@@ -79,6 +79,7 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	}
 	ns := natstest.Server(t)
 	nc := natstest.Connect(t, ns.ClientURL())
+	natstest.JetStream(t, nc) // the streams, so the notification relay gets its acks
 	dbPath := filepath.Join(t.TempDir(), "mfad.db")
 	ctx := context.Background()
 	store, err := channels.OpenStore(ctx, dbPath)
