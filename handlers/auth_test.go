@@ -497,6 +497,8 @@ func newIntrospectionServer(t *testing.T) *introspectionServer {
 			}
 		case "fail":
 			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		case "refused":
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 		default:
 			w.Write([]byte(`{"active":false}`))
 		}
@@ -571,6 +573,10 @@ func TestAuthIntrospection(t *testing.T) {
 	})
 	t.Run("server error", func(t *testing.T) {
 		wantGatewayTimeout(t, s.call(http.MethodGet, statusPath, "", bearerHeader("fail")...))
+	})
+	t.Run("our client credentials refused", func(t *testing.T) {
+		// Not the caller's fault: a misconfigured mfad must not look like a bad token.
+		wantGatewayTimeout(t, s.call(http.MethodGet, statusPath, "", bearerHeader("refused")...))
 	})
 	t.Run("no client credentials configured", func(t *testing.T) {
 		anon := introspectionStack(t, is.URL, "", "", timeout)

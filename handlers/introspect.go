@@ -46,11 +46,11 @@ func (in *introspector) check(ctx context.Context, token string) (Principal, err
 		return Principal{}, fmt.Errorf("introspect token: %v: %w", err, errAuthUnavailable)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 500 {
-		return Principal{}, fmt.Errorf("introspect token: status %d: %w", resp.StatusCode, errAuthUnavailable)
-	}
 	if resp.StatusCode != http.StatusOK {
-		return Principal{}, fmt.Errorf("introspect token: status %d", resp.StatusCode)
+		// RFC 7662 answers 200 {"active":false} for a bad token; anything else means the
+		// server refused or failed us (wrong client credentials, an outage), which is
+		// not the caller's fault: the same 504 as an unreachable server.
+		return Principal{}, fmt.Errorf("introspect token: status %d: %w", resp.StatusCode, errAuthUnavailable)
 	}
 	var r introspection
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&r); err != nil {

@@ -25,11 +25,17 @@ const (
 )
 
 // jwks is a cached JSON Web Key Set (RFC 7517). An unknown kid triggers a refetch, rate
-// limited so that tokens with made-up kids cannot hammer the key server.
+// limited so that tokens with made-up kids cannot hammer the key server. The network
+// call runs outside the state lock: while the set is fresh, tokens with known keys never
+// wait for a slow key server. Once it is stale, it is fetched again before use, so a key
+// removed from the set stops working within jwksTTL; if the server cannot be reached
+// then, the cached set keeps serving.
 type jwks struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
+
+	fetching sync.Mutex // one fetch at a time; held without mu during the network call
 
 	mu          sync.Mutex
 	keys        map[string]any // kid → *rsa.PublicKey | *ecdsa.PublicKey | ed25519.PublicKey
@@ -44,20 +50,16 @@ func newJWKS(url string, client *http.Client, now func() time.Time) *jwks {
 // key returns the verification key for kid, suitable for alg.
 func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	now := j.now()
 	k, ok := j.lookup(kid)
-	stale := now.Sub(j.fetchedAt) > jwksTTL
-	if (!ok || stale) && now.Sub(j.attemptedAt) >= jwksMinRefetch {
-		j.attemptedAt = now
-		keys, err := j.fetch(ctx)
-		if err != nil && !ok {
+	stale := j.now().Sub(j.fetchedAt) > jwksTTL
+	j.mu.Unlock()
+	if !ok || stale {
+		if err := j.refresh(ctx); err != nil && !ok {
 			return nil, err
 		}
-		if err == nil {
-			j.keys, j.fetchedAt = keys, now
-			k, ok = j.lookup(kid)
-		}
+		j.mu.Lock()
+		k, ok = j.lookup(kid)
+		j.mu.Unlock()
 	}
 	if !ok {
 		return nil, fmt.Errorf("no key with kid %q in the JWKS", kid)
@@ -66,6 +68,28 @@ func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 		return nil, fmt.Errorf("key %q does not suit alg %s", kid, alg)
 	}
 	return k, nil
+}
+
+// refresh fetches the set unless another fetch happened less than jwksMinRefetch ago.
+func (j *jwks) refresh(ctx context.Context) error {
+	j.fetching.Lock()
+	defer j.fetching.Unlock()
+	j.mu.Lock()
+	now := j.now()
+	if now.Sub(j.attemptedAt) < jwksMinRefetch {
+		j.mu.Unlock()
+		return nil
+	}
+	j.attemptedAt = now
+	j.mu.Unlock()
+	keys, err := j.fetch(ctx)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.keys, j.fetchedAt = keys, now
+	j.mu.Unlock()
+	return nil
 }
 
 // lookup finds kid; a token without kid may use the set's only key.
