@@ -43,6 +43,8 @@ type Config struct {
 	MaxTOTPDevices    int
 	LockoutThreshold  int
 	LockoutDuration   time.Duration
+	CodeSendLimit     int
+	CodeSendWindow    time.Duration
 	MandatoryChannels string
 	StepUpMaxAge      time.Duration
 
@@ -54,6 +56,7 @@ type Config struct {
 	BatchWait         time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
+	DebugAddr         string
 }
 
 // secretFlags are masked when the configuration is logged.
@@ -87,6 +90,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxTOTPDevices, "max-totp-devices", 5, "verified TOTP devices per user")
 	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", 5, "consecutive failed code checks that lock a user")
 	fs.DurationVar(&c.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a lock lasts")
+	fs.IntVar(&c.CodeSendLimit, "code-send-limit", 5, "SMS/e-mail codes sent to one user per --code-send-window at most (each is a paid message)")
+	fs.DurationVar(&c.CodeSendWindow, "code-send-window", 15*time.Minute, "the window of --code-send-limit")
 	fs.StringVar(&c.MandatoryChannels, "mandatory-channels", "", "entry point:channel pairs users may not remove, e.g. bank-web:sms,bank-app:totp")
 	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, removals and disabling MFA need a token with auth_time this recent (RFC 9470)")
 
@@ -98,6 +103,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off")
 	annotateEnv(fs)
 }
 

@@ -130,6 +130,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		onStop("HTTP server", srv.Shutdown)
 		log.Info("HTTP listening", "addr", addr)
 	}
+	if cfg.DebugAddr != "" {
+		srv, err := startDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		onStop("debug server", srv.Shutdown)
+	}
 	log.Info("mfad started", "role", cfg.Role, "version", version)
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -217,6 +224,8 @@ func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit 
 		MaxTOTPDevices:   cfg.MaxTOTPDevices,
 		LockoutThreshold: cfg.LockoutThreshold,
 		LockoutDuration:  cfg.LockoutDuration,
+		CodeSendLimit:    cfg.CodeSendLimit,
+		CodeSendWindow:   cfg.CodeSendWindow,
 		Mandatory:        mandatory,
 		BatchSize:        batch,
 		BatchWait:        cfg.BatchWait,
