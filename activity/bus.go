@@ -21,11 +21,16 @@ var ErrUnavailable = &mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Seco
 type Bus struct {
 	nc      *nats.Conn
 	timeout time.Duration
+	metrics *busMetrics
 }
 
 // NewBus returns a Bus that waits at most timeout for each reply.
-func NewBus(nc *nats.Conn, timeout time.Duration) *Bus {
-	return &Bus{nc: nc, timeout: timeout}
+func NewBus(nc *nats.Conn, timeout time.Duration, opts ...BusOption) *Bus {
+	b := &Bus{nc: nc, timeout: timeout}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
 }
 
 // Send delivers cmd to a worker and returns its reply. A domain outcome comes back as a
@@ -42,8 +47,10 @@ func (b *Bus) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
+	start := time.Now()
 	resp, err := b.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
+		b.metrics.failed(cmd.Type, err)
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return mfa.Reply{}, fmt.Errorf("send %s: %w", cmd.Type, err)
 		}
@@ -51,7 +58,9 @@ func (b *Bus) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
 	}
 	var reply mfa.Reply
 	if err := json.Unmarshal(resp.Data, &reply); err != nil {
+		b.metrics.failed(cmd.Type, errBadReply)
 		return mfa.Reply{}, fmt.Errorf("decode reply to %s: %w", cmd.Type, err)
 	}
+	b.metrics.done(cmd.Type, start)
 	return reply, nil
 }

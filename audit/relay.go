@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mfad/mfad/activity"
 )
@@ -54,12 +55,13 @@ const (
 // puts them back in order. That is cheaper than fsyncing every publish (sync_interval
 // always), and the audit log, written with synchronous=FULL, stays the durable copy.
 type Relay struct {
-	write *sql.DB // marks published_at
-	read  *sql.DB // reads rows
-	js    jetstream.JetStream
-	log   *slog.Logger
-	cfg   relayConfig
-	kick  chan struct{}
+	write   *sql.DB // marks published_at
+	read    *sql.DB // reads rows
+	js      jetstream.JetStream
+	log     *slog.Logger
+	cfg     relayConfig
+	kick    chan struct{}
+	metrics *relayMetrics
 
 	mu  sync.Mutex // one publishing pass at a time: Run and Drain share the position
 	pos position   // guarded by mu
@@ -84,6 +86,7 @@ type relayConfig struct {
 	maxBackoff time.Duration
 	now        func() time.Time
 	read       *sql.DB
+	metrics    prometheus.Registerer
 }
 
 // RelayOption adjusts a Relay.
@@ -144,7 +147,9 @@ func NewRelay(db *sql.DB, js jetstream.JetStream, log *slog.Logger, opts ...Rela
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Relay{write: db, read: cfg.read, js: js, log: log, cfg: cfg, kick: make(chan struct{}, 1)}
+	r := &Relay{write: db, read: cfg.read, js: js, log: log, cfg: cfg, kick: make(chan struct{}, 1)}
+	r.metrics = newRelayMetrics(cfg.metrics, r)
+	return r
 }
 
 // Kick wakes Run to publish new rows. It never blocks: it is called by the worker after
@@ -190,6 +195,7 @@ func (r *Relay) Run(ctx context.Context) {
 				r.log.Debug("outbox relay retry failed", "err", err, "failures", failures)
 			}
 			wait, kick = backoff, nil
+			r.metrics.failed()
 			backoff = min(2*backoff, r.cfg.maxBackoff)
 		} else {
 			if failures > 0 {
@@ -313,15 +319,16 @@ func (r *Relay) flush(ctx context.Context) error {
 
 // outRow is what the relay needs of a row.
 type outRow struct {
-	seq     int64
-	eventID string
-	typ     string
-	body    string
+	seq       int64
+	eventID   string
+	typ       string
+	body      string
+	createdAt int64 // Unix milliseconds
 }
 
 func (r *Relay) load(ctx context.Context, from int64) ([]outRow, error) {
 	rows, err := r.read.QueryContext(ctx,
-		"SELECT seq, event_id, type, body FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?", from, r.cfg.window)
+		"SELECT seq, event_id, type, body, created_at FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?", from, r.cfg.window)
 	if err != nil {
 		return nil, fmt.Errorf("read audit records from %d: %w", from, err)
 	}
@@ -329,7 +336,7 @@ func (r *Relay) load(ctx context.Context, from int64) ([]outRow, error) {
 	var out []outRow
 	for rows.Next() {
 		var o outRow
-		if err := rows.Scan(&o.seq, &o.eventID, &o.typ, &o.body); err != nil {
+		if err := rows.Scan(&o.seq, &o.eventID, &o.typ, &o.body, &o.createdAt); err != nil {
 			return nil, fmt.Errorf("scan audit record: %w", err)
 		}
 		out = append(out, o)
@@ -382,6 +389,7 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 		r.pos.next = done[acked-1].seq + 1
 		r.pos.last = done[acked-1].eventID
 		r.pos.bySeq = false
+		r.metrics.acked(done, r.cfg.now())
 		r.log.Debug("published audit records", "from", done[0].seq, "to", done[acked-1].seq)
 	}
 	return err

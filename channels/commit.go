@@ -17,12 +17,17 @@ func (w *Worker) writeLoop() {
 	defer w.running.Done()
 	batch := make([]*job, 0, w.cfg.BatchSize)
 	for first := range w.queue {
+		start := time.Now()
 		batch = append(batch[:0], first)
 		batch = w.gather(batch)
+		began := time.Now()
 		replies, c := w.commitBatch(batch)
+		committed := time.Since(began)
 		for i, j := range batch {
 			j.respond(replies[i])
+			w.metrics.command(j.cmd.Type, replies[i], start)
 		}
+		w.metrics.batch(len(batch), committed, &c.tallies)
 		if c.events > 0 {
 			w.cfg.AfterCommit()
 		}
@@ -68,7 +73,10 @@ func (w *Worker) gather(batch []*job) []*job {
 }
 
 // totals counts what a batch produced, to wake the relays.
-type totals struct{ events, notified int }
+type totals struct {
+	events, notified int
+	tallies          tallies // what the metrics count
+}
 
 // commitBatch runs the batch in one transaction. A command that fails with a fault is
 // rolled back to its savepoint and the others go on; if the transaction itself cannot
@@ -99,7 +107,7 @@ func (w *Worker) commitBatch(batch []*job) ([]mfa.Reply, totals) {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO command"); err != nil {
 				return fail(fmt.Errorf("rollback to savepoint: %w", err))
 			}
-			c.events, c.notified = 0, 0
+			c.events, c.notified, c.counted = 0, 0, counted{}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE command"); err != nil {
 			return fail(fmt.Errorf("release savepoint: %w", err))
@@ -107,6 +115,7 @@ func (w *Worker) commitBatch(batch []*job) ([]mfa.Reply, totals) {
 		replies[i] = reply
 		sum.events += c.events
 		sum.notified += c.notified
+		sum.tallies.add(c.counted)
 	}
 	if err := tx.Commit(); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))

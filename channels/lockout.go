@@ -27,6 +27,7 @@ func (w *Worker) guard(ctx context.Context, tx *sql.Tx, c *call, u user, kind st
 	if err != nil {
 		return err
 	}
+	c.counted.verify(verifyLocked, kind)
 	return &mfa.Error{Code: mfa.CodeTooManyAttempts, RetryAfter: until.Sub(c.now)}
 }
 
@@ -54,6 +55,7 @@ func (w *Worker) fail(ctx context.Context, tx *sql.Tx, c *call, u user, replayed
 	if err := w.emit(ctx, tx, c, typ, userObject(u.ID), detail); err != nil {
 		return err
 	}
+	c.counted.failed(replayed, methodOf(detail), lockedUntil != 0)
 	return mfa.ErrInvalidCode
 }
 

@@ -146,6 +146,7 @@ func (w *Worker) verified(ctx context.Context, tx *sql.Tx, c *call, u user, by s
 			return mfa.Verified{}, fmt.Errorf("record method use: %w", err)
 		}
 	}
+	c.counted.verify(verifySuccess, by)
 	return mfa.Verified{Method: by}, w.emit(ctx, tx, c, mfa.EventVerifySucceeded, obj, detail)
 }
 

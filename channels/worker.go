@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
@@ -46,6 +47,9 @@ type Config struct {
 	// AfterCommit is called after every commit that appended audit records, to wake
 	// the outbox relay. It must not block.
 	AfterCommit func()
+	// Metrics receives the worker's series (commands, group commits, lockouts,
+	// verifications); nil records none.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -107,7 +111,8 @@ type call struct {
 	now      time.Time
 	events   int
 	notified int
-	msg      string // overrides the route's success message
+	msg      string  // overrides the route's success message
+	counted  counted // what the metrics count once the batch has committed
 }
 
 // params decodes the command's parameters into p.
@@ -123,11 +128,12 @@ func (c *call) params(p any) error {
 
 // Worker runs commands against the store. It is safe for concurrent use.
 type Worker struct {
-	cfg    Config
-	store  *Store
-	sealer *Sealer
-	log    *slog.Logger
-	routes map[string]route
+	cfg     Config
+	store   *Store
+	sealer  *Sealer
+	log     *slog.Logger
+	routes  map[string]route
+	metrics *workerMetrics
 
 	// ctx is the worker's lifetime context, used for database work that must not be
 	// cut short by the caller going away (a batch commits or not as a whole).
@@ -177,6 +183,7 @@ func NewWorker(cfg Config, store *Store, sealer *Sealer) (*Worker, error) {
 		notifyStop: func() {},
 	}
 	w.routes = w.commandRoutes()
+	w.metrics = newWorkerMetrics(cfg.Metrics, w)
 	w.running.Add(1)
 	go w.writeLoop()
 	return w, nil
@@ -273,7 +280,10 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 		w.reads <- struct{}{}
 		go func() {
 			defer func() { <-w.reads; w.running.Done() }()
-			respond(w.runRead(cmd, rt))
+			start := time.Now()
+			reply := w.runRead(cmd, rt)
+			respond(reply)
+			w.metrics.command(cmd.Type, reply, start)
 		}()
 		return
 	}

@@ -13,6 +13,8 @@ import (
 func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/readyz", s.handleReady)
+	e.GET("/metrics", s.handleMetrics)
+	e.GET("/openapi.json", s.handleOpenAPI)
 
 	// Banking dialect (API.md §1).
 	banking := e.Group("/settings")

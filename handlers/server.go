@@ -30,15 +30,18 @@ type Config struct {
 	Ready        []Check       // /readyz conditions
 	StepUpMaxAge time.Duration // RFC 9470 max age for removals; 0 = off
 	Now          func() time.Time
+	Metrics      Registry // GET /metrics and the HTTP series; nil = no metrics
 }
 
 // server holds the dependencies the handlers close over.
 type server struct {
-	bus    Bus
-	log    *slog.Logger
-	ready  []Check
-	stepUp echo.MiddlewareFunc
-	now    func() time.Time
+	bus     Bus
+	log     *slog.Logger
+	ready   []Check
+	stepUp  echo.MiddlewareFunc
+	now     func() time.Time
+	metrics *httpMetrics
+	scrape  echo.HandlerFunc // GET /metrics
 }
 
 // New returns the echo server with every route of API.md.
@@ -50,17 +53,19 @@ func New(cfg Config) *echo.Echo {
 		cfg.Now = time.Now
 	}
 	s := &server{
-		bus:    cfg.Bus,
-		log:    cfg.Logger,
-		ready:  cfg.Ready,
-		stepUp: requireRecentAuth(cfg.StepUpMaxAge, cfg.Now),
-		now:    cfg.Now,
+		bus:     cfg.Bus,
+		log:     cfg.Logger,
+		ready:   cfg.Ready,
+		stepUp:  requireRecentAuth(cfg.StepUpMaxAge, cfg.Now),
+		now:     cfg.Now,
+		metrics: newHTTPMetrics(cfg.Metrics),
+		scrape:  metricsHandler(cfg.Metrics),
 	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
-	e.Use(requestContext, accessLog(cfg.Logger))
+	e.Use(s.metrics.middleware, requestContext, accessLog(cfg.Logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -70,5 +75,6 @@ func New(cfg Config) *echo.Echo {
 	}))
 	e.Use(limitBody)
 	s.routes(e, authenticate(cfg.Auth))
+	s.metrics.index(e.Routes())
 	return e
 }

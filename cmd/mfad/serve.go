@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/audit"
@@ -63,6 +65,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		steps = append(steps, shutdownStep{name, fn})
 	}
 
+	// One registry for the process: every package registers its series in it, the
+	// HTTP role serves it at /metrics and --debug-addr at /metrics too (the worker role
+	// has no other listener).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	var ns *server.Server
 	if cfg.NATSURL == "" {
 		if ns, err = startEmbeddedNATS(cfg, log); err != nil {
@@ -101,12 +109,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		onStop("database", func(context.Context) error { return store.Close() })
 		// The relay starts before the workers and stops after them: it is drained
 		// once no command can append to the log any more.
-		relay, stopRelay, err := startRelay(store, nc, log)
+		relay, stopRelay, err := startRelay(store, nc, reg, log)
 		if err != nil {
 			return err
 		}
 		onStop("outbox relay", stopRelay)
-		worker, err := startWorker(cfg, store, nc, relay.Kick, log)
+		worker, err := startWorker(cfg, store, nc, relay.Kick, reg, log)
 		if err != nil {
 			return err
 		}
@@ -114,7 +122,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		checks = append(checks, handlers.Check{Name: "database", Check: store.Writable},
 			handlers.Check{Name: "outbox", Check: relay.Ready})
 
-		ingest := activity.NewIngester(js, activity.NewBus(nc, cfg.CommandTimeout),
+		ingest := activity.NewIngester(js, activity.NewBus(nc, cfg.CommandTimeout, activity.WithBusMetrics(reg)),
 			log.With("component", "ingest"), cfg.IngestMaxAttempts)
 		if err := ingest.Start(ctx); err != nil {
 			return err
@@ -123,7 +131,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 
 	if cfg.runsAPI() {
-		srv, addr, err := startHTTP(cfg, nc, checks, log)
+		srv, addr, err := startHTTP(cfg, nc, checks, reg, log)
 		if err != nil {
 			return err
 		}
@@ -131,7 +139,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		log.Info("HTTP listening", "addr", addr)
 	}
 	if cfg.DebugAddr != "" {
-		srv, err := startDebug(cfg.DebugAddr, log)
+		srv, err := startDebug(cfg.DebugAddr, reg, log)
 		if err != nil {
 			return err
 		}
@@ -167,12 +175,12 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int, lo
 // shutdown timeout ends; the rest goes out at the next start). The relay has a
 // JetStream context of its own so that acknowledgements it stopped waiting for are
 // dropped after its ack wait instead of piling up.
-func startRelay(store *channels.Store, nc *nats.Conn, log *slog.Logger) (*audit.Relay, func(context.Context) error, error) {
+func startRelay(store *channels.Store, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) (*audit.Relay, func(context.Context) error, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(audit.DefaultAckWait))
 	if err != nil {
 		return nil, nil, fmt.Errorf("JetStream for the outbox relay: %w", err)
 	}
-	relay := audit.NewRelay(store.Writer(), js, log.With("component", "relay"), audit.WithReader(store.Reader()))
+	relay := audit.NewRelay(store.Writer(), js, log.With("component", "relay"), audit.WithReader(store.Reader()), audit.WithMetrics(reg))
 	// Not the serve context: that ends at the signal, and the relay must keep
 	// publishing while the HTTP server and the workers finish their last commands.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,7 +201,7 @@ func startRelay(store *channels.Store, nc *nats.Conn, log *slog.Logger) (*audit.
 	return relay, stop, nil
 }
 
-func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit func(), log *slog.Logger) (*channels.Worker, error) {
+func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit func(), reg prometheus.Registerer, log *slog.Logger) (*channels.Worker, error) {
 	keys, err := cfg.sealingKeys()
 	if err != nil {
 		return nil, err
@@ -232,6 +240,7 @@ func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit 
 		Version:          semver(version),
 		Logger:           log.With("component", "worker"),
 		AfterCommit:      afterCommit,
+		Metrics:          reg,
 	}, store, sealer)
 	if err != nil {
 		return nil, err
@@ -263,7 +272,7 @@ func semver(v string) string {
 	return v
 }
 
-func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, log *slog.Logger) (*http.Server, string, error) {
+func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, reg *prometheus.Registry, log *slog.Logger) (*http.Server, string, error) {
 	secret, dev, err := cfg.jwtSecret()
 	if err != nil {
 		return nil, "", err
@@ -285,11 +294,12 @@ func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, log *slog.Lo
 		return nil, "", err
 	}
 	e := handlers.New(handlers.Config{
-		Bus:          activity.NewBus(nc, cfg.CommandTimeout),
+		Bus:          activity.NewBus(nc, cfg.CommandTimeout, activity.WithBusMetrics(reg)),
 		Auth:         auth,
 		Logger:       log.With("component", "http"),
 		Ready:        checks,
 		StepUpMaxAge: cfg.StepUpMaxAge,
+		Metrics:      reg,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
