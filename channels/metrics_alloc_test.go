@@ -1,0 +1,29 @@
+package channels
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// TestWorkerMetricsAllocations: recording a command's reply and duration, and a
+// batch's tallies, allocates nothing once the series exist.
+func TestWorkerMetricsAllocations(t *testing.T) {
+	w := &Worker{routes: map[string]route{mfa.CmdVerify: {}}, queue: make(chan *job)}
+	m := newWorkerMetrics(prometheus.NewRegistry(), w)
+	var tl tallies
+	tl.add(counted{result: verifyFailure, method: methodIndex(mfa.VerifiedByTOTP), lockout: true})
+	reply := mfa.Reply{Code: mfa.CodeInvalidCode}
+	start := time.Now()
+	record := func() {
+		m.command(mfa.CmdVerify, reply, start)
+		m.batch(1, time.Millisecond, &tl)
+	}
+	record()
+	if n := testing.AllocsPerRun(1000, record); n != 0 {
+		t.Fatalf("%v allocations per command, want 0", n)
+	}
+}
