@@ -10,10 +10,17 @@ import (
 	"github.com/mfad/mfad/activity"
 )
 
+// Tx is what Append needs of the caller's transaction: a *sql.Tx, or a wrapper of one.
+type Tx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // Append records ev in the caller's transaction, chained to the last record. It must run
 // in the transaction that makes the change ev describes: then the record, and so the
 // event, exists if and only if the change committed.
-func Append(ctx context.Context, tx *sql.Tx, ev mfa.Event) (seq int64, err error) {
+func Append(ctx context.Context, tx Tx, ev mfa.Event) (seq int64, err error) {
 	prev := genesis
 	var last int64
 	err = tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").Scan(&last, &prev)

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -22,7 +21,7 @@ const (
 // records follow. A user filter walks the (user_id, seq) index and a type filter the
 // (type, seq) index, so a page costs its own size plus the rows the other filters skip;
 // since compares created_at, which has no index of its own.
-func Query(ctx context.Context, tx *sql.Tx, q mfa.AuditQuery) (mfa.AuditPage, error) {
+func Query(ctx context.Context, tx Tx, q mfa.AuditQuery) (mfa.AuditPage, error) {
 	limit := q.Limit
 	switch {
 	case limit <= 0:

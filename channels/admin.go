@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	mfa "github.com/mfad/mfad"
@@ -11,7 +10,7 @@ import (
 // adminReset removes every factor of a user after a lost device: verified methods of
 // every kind (mandatory or not: an administrator decides), pending setups, backup codes
 // and the lock. The admin is the actor of every event.
-func (w *Worker) adminReset(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) adminReset(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	if !c.cmd.Admin {
 		return nil, mfa.ErrForbidden
 	}
@@ -49,7 +48,7 @@ func (w *Worker) adminReset(ctx context.Context, tx *sql.Tx, c *call) (any, erro
 }
 
 // adminGet is the status of any user, lock included.
-func (w *Worker) adminGet(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) adminGet(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	if !c.cmd.Admin {
 		return nil, mfa.ErrForbidden
 	}

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/audit"
@@ -11,7 +10,7 @@ import (
 // auditQuery is the audit log read (GET /api/v1/audit). An admin sees every user's
 // records; anyone else only their own: the filter is forced to the caller, and asking
 // for another user is refused rather than silently answered with one's own records.
-func (w *Worker) auditQuery(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) auditQuery(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var q mfa.AuditQuery
 	if err := c.params(&q); err != nil {
 		return nil, err

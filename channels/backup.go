@@ -3,7 +3,6 @@ package channels
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,7 +44,7 @@ func normalizeBackupCode(s string) (string, bool) {
 }
 
 // issueBackupCodes replaces the user's codes with a new set and returns it.
-func (w *Worker) issueBackupCodes(ctx context.Context, tx *sql.Tx, c *call) ([]string, error) {
+func (w *Worker) issueBackupCodes(ctx context.Context, tx *dbTx, c *call) ([]string, error) {
 	userID := c.cmd.UserID
 	replaced, err := deleteBackupCodes(ctx, tx, userID)
 	if err != nil {
@@ -68,7 +67,7 @@ func (w *Worker) issueBackupCodes(ctx context.Context, tx *sql.Tx, c *call) ([]s
 }
 
 // revokeBackupCodes deletes the user's codes (cascade of the last TOTP device going).
-func (w *Worker) revokeBackupCodes(ctx context.Context, tx *sql.Tx, c *call) error {
+func (w *Worker) revokeBackupCodes(ctx context.Context, tx *dbTx, c *call) error {
 	n, err := deleteBackupCodes(ctx, tx, c.cmd.UserID)
 	if err != nil || n == 0 {
 		return err
@@ -77,7 +76,7 @@ func (w *Worker) revokeBackupCodes(ctx context.Context, tx *sql.Tx, c *call) err
 		map[string]any{"count": n})
 }
 
-func deleteBackupCodes(ctx context.Context, tx *sql.Tx, userID string) (int, error) {
+func deleteBackupCodes(ctx context.Context, tx *dbTx, userID string) (int, error) {
 	res, err := tx.ExecContext(ctx, "DELETE FROM backup_codes WHERE user_id = ?", userID)
 	if err != nil {
 		return 0, fmt.Errorf("delete backup codes: %w", err)
@@ -88,7 +87,7 @@ func deleteBackupCodes(ctx context.Context, tx *sql.Tx, userID string) (int, err
 
 // useBackupCode spends the matching unused code of the user, if any. Every unused code
 // is compared (in constant time), so timing does not tell which one matched.
-func (w *Worker) useBackupCode(ctx context.Context, tx *sql.Tx, c *call, code string) (bool, error) {
+func (w *Worker) useBackupCode(ctx context.Context, tx *dbTx, c *call, code string) (bool, error) {
 	rows, err := tx.QueryContext(ctx,
 		"SELECT id, key_id, code_hash FROM backup_codes WHERE user_id = ? AND used_at IS NULL", c.cmd.UserID)
 	if err != nil {

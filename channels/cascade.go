@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	mfa "github.com/mfad/mfad"
@@ -11,7 +10,7 @@ import (
 // removeMethods deletes verified methods of the running command's user and applies the
 // cascade of API.md §0: no verified TOTP device left → the backup codes are revoked; no
 // verified method left → MFA sign-in is turned off. One event per fact.
-func (w *Worker) removeMethods(ctx context.Context, tx *sql.Tx, c *call, ms []method) error {
+func (w *Worker) removeMethods(ctx context.Context, tx *dbTx, c *call, ms []method) error {
 	if err := w.deleteMethods(ctx, tx, c, ms); err != nil || len(ms) == 0 {
 		return err
 	}
@@ -20,7 +19,7 @@ func (w *Worker) removeMethods(ctx context.Context, tx *sql.Tx, c *call, ms []me
 
 // deleteMethods tells the user and deletes methods (an event per TOTP device; a channel
 // kind's deletion is the caller's event), without the cascade.
-func (w *Worker) deleteMethods(ctx context.Context, tx *sql.Tx, c *call, ms []method) error {
+func (w *Worker) deleteMethods(ctx context.Context, tx *dbTx, c *call, ms []method) error {
 	if len(ms) == 0 {
 		return nil
 	}
@@ -42,7 +41,7 @@ func (w *Worker) deleteMethods(ctx context.Context, tx *sql.Tx, c *call, ms []me
 }
 
 // cascade brings backup codes and the sign-in flag in line with the methods left.
-func (w *Worker) cascade(ctx context.Context, tx *sql.Tx, c *call) error {
+func (w *Worker) cascade(ctx context.Context, tx *dbTx, c *call) error {
 	totp, err := countVerified(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
 	if err != nil {
 		return err
@@ -63,7 +62,7 @@ func (w *Worker) cascade(ctx context.Context, tx *sql.Tx, c *call) error {
 }
 
 // setSignIn turns MFA sign-in on or off, recording the change if there is one.
-func (w *Worker) setSignIn(ctx context.Context, tx *sql.Tx, c *call, on bool, reason string) error {
+func (w *Worker) setSignIn(ctx context.Context, tx *dbTx, c *call, on bool, reason string) error {
 	if err := ensureUser(ctx, tx, c.cmd.UserID, c.now); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -92,11 +91,13 @@ func (w *Worker) commitBatch(batch []*job) ([]mfa.Reply, totals) {
 		}
 		return replies, totals{}
 	}
-	tx, err := w.store.write.BeginTx(ctx, nil)
+	raw, err := w.store.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
-	defer tx.Rollback()
+	defer raw.Rollback()
+	defer w.writeStmts.prepareMissing(ctx) // runs after the rollback: the connection is free
+	tx := &dbTx{Tx: raw, stmts: w.writeStmts}
 	for i, j := range batch {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT command"); err != nil {
 			return fail(fmt.Errorf("savepoint: %w", err))
@@ -133,7 +134,7 @@ func faultCode(rt route) string {
 // apply runs one command inside its savepoint and reports whether its writes are kept.
 // A command with an idempotency key that was seen before gets the stored reply and
 // changes nothing.
-func (w *Worker) apply(ctx context.Context, tx *sql.Tx, c *call, rt route) (mfa.Reply, bool) {
+func (w *Worker) apply(ctx context.Context, tx *dbTx, c *call, rt route) (mfa.Reply, bool) {
 	if c.cmd.Key != "" {
 		stored, found, err := w.storedReply(ctx, tx, c)
 		if err != nil {

@@ -2,14 +2,13 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/audit"
 )
 
 // emit records one fact of the running command in the audit log, in its transaction.
-func (w *Worker) emit(ctx context.Context, tx *sql.Tx, c *call, eventType string, obj mfa.EventObject, detail map[string]any) error {
+func (w *Worker) emit(ctx context.Context, tx *dbTx, c *call, eventType string, obj mfa.EventObject, detail map[string]any) error {
 	_, err := audit.Append(ctx, tx, mfa.Event{
 		ID:         mfa.NewID(),
 		Type:       eventType,

@@ -20,7 +20,7 @@ const IdempotencyWindow = 24 * time.Hour
 // Replies are sealed: one may hold a new TOTP secret or backup codes. A key reused for
 // a different request is refused (IDEMPOTENCY_KEY_REUSED) rather than answered with
 // the other request's reply, which would look like success and change nothing.
-func (w *Worker) storedReply(ctx context.Context, tx *sql.Tx, c *call) (mfa.Reply, bool, error) {
+func (w *Worker) storedReply(ctx context.Context, tx *dbTx, c *call) (mfa.Reply, bool, error) {
 	var sealed, hash []byte
 	err := tx.QueryRowContext(ctx,
 		"SELECT request_hash, reply_sealed FROM commands WHERE user_id = ? AND key = ? AND created_at > ?",
@@ -47,7 +47,7 @@ func (w *Worker) storedReply(ctx context.Context, tx *sql.Tx, c *call) (mfa.Repl
 
 // storeReply keeps reply for the command's key. An expired row with the same key is
 // replaced.
-func (w *Worker) storeReply(ctx context.Context, tx *sql.Tx, c *call, reply mfa.Reply) error {
+func (w *Worker) storeReply(ctx context.Context, tx *dbTx, c *call, reply mfa.Reply) error {
 	plain, err := json.Marshal(reply)
 	if err != nil {
 		return fmt.Errorf("encode reply for idempotency: %w", err)

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 // runs in the writer's transaction, so parallel guesses are counted exactly.
 
 // guard refuses a code check while u is locked, recording the refusal.
-func (w *Worker) guard(ctx context.Context, tx *sql.Tx, c *call, u user, kind string) error {
+func (w *Worker) guard(ctx context.Context, tx *dbTx, c *call, u user, kind string) error {
 	until := u.lockedUntil(c.now)
 	if until.IsZero() {
 		return nil
@@ -33,7 +32,7 @@ func (w *Worker) guard(ctx context.Context, tx *sql.Tx, c *call, u user, kind st
 
 // fail counts one failed code check of u and records it; replayed marks a correct code
 // that was already used. It returns the outcome to answer: INVALID_CODE.
-func (w *Worker) fail(ctx context.Context, tx *sql.Tx, c *call, u user, replayed bool, detail map[string]any) error {
+func (w *Worker) fail(ctx context.Context, tx *dbTx, c *call, u user, replayed bool, detail map[string]any) error {
 	failures := u.FailedAttempts + 1
 	var lockedUntil int64
 	if failures >= w.cfg.LockoutThreshold {
@@ -60,7 +59,7 @@ func (w *Worker) fail(ctx context.Context, tx *sql.Tx, c *call, u user, replayed
 }
 
 // resetFailures clears the count after a success.
-func resetFailures(ctx context.Context, tx *sql.Tx, u user, now time.Time) error {
+func resetFailures(ctx context.Context, tx *dbTx, u user, now time.Time) error {
 	if u.FailedAttempts == 0 {
 		return nil
 	}

@@ -58,7 +58,7 @@ func scanMethod(row interface{ Scan(...any) error }) (method, error) {
 	return m, nil
 }
 
-func queryMethods(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]method, error) {
+func queryMethods(ctx context.Context, tx *dbTx, where string, args ...any) ([]method, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT "+methodColumns("")+" FROM methods WHERE "+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query methods: %w", err)
@@ -79,13 +79,13 @@ func queryMethods(ctx context.Context, tx *sql.Tx, where string, args ...any) ([
 }
 
 // verifiedMethods are the user's verified methods of kind, oldest first.
-func verifiedMethods(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind) ([]method, error) {
+func verifiedMethods(ctx context.Context, tx *dbTx, userID string, kind mfa.Kind) ([]method, error) {
 	return queryMethods(ctx, tx, "user_id = ? AND kind = ? AND verified = 1 ORDER BY id", userID, string(kind))
 }
 
 // pendingMethod is a pending (unverified, unexpired) row of kind: the one with id, or the
 // user's latest when id is nil.
-func pendingMethod(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind, id *int64, now time.Time) (method, bool, error) {
+func pendingMethod(ctx context.Context, tx *dbTx, userID string, kind mfa.Kind, id *int64, now time.Time) (method, bool, error) {
 	where := "user_id = ? AND kind = ? AND verified = 0 AND expires_at > ?"
 	args := []any{userID, string(kind), now.UnixMilli()}
 	if id != nil {
@@ -100,7 +100,7 @@ func pendingMethod(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind
 }
 
 // countVerified counts the user's verified methods, of one kind or (kind "") all.
-func countVerified(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind) (int, error) {
+func countVerified(ctx context.Context, tx *dbTx, userID string, kind mfa.Kind) (int, error) {
 	var n int
 	err := tx.QueryRowContext(ctx,
 		"SELECT count(*) FROM methods WHERE user_id = ? AND verified = 1 AND (? = '' OR kind = ?)",
@@ -112,7 +112,7 @@ func countVerified(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind
 }
 
 // deletePending discards the user's pending rows of kind and returns them.
-func deletePending(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind) ([]method, error) {
+func deletePending(ctx context.Context, tx *dbTx, userID string, kind mfa.Kind) ([]method, error) {
 	ms, err := queryMethods(ctx, tx, "user_id = ? AND kind = ? AND verified = 0", userID, string(kind))
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func deletePending(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind
 	return ms, nil
 }
 
-func deleteMethod(ctx context.Context, tx *sql.Tx, id int64) error {
+func deleteMethod(ctx context.Context, tx *dbTx, id int64) error {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM methods WHERE id = ?", id); err != nil {
 		return fmt.Errorf("delete method %d: %w", id, err)
 	}
@@ -132,7 +132,7 @@ func deleteMethod(ctx context.Context, tx *sql.Tx, id int64) error {
 }
 
 // findMethod reads one row by id, whatever its owner or state.
-func findMethod(ctx context.Context, tx *sql.Tx, id int64) (method, bool, error) {
+func findMethod(ctx context.Context, tx *dbTx, id int64) (method, bool, error) {
 	m, err := scanMethod(tx.QueryRowContext(ctx, "SELECT "+methodColumns("")+" FROM methods WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return method{}, false, nil

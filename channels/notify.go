@@ -41,7 +41,7 @@ type notification struct {
 // notify queues a message for the gateway in the running command's transaction: it
 // leaves through the outbox after commit, so none is sent for a change that did not
 // happen and none is lost in a crash. Bodies may hold a code, so they are sealed.
-func (w *Worker) notify(ctx context.Context, tx *sql.Tx, c *call, kind mfa.Kind, n notification) error {
+func (w *Worker) notify(ctx context.Context, tx *dbTx, c *call, kind mfa.Kind, n notification) error {
 	subject := activity.NotifySMS
 	if kind == mfa.KindEmail {
 		subject = activity.NotifyEmail
@@ -70,7 +70,7 @@ func notifyAAD(msgID string) []byte { return []byte("notify_outbox\x00" + msgID)
 // securityNotice tells the user, on every verified SMS and e-mail channel they have,
 // that their second factors changed. A user with neither gets none: mfad knows no other
 // address, and the event in MFA_EVENTS is there for the platform to act on.
-func (w *Worker) securityNotice(ctx context.Context, tx *sql.Tx, c *call, template string) error {
+func (w *Worker) securityNotice(ctx context.Context, tx *dbTx, c *call, template string) error {
 	for _, kind := range []mfa.Kind{mfa.KindEmail, mfa.KindSMS} {
 		ms, err := verifiedMethods(ctx, tx, c.cmd.UserID, kind)
 		if err != nil {

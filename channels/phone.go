@@ -26,7 +26,7 @@ func newOneTimeCode() string {
 
 // registerChannel registers (or re-confirms) the user's SMS or e-mail channel and sends
 // it a code.
-func (w *Worker) registerChannel(ctx context.Context, tx *sql.Tx, c *call, kind mfa.Kind, address string) error {
+func (w *Worker) registerChannel(ctx context.Context, tx *dbTx, c *call, kind mfa.Kind, address string) error {
 	if !mfa.ValidAddress(kind, address) {
 		return mfa.Invalid("address", mfa.ReasonFormat)
 	}
@@ -89,7 +89,7 @@ func (w *Worker) registerChannel(ctx context.Context, tx *sql.Tx, c *call, kind 
 // CodeSendWindow (429 until the oldest of them leaves the window). Without it anyone
 // holding a token could make the gateway send messages to any number without end (SMS
 // pumping). The count comes from the audit log, which records every code sent.
-func (w *Worker) checkSendLimit(ctx context.Context, tx *sql.Tx, c *call) error {
+func (w *Worker) checkSendLimit(ctx context.Context, tx *dbTx, c *call) error {
 	var (
 		n      int
 		oldest sql.NullInt64
@@ -110,7 +110,7 @@ func (w *Worker) checkSendLimit(ctx context.Context, tx *sql.Tx, c *call) error 
 
 // sendCode stores a fresh code for m (replacing an outstanding one) and queues it for
 // the gateway.
-func (w *Worker) sendCode(ctx context.Context, tx *sql.Tx, c *call, m method, to, purpose, template string) error {
+func (w *Worker) sendCode(ctx context.Context, tx *dbTx, c *call, m method, to, purpose, template string) error {
 	code := newOneTimeCode()
 	keyID, sum := w.sealer.Hash(c.cmd.UserID, code)
 	expires := c.now.Add(codeTTL)
@@ -140,7 +140,7 @@ type pendingCode struct {
 }
 
 // outstandingCodes are the user's unexpired codes of purpose, optionally of one kind.
-func outstandingCodes(ctx context.Context, tx *sql.Tx, userID, purpose string, kind mfa.Kind, now time.Time) ([]pendingCode, error) {
+func outstandingCodes(ctx context.Context, tx *dbTx, userID, purpose string, kind mfa.Kind, now time.Time) ([]pendingCode, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT p.purpose, p.key_id, p.code_hash, `+methodColumns("m.")+`
 		FROM pending_codes p JOIN methods m ON m.id = p.method_id
 		WHERE m.user_id = ? AND p.purpose = ? AND p.expires_at > ? AND (? = '' OR m.kind = ?)
@@ -164,7 +164,7 @@ func outstandingCodes(ctx context.Context, tx *sql.Tx, userID, purpose string, k
 
 // confirmChannel checks the registration code of the user's channel of kind; success
 // makes it a verified method and turns sign-in on.
-func (w *Worker) confirmChannel(ctx context.Context, tx *sql.Tx, c *call, kind mfa.Kind, code string) error {
+func (w *Worker) confirmChannel(ctx context.Context, tx *dbTx, c *call, kind mfa.Kind, code string) error {
 	userID := c.cmd.UserID
 	u, err := findUser(ctx, tx, userID)
 	if err != nil {
@@ -207,7 +207,7 @@ func (w *Worker) confirmChannel(ctx context.Context, tx *sql.Tx, c *call, kind m
 }
 
 // matchSignInCode spends the user's outstanding sign-in code if code is it.
-func (w *Worker) matchSignInCode(ctx context.Context, tx *sql.Tx, c *call, code string) (method, bool, error) {
+func (w *Worker) matchSignInCode(ctx context.Context, tx *dbTx, c *call, code string) (method, bool, error) {
 	codes, err := outstandingCodes(ctx, tx, c.cmd.UserID, "signin", "", c.now)
 	if err != nil {
 		return method{}, false, err
@@ -225,7 +225,7 @@ func (w *Worker) matchSignInCode(ctx context.Context, tx *sql.Tx, c *call, code 
 }
 
 // otpSend sends a sign-in code to the user's verified channel of the asked kind.
-func (w *Worker) otpSend(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) otpSend(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.OTPSendParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func (w *Worker) otpSend(ctx context.Context, tx *sql.Tx, c *call) (any, error) 
 }
 
 // channelRegister is DruID update: register an SMS or e-mail channel.
-func (w *Worker) channelRegister(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) channelRegister(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.ChannelParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (w *Worker) channelRegister(ctx context.Context, tx *sql.Tx, c *call) (any,
 }
 
 // channelValidate is DruID validate: confirm a channel with its code.
-func (w *Worker) channelValidate(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) channelValidate(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.ChannelParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func (w *Worker) channelValidate(ctx context.Context, tx *sql.Tx, c *call) (any,
 
 // channelDelete is DruID delete: remove every verified method of a channel kind, or
 // nothing when any of them is mandatory for the entry point it was created under.
-func (w *Worker) channelDelete(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) channelDelete(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.ChannelParams
 	if err := c.params(&p); err != nil {
 		return nil, err

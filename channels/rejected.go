@@ -2,14 +2,13 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 
 	mfa "github.com/mfad/mfad"
 )
 
 // activityRejected records an ingested activity that was refused, so producers and
 // auditors see it on mfa.events.activity.rejected like every other fact.
-func (w *Worker) activityRejected(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) activityRejected(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.ActivityRejection
 	if err := c.params(&p); err != nil {
 		return nil, err

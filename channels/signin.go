@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	mfa "github.com/mfad/mfad"
@@ -12,7 +11,7 @@ import (
 // verifies the pending secret, or, with none pending, checks the code against the
 // verified devices and turns sign-in back on. SMS and e-mail register or confirm a
 // channel (channels/phone.go).
-func (w *Worker) signInEnable(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) signInEnable(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.SignInParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -69,7 +68,7 @@ func (w *Worker) signInEnable(ctx context.Context, tx *sql.Tx, c *call) (any, er
 }
 
 // signInDisable turns sign-in MFA off and keeps every method.
-func (w *Worker) signInDisable(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) signInDisable(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	if err := w.setSignIn(ctx, tx, c, false, "user_request"); err != nil {
 		return nil, err
 	}
@@ -78,7 +77,7 @@ func (w *Worker) signInDisable(ctx context.Context, tx *sql.Tx, c *call) (any, e
 
 // verify is the sign-in verification: a code (an outstanding SMS/e-mail code first,
 // then every verified TOTP device) or a backup code.
-func (w *Worker) verify(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) verify(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.VerifyParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -134,7 +133,7 @@ func (w *Worker) verify(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
 }
 
 // verified records a successful sign-in verification.
-func (w *Worker) verified(ctx context.Context, tx *sql.Tx, c *call, u user, by string, m *method) (mfa.Verified, error) {
+func (w *Worker) verified(ctx context.Context, tx *dbTx, c *call, u user, by string, m *method) (mfa.Verified, error) {
 	if err := resetFailures(ctx, tx, u, c.now); err != nil {
 		return mfa.Verified{}, err
 	}
@@ -153,7 +152,7 @@ func (w *Worker) verified(ctx context.Context, tx *sql.Tx, c *call, u user, by s
 // checkTOTP checks code against devices. A code of a step a device already accepted is
 // a replay: refused like a wrong code, and recorded as such. Only a step later than the
 // device's last one is accepted, and it becomes the last one.
-func (w *Worker) checkTOTP(ctx context.Context, tx *sql.Tx, c *call, u user, devices []method, code string) (method, error) {
+func (w *Worker) checkTOTP(ctx context.Context, tx *dbTx, c *call, u user, devices []method, code string) (method, error) {
 	replayed := false
 	for _, m := range devices {
 		secret, err := w.secret(m)
@@ -184,7 +183,7 @@ func (w *Worker) checkTOTP(ctx context.Context, tx *sql.Tx, c *call, u user, dev
 }
 
 // backupCount is the backup code status.
-func (w *Worker) backupCount(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) backupCount(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	st, err := w.loadStatus(ctx, tx, c.cmd.UserID, c.now)
 	if err != nil {
 		return nil, err
@@ -194,7 +193,7 @@ func (w *Worker) backupCount(ctx context.Context, tx *sql.Tx, c *call) (any, err
 
 // backupRegenerate replaces the backup codes. They exist only beside a verified TOTP
 // device.
-func (w *Worker) backupRegenerate(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) backupRegenerate(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	n, err := countVerified(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
 	if err != nil {
 		return nil, err

@@ -10,11 +10,11 @@ import (
 )
 
 // status is the status read: sign-in flag, verified methods, backup codes.
-func (w *Worker) status(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) status(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	return w.loadStatus(ctx, tx, c.cmd.UserID, c.now)
 }
 
-func (w *Worker) loadStatus(ctx context.Context, tx *sql.Tx, userID string, now time.Time) (mfa.Status, error) {
+func (w *Worker) loadStatus(ctx context.Context, tx *dbTx, userID string, now time.Time) (mfa.Status, error) {
 	u, err := findUser(ctx, tx, userID)
 	if err != nil {
 		return mfa.Status{}, err
@@ -45,7 +45,7 @@ func (w *Worker) loadStatus(ctx context.Context, tx *sql.Tx, userID string, now 
 // first, then newest first. The primary is the TOTP device verified first (ties: the
 // smaller id); it is derived on every read, so it moves when that device is removed.
 // "IS", not "=": a user with no TOTP device has no primary, and NULL is no bool.
-func (w *Worker) listMethods(ctx context.Context, tx *sql.Tx, userID string, kind mfa.Kind) ([]mfa.Method, error) {
+func (w *Worker) listMethods(ctx context.Context, tx *dbTx, userID string, kind mfa.Kind) ([]mfa.Method, error) {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT m.id, m.kind, m.label, m.destination_hint, m.entry_point, m.created_at, m.verified_at, m.last_used_at,
 		       m.id IS (SELECT p.id FROM methods p

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"time"
@@ -14,7 +13,7 @@ import (
 const pendingTTL = 10 * time.Minute
 
 // totpSetup starts a pending TOTP setup, replacing an earlier pending one of the user.
-func (w *Worker) totpSetup(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) totpSetup(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.TOTPSetupParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -60,7 +59,7 @@ func (w *Worker) totpSetup(ctx context.Context, tx *sql.Tx, c *call) (any, error
 }
 
 // discardPendingTOTP drops the user's pending TOTP setups, one event each.
-func (w *Worker) discardPendingTOTP(ctx context.Context, tx *sql.Tx, c *call, reason string) error {
+func (w *Worker) discardPendingTOTP(ctx context.Context, tx *dbTx, c *call, reason string) error {
 	gone, err := deletePending(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
 	if err != nil {
 		return err
@@ -74,7 +73,7 @@ func (w *Worker) discardPendingTOTP(ctx context.Context, tx *sql.Tx, c *call, re
 }
 
 // totpVerify verifies a pending setup with a code from the authenticator.
-func (w *Worker) totpVerify(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) totpVerify(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.TOTPVerifyParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -85,7 +84,7 @@ func (w *Worker) totpVerify(ctx context.Context, tx *sql.Tx, c *call) (any, erro
 // verifyPendingTOTP is the rule behind both dialects' "verify the new authenticator":
 // lockout first, then the code against the pending secret. Success makes the device a
 // method, turns sign-in on and, for the user's first TOTP device, issues backup codes.
-func (w *Worker) verifyPendingTOTP(ctx context.Context, tx *sql.Tx, c *call, code string, deviceID *int64) (mfa.TOTPVerified, error) {
+func (w *Worker) verifyPendingTOTP(ctx context.Context, tx *dbTx, c *call, code string, deviceID *int64) (mfa.TOTPVerified, error) {
 	userID := c.cmd.UserID
 	u, err := findUser(ctx, tx, userID)
 	if err != nil {
@@ -141,7 +140,7 @@ func (w *Worker) verifyPendingTOTP(ctx context.Context, tx *sql.Tx, c *call, cod
 }
 
 // totpList is the device list: verified TOTP devices, primary first.
-func (w *Worker) totpList(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) totpList(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	devices, err := w.listMethods(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
 	if err != nil {
 		return nil, err
@@ -151,7 +150,7 @@ func (w *Worker) totpList(ctx context.Context, tx *sql.Tx, c *call) (any, error)
 
 // totpRemove removes one verified TOTP device of the user. Absent, someone else's, not
 // TOTP and not verified are one answer, DEVICE_NOT_FOUND: existence is not leaked.
-func (w *Worker) totpRemove(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) totpRemove(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	var p mfa.DeviceParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -174,7 +173,7 @@ func (w *Worker) totpRemove(ctx context.Context, tx *sql.Tx, c *call) (any, erro
 
 // secretRemove is the banking DELETE /settings/MfaSecret: every verified TOTP device
 // and the pending secret go. Refused as a whole if any device is mandatory.
-func (w *Worker) secretRemove(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+func (w *Worker) secretRemove(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	devices, err := verifiedMethods(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
 	if err != nil {
 		return nil, err
@@ -194,7 +193,7 @@ func (w *Worker) secretRemove(ctx context.Context, tx *sql.Tx, c *call) (any, er
 }
 
 // removal is the data of a removal: how many went and whether sign-in MFA is still on.
-func (w *Worker) removal(ctx context.Context, tx *sql.Tx, c *call, removed int) (mfa.Removal, error) {
+func (w *Worker) removal(ctx context.Context, tx *dbTx, c *call, removed int) (mfa.Removal, error) {
 	u, err := findUser(ctx, tx, c.cmd.UserID)
 	if err != nil {
 		return mfa.Removal{}, err

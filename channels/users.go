@@ -17,7 +17,7 @@ type user struct {
 }
 
 // findUser reads a user; a user the service has never seen is the zero user with the id.
-func findUser(ctx context.Context, tx *sql.Tx, id string) (user, error) {
+func findUser(ctx context.Context, tx *dbTx, id string) (user, error) {
 	u := user{ID: id}
 	err := tx.QueryRowContext(ctx,
 		"SELECT mfa_signin_enabled, failed_attempts, locked_until FROM users WHERE id = ?", id).
@@ -29,7 +29,7 @@ func findUser(ctx context.Context, tx *sql.Tx, id string) (user, error) {
 }
 
 // ensureUser creates the users row on a user's first write.
-func ensureUser(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+func ensureUser(ctx context.Context, tx *dbTx, id string, now time.Time) error {
 	_, err := tx.ExecContext(ctx,
 		"INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
 		id, now.UnixMilli(), now.UnixMilli())

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,7 +93,7 @@ func (c *Config) setDefaults() {
 // handlerFunc runs one command in tx. A *mfa.Error result is a domain outcome: what the
 // command wrote is kept (a failed code check must still count) and the reply carries
 // the code. Any other error is a fault: the command's writes are rolled back.
-type handlerFunc func(ctx context.Context, tx *sql.Tx, c *call) (any, error)
+type handlerFunc func(ctx context.Context, tx *dbTx, c *call) (any, error)
 
 type route struct {
 	fn   handlerFunc
@@ -152,6 +151,8 @@ type Worker struct {
 	notifyKick chan struct{}
 	notifyStop context.CancelFunc
 	unreadable sync.Map // ids of queued notifications already reported unopenable
+
+	writeStmts, readStmts *stmtCache
 }
 
 // job is one write command waiting for the writer.
@@ -181,6 +182,8 @@ func NewWorker(cfg Config, store *Store, sealer *Sealer) (*Worker, error) {
 
 		notifyKick: make(chan struct{}, 1),
 		notifyStop: func() {},
+		writeStmts: newStmtCache(store.write),
+		readStmts:  newStmtCache(store.read),
 	}
 	w.routes = w.commandRoutes()
 	w.metrics = newWorkerMetrics(cfg.Metrics, w)
@@ -293,12 +296,13 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 // runRead runs a read command on the read pool.
 func (w *Worker) runRead(cmd *mfa.Command, rt route) mfa.Reply {
 	c := &call{cmd: cmd, now: w.cfg.Now()}
-	tx, err := w.store.read.BeginTx(w.ctx, nil)
+	raw, err := w.store.read.BeginTx(w.ctx, nil)
 	if err != nil {
 		return w.reply(c, rt, nil, fmt.Errorf("begin read: %w", err))
 	}
-	defer tx.Rollback()
-	data, err := rt.fn(w.ctx, tx, c)
+	data, err := rt.fn(w.ctx, &dbTx{Tx: raw, stmts: w.readStmts}, c)
+	_ = raw.Rollback() // read only: nothing to keep
+	w.readStmts.prepareMissing(w.ctx)
 	return w.reply(c, rt, data, err)
 }
 
@@ -362,6 +366,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	w.notifyStop()
 	w.relays.Wait()
+	w.writeStmts.close()
+	w.readStmts.close()
 	w.stop()
 	return err
 }

@@ -127,7 +127,7 @@ func TestSealer(t *testing.T) {
 // it are not affected.
 func TestFaultRollsBackStateAndAudit(t *testing.T) {
 	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{BatchWait: 50 * time.Millisecond}, key(1))
-	w.routes["test.fault"] = route{fn: func(ctx context.Context, tx *sql.Tx, c *call) (any, error) {
+	w.routes["test.fault"] = route{fn: func(ctx context.Context, tx *dbTx, c *call) (any, error) {
 		if err := ensureUser(ctx, tx, c.cmd.UserID, c.now); err != nil {
 			return nil, err
 		}
