@@ -35,7 +35,9 @@ CREATE TABLE methods (
     last_used_at    INTEGER,
     expires_at      INTEGER               -- pending rows only
 ) STRICT;
-CREATE INDEX methods_by_user ON methods (user_id, kind, verified);
+-- (user_id, verified, kind) then rowid: every method lookup is by user and state, in id
+-- order, without a sort.
+CREATE INDEX methods_by_user ON methods (user_id, verified, kind);
 
 -- Backup codes: keyed hashes only (HMAC-SHA-256 under key_id), each usable once.
 CREATE TABLE backup_codes (

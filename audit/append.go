@@ -23,7 +23,7 @@ type Tx interface {
 func Append(ctx context.Context, tx Tx, ev mfa.Event) (seq int64, err error) {
 	prev := genesis
 	var last int64
-	err = tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").Scan(&last, &prev)
+	err = tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)").Scan(&last, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read audit chain head: %w", err)
 	}

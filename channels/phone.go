@@ -143,8 +143,7 @@ type pendingCode struct {
 func outstandingCodes(ctx context.Context, tx *dbTx, userID, purpose string, kind mfa.Kind, now time.Time) ([]pendingCode, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT p.purpose, p.key_id, p.code_hash, `+methodColumns("m.")+`
 		FROM pending_codes p JOIN methods m ON m.id = p.method_id
-		WHERE m.user_id = ? AND p.purpose = ? AND p.expires_at > ? AND (? = '' OR m.kind = ?)
-		ORDER BY p.method_id`, userID, purpose, now.UnixMilli(), string(kind), string(kind))
+		WHERE m.user_id = ? AND p.purpose = ? AND p.expires_at > ? AND (? = '' OR m.kind = ?)`, userID, purpose, now.UnixMilli(), string(kind), string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("read one-time codes: %w", err)
 	}

@@ -89,12 +89,23 @@ func (w *Worker) verify(ctx context.Context, tx *dbTx, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	enabled, err := countVerified(ctx, tx, c.cmd.UserID, "")
+	// One read of every verified method serves the whole check: the sign-in hot path
+	// pays for each statement.
+	methods, err := queryMethods(ctx, tx, "user_id = ? AND verified = 1 ORDER BY id", c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if !u.SignInEnabled || enabled == 0 {
+	if !u.SignInEnabled || len(methods) == 0 {
 		return nil, mfa.ErrMFANotEnabled
+	}
+	var devices []method
+	channels := false
+	for _, m := range methods {
+		if m.Kind == mfa.KindTOTP {
+			devices = append(devices, m)
+		} else {
+			channels = true
+		}
 	}
 	kind := "code"
 	if p.BackupCode != "" {
@@ -116,14 +127,12 @@ func (w *Worker) verify(ctx context.Context, tx *dbTx, c *call) (any, error) {
 		}
 		return w.verified(ctx, tx, c, u, mfa.VerifiedByBackupCode, nil)
 	}
-	if m, ok, err := w.matchSignInCode(ctx, tx, c, p.Code); err != nil {
-		return nil, err
-	} else if ok {
-		return w.verified(ctx, tx, c, u, string(m.Kind), &m)
-	}
-	devices, err := verifiedMethods(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
-	if err != nil {
-		return nil, err
+	if channels {
+		if m, ok, err := w.matchSignInCode(ctx, tx, c, p.Code); err != nil {
+			return nil, err
+		} else if ok {
+			return w.verified(ctx, tx, c, u, string(m.Kind), &m)
+		}
 	}
 	m, err := w.checkTOTP(ctx, tx, c, u, devices, p.Code)
 	if err != nil {

@@ -1,0 +1,98 @@
+package channels
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// TestQueryPlans runs every command against a store, then asks SQLite for the plan of
+// every statement the workers prepared on the way (the statement caches hold exactly
+// what ran). None may scan a table that grows with the user base: each must find its
+// rows through an index.
+func TestQueryPlans(t *testing.T) {
+	now := time.Now()
+	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{Now: func() time.Time { return now }}, key(1))
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob"} {
+		setup := do(t, w, mfa.CmdTOTPSetup, u, mfa.TOTPSetupParams{DeviceName: "Phone"})
+		var s mfa.TOTPSetup
+		mustUnmarshal(t, setup.Data, &s)
+		tp := DefaultTOTPPolicy.params()
+		code, _ := tp.code(s.Secret, tp.step(now))
+		do(t, w, mfa.CmdTOTPVerify, u, mfa.TOTPVerifyParams{Code: code})
+		now = now.Add(30 * time.Second)
+		code, _ = tp.code(s.Secret, tp.step(now))
+		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{Code: code})
+		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{Code: "000000"})
+		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{BackupCode: "abcd-efgh"})
+		do(t, w, mfa.CmdStatus, u, nil)
+		do(t, w, mfa.CmdTOTPList, u, nil)
+		do(t, w, mfa.CmdBackupCount, u, nil)
+		do(t, w, mfa.CmdBackupRegenerate, u, nil)
+		do(t, w, mfa.CmdChannelRegister, u, mfa.ChannelParams{Channel: mfa.KindSMS, Address: "+34600111222"})
+		do(t, w, mfa.CmdChannelValidate, u, mfa.ChannelParams{Channel: mfa.KindSMS, Code: "000000"})
+		do(t, w, mfa.CmdOTPSend, u, mfa.OTPSendParams{Method: mfa.KindSMS})
+		do(t, w, mfa.CmdSignInDisable, u, nil)
+		do(t, w, mfa.CmdTOTPRemove, u, mfa.DeviceParams{DeviceID: s.DeviceID})
+		do(t, w, mfa.CmdChannelDelete, u, mfa.ChannelParams{Channel: mfa.KindSMS})
+		do(t, w, mfa.CmdSecretRemove, u, nil)
+		cmd := mfa.Command{ID: mfa.NewID(), Key: "k", Type: mfa.CmdTOTPSetup, UserID: u, Actor: u, Params: mustJSON(t, mfa.TOTPSetupParams{DeviceName: "x"})}
+		w.Do(ctx, cmd)
+		w.Do(ctx, mfa.Command{ID: mfa.NewID(), Type: mfa.CmdAdminReset, UserID: u, Actor: "admin", Admin: true})
+		do(t, w, mfa.CmdAuditQuery, u, mfa.AuditQuery{UserID: u})
+	}
+	// Statements seen in a transaction are prepared right after it; the last read's are
+	// prepared by now too.
+	w.writeStmts.prepareMissing(ctx)
+	var queries []string
+	for _, c := range []*stmtCache{w.writeStmts, w.readStmts} {
+		c.mu.RLock()
+		for q := range c.m {
+			queries = append(queries, q)
+		}
+		c.mu.RUnlock()
+	}
+	slices.Sort(queries)
+	queries = slices.Compact(queries)
+	if len(queries) < 30 {
+		t.Fatalf("only %d statements ran; the workload above should reach most of them", len(queries))
+	}
+	for _, q := range queries {
+		if strings.HasPrefix(q, "SAVEPOINT") || strings.HasPrefix(q, "RELEASE") || strings.HasPrefix(q, "ROLLBACK") {
+			continue
+		}
+		for _, step := range plan(t, store.Reader(), q) {
+			if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") && !strings.HasPrefix(step, "SCAN CONSTANT") {
+				t.Errorf("full scan %q in\n%s", step, q)
+			}
+		}
+	}
+}
+
+// plan is SQLite's EXPLAIN QUERY PLAN of q, parameters unbound (NULL: the plan does not
+// depend on the values).
+func plan(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+q, make([]any, strings.Count(q, "?"))...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	return steps
+}
