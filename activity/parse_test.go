@@ -406,3 +406,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse is the validation every DruID request and ingested activity pays.
+func BenchmarkParse(b *testing.B) {
+	body := []byte(`{"id":"a-1","actor":{"id":"alice","objectType":"person"},"verb":"update",
+		"object":{"objectType":"user"},"source":{"id":"mobile","objectType":"device"},
+		"context":{"mfa_channel":"sms","mfa_channel_address":"+34600111222"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := activity.Parse(body, activity.VerbUpdate); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
