@@ -29,6 +29,7 @@ const (
 	CmdAdminGet         = "admin.get"         // GET /api/v1/admin/users/{id}/mfa
 	CmdAdminReset       = "admin.reset"       // DELETE /api/v1/admin/users/{id}/mfa
 	CmdActivityRejected = "activity.rejected" // record an ingested activity that was refused
+	CmdDashboard        = "dashboard.stats"   // GET /api/v1/dashboard/stats (admin)
 )
 
 // Command is the envelope sent from an entry point (HTTP dialect or activity ingest) to

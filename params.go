@@ -1,5 +1,7 @@
 package mfa
 
+import "time"
+
 // Parameters of the commands (Command.Params) and the data of their replies
 // (Reply.Data). The dialects in handlers/ translate their own field names to and from
 // these; nothing here is any one vendor's shape.
@@ -130,4 +132,51 @@ type ActivityRejection struct {
 	Subject    string `json:"subject"`
 	Reason     string `json:"reason"`
 	Attempts   int    `json:"attempts"`
+}
+
+// DashboardStats is the data of the dashboard read: what a security team watches, all
+// taken from one snapshot of the store.
+type DashboardStats struct {
+	From     time.Time     `json:"from"` // the counting window: the last hour up to To
+	To       time.Time     `json:"to"`
+	Events   []EventCount  `json:"events"` // every catalogue type, by type name
+	Adoption Adoption      `json:"adoption"`
+	Lockouts Lockouts      `json:"lockouts"`
+	Outbox   OutboxBacklog `json:"outbox"`
+}
+
+// EventCount is how many events of one type the audit log holds in a window.
+type EventCount struct {
+	Type  string `json:"type"`
+	Count int    `json:"count"`
+}
+
+// Adoption says how far MFA has spread among the users the service has seen.
+type Adoption struct {
+	UsersSeen       int          `json:"users_seen"`
+	SignInEnabled   int          `json:"signin_enabled"`    // users with MFA sign-in on
+	UsersWithMethod int          `json:"users_with_method"` // users with a verified method
+	Methods         map[Kind]int `json:"methods"`           // verified methods by kind
+}
+
+// Lockouts are the users locked out now: the total, and the ones ending last first.
+type Lockouts struct {
+	Count int             `json:"count"`
+	Users []LockedOutUser `json:"users"`
+}
+
+// LockedOutUser is one current lock.
+type LockedOutUser struct {
+	UserID         string    `json:"user_id"`
+	LockedUntil    time.Time `json:"locked_until"`
+	FailedAttempts int       `json:"failed_attempts"`
+}
+
+// OutboxBacklog is what waits to leave the store: audit records not yet acknowledged by
+// MFA_EVENTS, and notifications not yet handed to MFA_NOTIFY.
+type OutboxBacklog struct {
+	AuditUnpublished    int        `json:"audit_unpublished"`
+	AuditOldest         *time.Time `json:"audit_oldest,omitempty"`
+	NotificationsQueued int        `json:"notifications_queued"`
+	NotificationsOldest *time.Time `json:"notifications_oldest,omitempty"`
 }

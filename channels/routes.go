@@ -26,5 +26,6 @@ func (w *Worker) commandRoutes() map[string]route {
 		mfa.CmdAdminGet:         {fn: w.adminGet, msg: mfa.MsgOK, read: true},
 		mfa.CmdAdminReset:       {fn: w.adminReset, msg: mfa.MsgMFAReset},
 		mfa.CmdActivityRejected: {fn: w.activityRejected, msg: mfa.MsgOK},
+		mfa.CmdDashboard:        {fn: w.dashboardStats, msg: mfa.MsgOK, read: true},
 	}
 }

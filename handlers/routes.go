@@ -47,4 +47,10 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	admin := e.Group("/api/v1/admin")
 	admin.GET("/users/:user_id/mfa", s.handleAdminGet, auth, requireAdmin)
 	admin.DELETE("/users/:user_id/mfa", s.handleAdminReset, auth, requireAdmin, s.stepUp)
+
+	// Dashboard (API.md §5): the page is public, its data is admin only.
+	e.GET("/dashboard", s.handleDashboardPage)
+	e.GET("/dashboard/*", s.handleDashboardPage)
+	e.GET("/api/v1/dashboard/stats", s.handleDashboardStats, auth, requireAdmin)
+	e.GET("/api/v1/dashboard/events", s.handleDashboardEvents, auth, requireAdmin)
 }

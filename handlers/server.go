@@ -30,7 +30,8 @@ type Config struct {
 	Ready        []Check       // /readyz conditions
 	StepUpMaxAge time.Duration // RFC 9470 max age for removals; 0 = off
 	Now          func() time.Time
-	Metrics      Registry // GET /metrics and the HTTP series; nil = no metrics
+	Metrics      Registry  // GET /metrics and the HTTP series; nil = no metrics
+	Feed         EventFeed // the dashboard's live events; nil answers 503
 }
 
 // server holds the dependencies the handlers close over.
@@ -42,6 +43,7 @@ type server struct {
 	now     func() time.Time
 	metrics *httpMetrics
 	scrape  echo.HandlerFunc // GET /metrics
+	feed    EventFeed
 }
 
 // New returns the echo server with every route of API.md.
@@ -60,6 +62,7 @@ func New(cfg Config) *echo.Echo {
 		now:     cfg.Now,
 		metrics: newHTTPMetrics(cfg.Metrics),
 		scrape:  metricsHandler(cfg.Metrics),
+		feed:    cfg.Feed,
 	}
 	e := echo.New()
 	e.HideBanner = true

@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}
 
 	if cfg.runsAPI() {
-		srv, addr, err := startHTTP(cfg, nc, checks, reg, log)
+		srv, addr, err := startHTTP(cfg, nc, js, checks, reg, log)
 		if err != nil {
 			return err
 		}
@@ -272,7 +272,7 @@ func semver(v string) string {
 	return v
 }
 
-func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, reg *prometheus.Registry, log *slog.Logger) (*http.Server, string, error) {
+func startHTTP(cfg *Config, nc *nats.Conn, js jetstream.JetStream, checks []handlers.Check, reg *prometheus.Registry, log *slog.Logger) (*http.Server, string, error) {
 	secret, dev, err := cfg.jwtSecret()
 	if err != nil {
 		return nil, "", err
@@ -293,6 +293,9 @@ func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, reg *prometh
 	if err != nil {
 		return nil, "", err
 	}
+	// The dashboard's live feed reads MFA_EVENTS straight from JetStream, so any API
+	// node can serve it without a worker in the path.
+	feed := activity.NewFeed(js, log.With("component", "feed"))
 	e := handlers.New(handlers.Config{
 		Bus:          activity.NewBus(nc, cfg.CommandTimeout, activity.WithBusMetrics(reg)),
 		Auth:         auth,
@@ -300,6 +303,7 @@ func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, reg *prometh
 		Ready:        checks,
 		StepUpMaxAge: cfg.StepUpMaxAge,
 		Metrics:      reg,
+		Feed:         feed,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -313,6 +317,9 @@ func startHTTP(cfg *Config, nc *nats.Conn, checks []handlers.Check, reg *prometh
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for responses to end, and a dashboard's event stream never ends
+	// by itself: end them all as soon as shutdown starts (the pages reconnect elsewhere).
+	srv.RegisterOnShutdown(feed.Close)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server stopped", "err", err)
