@@ -46,7 +46,7 @@ type Devices struct {
 	Devices []Method `json:"devices"`
 }
 
-// Removal is the data of a removal or reset.
+// Removal is the data of a removal, a reset or a DruID channel command.
 type Removal struct {
 	Removed       int  `json:"removed"`
 	SignInEnabled bool `json:"signin_enabled"`
@@ -103,12 +103,6 @@ type ChannelParams struct {
 	Channel Kind   `json:"channel"`
 	Address string `json:"address,omitempty"`
 	Code    string `json:"code,omitempty"`
-}
-
-// ChannelResult is the data of a DruID channel command.
-type ChannelResult struct {
-	Removed       int  `json:"removed,omitempty"`
-	SignInEnabled bool `json:"signin_enabled"`
 }
 
 // AuditQuery filters the audit log. Cursor is the last seq of the previous page.
