@@ -635,6 +635,18 @@ func TestOpenAPILive(t *testing.T) {
 	c.expect(200, admin, "GET", "/api/v1/admin/users/carol/mfa", "")
 	c.expect(200, admin, "DELETE", "/api/v1/admin/users/carol/mfa", "")
 
+	// Dashboard: the page is public, its data admin only.
+	c.expect(302, "", "GET", "/dashboard", "")
+	c.expect(200, "", "GET", "/dashboard/", "")
+	c.expect(200, "", "GET", "/dashboard/app.js", "")
+	c.expect(404, "", "GET", "/dashboard/nope.txt", "")
+	c.expect(403, bob, "GET", "/api/v1/dashboard/stats", "")
+	c.expect(200, admin, "GET", "/api/v1/dashboard/stats", "")
+	c.expect(403, bob, "GET", "/api/v1/dashboard/events", "")
+	if r := c.do(admin, "GET", "/api/v1/dashboard/events", "", "Last-Event-ID", "x"); r.Status != 422 && r.Status != 503 {
+		t.Fatalf("events with a bad Last-Event-ID: %d %s", r.Status, r.Raw)
+	}
+
 	// Security as documented: every operation that needs a token refuses none with 401,
 	// every public one answers without.
 	for key, op := range d.operations() {
