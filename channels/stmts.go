@@ -43,12 +43,31 @@ func (c *stmtCache) lookup(query string) *sql.Stmt {
 // read-only pool) is left to run unprepared.
 func (c *stmtCache) prepareMissing(ctx context.Context) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	if len(c.missing) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	todo := make([]string, 0, len(c.missing))
 	for q := range c.missing {
-		if st, err := c.db.PrepareContext(ctx, q); err == nil {
+		todo = append(todo, q)
+	}
+	clear(c.missing)
+	c.mu.Unlock()
+	// Preparing needs a connection of the pool. It must not happen under mu: the
+	// transactions holding the other connections look statements up under mu, and
+	// would never give theirs back.
+	for _, q := range todo {
+		st, err := c.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if _, dup := c.m[q]; dup {
+			st.Close() // another goroutine prepared it meanwhile
+		} else {
 			c.m[q] = st
 		}
-		delete(c.missing, q)
+		c.mu.Unlock()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -218,5 +219,66 @@ func TestCodeSendLimit(t *testing.T) {
 	// Nothing of the refused send was kept: three sends, three pending codes replaced.
 	if n := count(t, store.Reader(), "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventChannelCodeSent); n != 4 {
 		t.Fatalf("%d codes sent, want 4", n)
+	}
+}
+
+// TestStatementCacheNeverHoldsItsLockWhilePreparing: preparing waits for a connection;
+// a transaction holding the last connection must still be able to look statements up
+// meanwhile, or neither ever goes on (this deadlocked the read pool under load).
+func TestStatementCacheNeverHoldsItsLockWhilePreparing(t *testing.T) {
+	store, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "mfad.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cache := newStmtCache(store.write) // one connection
+	cache.lookup("SELECT 1")           // seen, to be prepared
+	tx, err := store.write.Begin()     // the connection is now taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	preparing := make(chan struct{})
+	go func() { cache.prepareMissing(context.Background()); close(preparing) }()
+	time.Sleep(50 * time.Millisecond) // prepareMissing is waiting for the connection
+	looked := make(chan struct{})
+	go func() { cache.lookup("SELECT 2"); close(looked) }()
+	select {
+	case <-looked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("lookup blocked behind a prepare waiting for our own connection")
+	}
+	tx.Rollback()
+	<-preparing
+	if cache.lookup("SELECT 1") == nil {
+		t.Fatal("SELECT 1 was not prepared once the connection was free")
+	}
+}
+
+// TestConcurrentReadsDoNotStall: many reads at once on a fresh worker, while the
+// statement cache is still filling, all answer (they once deadlocked on the cache).
+func TestConcurrentReadsDoNotStall(t *testing.T) {
+	w, _ := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{ReadConcurrency: 64}, key(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 256)
+	for i := range 256 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			typ := []string{mfa.CmdStatus, mfa.CmdTOTPList, mfa.CmdBackupCount, mfa.CmdSettings}[i%4]
+			user := "u" + strconv.Itoa(i%7)
+			r, err := w.Do(ctx, mfa.Command{ID: mfa.NewID(), Type: typ, UserID: user, Actor: user})
+			if err != nil {
+				errs <- err
+			} else if !r.OK {
+				errs <- errors.New(r.Code)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
