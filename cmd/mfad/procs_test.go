@@ -354,6 +354,9 @@ type loadDriver struct {
 	client *apiClient
 	bases  []string // http://host:port of the API nodes
 	giveUp time.Duration
+	// pace, when set, is the least time a user's cycle takes: it bounds the load, so
+	// the events a run produces stay few enough to check quickly.
+	pace time.Duration
 	// crashed, once set, makes a transport error the end of a user's run rather
 	// than a problem: the process was killed on purpose.
 	crashed atomic.Bool
@@ -388,8 +391,14 @@ func (d *loadDriver) run(users int, prefix string, stop <-chan struct{}) (wait f
 					return
 				default:
 				}
+				next := time.After(d.pace)
 				if !d.cycle(u) {
 					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-next:
 				}
 			}
 		})

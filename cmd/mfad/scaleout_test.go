@@ -19,8 +19,10 @@ import (
 // nats-server nodes form a JetStream cluster; two `mfad serve --role api` and one
 // `--role worker` share it, with MFAD_STREAM_REPLICAS=3. Users enrol TOTP devices,
 // sign in with them, read their status and remove them through both API nodes at once,
-// while the NATS node leading MFA_EVENTS is killed (SIGKILL) and started again on the
-// same store and ports. It checks that
+// while the NATS node the worker is connected to, first made the leader of MFA_EVENTS by
+// a step-down, is killed (SIGKILL) and started again on the same store and ports. Users
+// pace themselves (a cycle every 250ms at most) so the run's events stay few enough to
+// check quickly. It checks that
 //   - the streams have three replicas on three different nodes;
 //   - every request was answered 200 or failed cleanly: 503 SERVICE_UNAVAILABLE in the
 //     device dialect's envelope with Retry-After, within the client timeout, never a 500
@@ -45,11 +47,13 @@ import (
 func TestScaleOutOnANATSCluster(t *testing.T) {
 	const (
 		secret = "scale-out-hs256-secret-of-at-least-32-bytes"
-		users  = 12
+		users  = 8
 		phase  = 100 // answered operations before the kill, while down, after the restart
 	)
 	mfadBinary(t) // build before the clock of the cluster starts
+	began := time.Now()
 	cluster := startNATSCluster(t, 3)
+	t.Logf("NATS cluster ready in %v", time.Since(began).Round(time.Millisecond))
 	nc := cluster.connect()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -64,6 +68,7 @@ func TestScaleOutOnANATSCluster(t *testing.T) {
 		apis = append(apis, startMFAD(t, fmt.Sprint("mfad api", i+1), append(common, "MFAD_ROLE=api",
 			"MFAD_DATA_DIR="+t.TempDir(), "MFAD_HTTP_ADDR=127.0.0.1:0")...))
 	}
+	t.Logf("mfad processes started in %v", time.Since(began).Round(time.Millisecond))
 
 	// Three replicas, on three different nodes, for every stream mfad created.
 	for _, name := range []string{activity.EventsStream, activity.ActivitiesStream, activity.NotifyStream} {
@@ -82,7 +87,8 @@ func TestScaleOutOnANATSCluster(t *testing.T) {
 		}
 	}
 
-	d := &loadDriver{t: t, client: newAPIClient(secret, 15*time.Second), giveUp: 30 * time.Second}
+	d := &loadDriver{t: t, client: newAPIClient(secret, 15*time.Second), giveUp: 30 * time.Second,
+		pace: 250 * time.Millisecond}
 	for _, p := range apis {
 		d.bases = append(d.bases, baseURL(p))
 	}
@@ -175,5 +181,5 @@ func TestScaleOutOnANATSCluster(t *testing.T) {
 			t.Fatalf("only %d %s operations were answered", n, op)
 		}
 	}
-	t.Logf("%d audit rows, all in MFA_EVENTS once, in order", len(rows))
+	t.Logf("%d audit rows, all in MFA_EVENTS once, in order; %v in all", len(rows), time.Since(began).Round(time.Millisecond))
 }
