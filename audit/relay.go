@@ -33,26 +33,28 @@ const (
 // Relay publishes the audit log, the outbox of MFA_EVENTS, to JetStream: each row once,
 // in seq order, on mfa.events.<type>, with Nats-Msg-Id = event_id and Mfa-Seq = seq.
 //
-// Order is enforced by the server, not hoped for: every message carries
-// Nats-Expected-Last-Msg-Id = the event id of the row before it, so JetStream stores it
-// only right after its predecessor, whatever the pipelining, retries, reconnects or a
-// second relay do. JetStream checks the dedupe window before that expectation, so
-// re-sending an event the stream already holds is acknowledged as a duplicate and
-// changes nothing. The first message after a reconcile expects the stream's last
-// sequence instead: the reconcile has just read which event sits there, and the
-// server's memory of the last message id does not survive every repair (it is empty
-// after a restart whose last stored sequence was deleted, and stale after a deletion).
+// Order is enforced by the server, not hoped for: each message of a pipelined window
+// carries Nats-Expected-Last-Sequence = the stream sequence its predecessor will get, so
+// JetStream stores it only right after its predecessor, whatever the retries,
+// reconnects, leader changes or a second relay do. The stream leader checks that
+// expectation before it proposes the message to the replicas, so a mismatch is a clean
+// refusal. (Nats-Expected-Last-Msg-Id, which chains on event ids, is checked only when
+// the replicas apply a message: on a replicated stream a leader change in the middle of
+// a window made every replica refuse the same entry and left the stream without a
+// leader for good.) JetStream checks the dedupe window first, so re-sending an event the
+// stream already holds is acknowledged as a duplicate and changes nothing.
 //
 // Rows are marked published (published_at, the one column the triggers let change) once
 // JetStream has acknowledged them, one UPDATE per window.
 //
-// After any failure the relay backs off and reconciles: it reads the stream's last
-// message, finds that event in the audit log and republishes every row after it,
-// published or not. Rows marked published but absent from the stream were acknowledged
-// and then lost by JetStream: the embedded server keeps nats-server's default
-// 2-minute sync interval (cmd/mfad/nats.go), so a host crash can drop up to the last two
-// minutes of acknowledged messages, and this reconcile, which also runs at every start,
-// puts them back in order. That is cheaper than fsyncing every publish (sync_interval
+// After any failure the relay backs off and reconciles: it reads the stream back from
+// its last message to the oldest row not marked published, marks the rows it finds
+// there, republishes the ones missing, and resumes after the stream's last event,
+// republishing rows marked published but absent from the stream. Those were acknowledged
+// and then lost by JetStream: the embedded server keeps nats-server's default 2-minute
+// sync interval (cmd/mfad/nats.go), so a host crash can drop up to the last two minutes
+// of acknowledged messages, and this reconcile, which also runs at every start, puts
+// them back in order. That is cheaper than fsyncing every publish (sync_interval
 // always), and the audit log, written with synchronous=FULL, stays the durable copy.
 type Relay struct {
 	write   *sql.DB // marks published_at
@@ -71,9 +73,7 @@ type Relay struct {
 type position struct {
 	known bool   // reconciled since the last failure
 	next  int64  // seq of the next row to publish
-	bySeq bool   // the next publish expects streamSeq, not lastID
-	seq   uint64 // the stream's last sequence, when bySeq
-	last  string // event id of the row before next, when !bySeq
+	seq   uint64 // the stream's last sequence: the next publish expects it
 }
 
 type relayConfig struct {
@@ -360,16 +360,8 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 			Data:    []byte(row.body),
 			Header:  nats.Header{activity.EventSeqHeader: []string{strconv.FormatInt(row.seq, 10)}},
 		}
-		opts := []jetstream.PublishOpt{jetstream.WithMsgID(row.eventID)}
-		switch {
-		case i > 0:
-			opts = append(opts, jetstream.WithExpectLastMsgID(rows[i-1].eventID))
-		case r.pos.bySeq:
-			opts = append(opts, jetstream.WithExpectLastSequence(r.pos.seq))
-		default:
-			opts = append(opts, jetstream.WithExpectLastMsgID(r.pos.last))
-		}
-		f, err := r.js.PublishMsgAsync(msg, opts...)
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.eventID),
+			jetstream.WithExpectLastSequence(r.pos.seq+uint64(i)))
 		if err != nil {
 			sendErr = fmt.Errorf("publish audit record %d: %w", row.seq, err)
 			break
@@ -377,7 +369,7 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 		futures = append(futures, f)
 	}
 
-	acked, err := r.await(ctx, rows, futures)
+	acked, lastSeq, err := r.await(ctx, rows, futures)
 	if err == nil {
 		err = sendErr
 	}
@@ -387,8 +379,7 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 			err = errors.Join(err, merr)
 		}
 		r.pos.next = done[acked-1].seq + 1
-		r.pos.last = done[acked-1].eventID
-		r.pos.bySeq = false
+		r.pos.seq = lastSeq
 		r.metrics.acked(done, r.cfg.now())
 		r.log.Debug("published audit records", "from", done[0].seq, "to", done[acked-1].seq)
 	}
@@ -396,13 +387,17 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 }
 
 // await collects the acknowledgements of a window in order and returns how many of the
-// first rows JetStream holds.
-func (r *Relay) await(ctx context.Context, rows []outRow, futures []jetstream.PubAckFuture) (int, error) {
+// first rows JetStream holds and the stream sequence of the last of them. A duplicate
+// does not take a new sequence, so the expectations after it fail and the relay
+// reconciles: a duplicate is rare enough for that.
+func (r *Relay) await(ctx context.Context, rows []outRow, futures []jetstream.PubAckFuture) (int, uint64, error) {
 	timer := time.NewTimer(r.cfg.ackWait)
 	defer timer.Stop()
+	last := r.pos.seq
 	for i, f := range futures {
 		select {
 		case ack := <-f.Ok():
+			last = ack.Sequence
 			if ack.Duplicate {
 				// The stream knew this event id already. In steady state that only
 				// happens to a re-send after a lost acknowledgement; after a purge or a
@@ -413,14 +408,14 @@ func (r *Relay) await(ctx context.Context, rows []outRow, futures []jetstream.Pu
 					"seq", rows[i].seq, "event_id", rows[i].eventID, "stream_seq", ack.Sequence)
 			}
 		case err := <-f.Err():
-			return i, fmt.Errorf("publish audit record %d: %w", rows[i].seq, err)
+			return i, last, fmt.Errorf("publish audit record %d: %w", rows[i].seq, err)
 		case <-timer.C:
-			return i, fmt.Errorf("publish audit record %d: no acknowledgement within %s", rows[i].seq, r.cfg.ackWait)
+			return i, last, fmt.Errorf("publish audit record %d: no acknowledgement within %s", rows[i].seq, r.cfg.ackWait)
 		case <-ctx.Done():
-			return i, fmt.Errorf("publish audit record %d: %w", rows[i].seq, ctx.Err())
+			return i, last, fmt.Errorf("publish audit record %d: %w", rows[i].seq, ctx.Err())
 		}
 	}
-	return len(futures), nil
+	return len(futures), last, nil
 }
 
 // markPublished sets published_at on the rows from..to that do not have it. It runs
@@ -438,18 +433,24 @@ func (r *Relay) markPublished(ctx context.Context, from, to int64) error {
 	return nil
 }
 
+// maxTail bounds how far back a reconcile reads the stream: further than any window
+// and any plausible backlog of acknowledged-but-unmarked rows.
+const maxTail = 100_000
+
 // reconcile finds where the stream ends in the audit log and sets the position after
-// it:
-//   - the stream's last message is an audit event (seq k): everything up to k is in the
-//     stream (each message was stored only after its predecessor), so rows up to k are
-//     marked published, and publishing resumes at k+1, whatever the marks after it say;
-//   - the stream never held a message (new or recreated): publishing starts at seq 1;
-//   - the stream is empty but held messages once (purged, or aged out by limits an
-//     operator set), or its last message is not an audit event (foreign content, or a
-//     database restored from an older backup): the error is logged and only the rows
-//     not yet marked published are sent, so the whole log is not replayed.
-//
-// In every case the first publish expects the stream's last sequence as read here.
+// it. It reads the stream backwards from its last message down to the oldest row not
+// marked published (u), noting which audit events it holds:
+//   - rows from u up to the stream's last audit event k that the stream holds are
+//     marked published (acknowledged, but the relay stopped before marking them);
+//   - rows in that range the stream lacks (a message refused in the middle of a
+//     window while a foreign message filled its place) are republished now, after k:
+//     out of order, which is logged, but not lost;
+//   - publishing resumes at k+1, whatever the marks after it say (rows marked published
+//     after k were lost by JetStream);
+//   - a stream that never held a message (new or recreated) gets the log from seq 1;
+//     one that is empty but held messages once (purged, or aged out by limits an
+//     operator set) gets only the rows not marked published, so the whole log is not
+//     replayed.
 func (r *Relay) reconcile(ctx context.Context) error {
 	stream, err := r.js.Stream(ctx, activity.EventsStream)
 	if err != nil {
@@ -459,45 +460,86 @@ func (r *Relay) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: stream %s info: %w", activity.EventsStream, err)
 	}
-	lastSeq := info.State.LastSeq
-	msg, err := stream.GetLastMsgForSubject(ctx, activity.EventSubjects)
+	state := info.State
+	u, err := r.firstUnpublished(ctx)
+	if err != nil {
+		return err
+	}
+	// Walk back: k is the highest audit seq the stream holds, present the rows ≥ u it
+	// holds. Events republished out of order after a gap sit after newer ones, so the
+	// walk does not stop at the first old event: only after a window's worth of them.
 	var (
-		next    int64
-		lastID  string
-		auditAt int64
+		k       int64
+		present = map[int64]bool{}
+		foreign int
+		older   int
 	)
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound) && lastSeq == 0:
-		next = 1
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		r.log.Error("MFA_EVENTS is empty but held messages before (purged or limited): publishing only unpublished audit records",
-			"stream_last_seq", lastSeq)
-		if next, err = r.firstUnpublished(ctx); err != nil {
-			return err
+	for s, walked := state.LastSeq, 0; s >= max(state.FirstSeq, 1) && s > 0 && walked < maxTail; s, walked = s-1, walked+1 {
+		msg, err := stream.GetMsg(ctx, s)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
 		}
-	case err != nil:
-		return fmt.Errorf("reconcile: read the last message of %s: %w", activity.EventsStream, err)
-	case msg.Sequence > lastSeq:
-		// Stored after the info was read: read again rather than reason about a moving
-		// target.
-		return fmt.Errorf("reconcile: stream %s moved while being read", activity.EventsStream)
-	default:
-		lastID = msg.Header.Get(jetstream.MsgIDHeader)
-		auditAt, err = r.seqOf(ctx, lastID)
+		if err != nil {
+			return fmt.Errorf("reconcile: read message %d of %s: %w", s, activity.EventsStream, err)
+		}
+		seq, err := r.auditSeq(ctx, msg)
 		if err != nil {
 			return err
 		}
-		if auditAt == 0 {
-			r.log.Error("MFA_EVENTS ends with a message that is not an audit event: publishing only unpublished audit records",
-				"stream_seq", msg.Sequence, "subject", msg.Subject, "msg_id", lastID)
-			if next, err = r.firstUnpublished(ctx); err != nil {
-				return err
-			}
-			break
+		if seq == 0 {
+			foreign++
+			continue
 		}
-		next = auditAt + 1
-		if err := r.markPublished(ctx, 1, auditAt); err != nil {
-			return err
+		k = max(k, seq)
+		if seq < u {
+			if older++; older > r.cfg.window {
+				break
+			}
+			continue
+		}
+		present[seq] = true
+	}
+	if foreign > 0 {
+		r.log.Error("MFA_EVENTS holds messages that are not audit events: only mfad may publish on mfa.events.>",
+			"count", foreign)
+	}
+	var next int64
+	switch {
+	case k == 0 && state.LastSeq == 0:
+		next = 1
+	case k == 0:
+		r.log.Error("MFA_EVENTS holds no audit event but held messages before (purged or limited): publishing only unpublished audit records",
+			"stream_last_seq", state.LastSeq)
+		next = u
+	default:
+		next = k + 1
+		var missing []int64
+		for seq := u; seq <= k; seq++ {
+			if present[seq] {
+				if err := r.markPublished(ctx, seq, seq); err != nil {
+					return err
+				}
+			} else {
+				missing = append(missing, seq)
+			}
+		}
+		if len(missing) > 0 {
+			r.log.Error("audit events missing from the middle of MFA_EVENTS: republishing them after the stream's end, out of order",
+				"count", len(missing), "first", missing[0])
+			r.pos = position{known: true, seq: state.LastSeq}
+			for _, seq := range missing {
+				rows, err := r.load(ctx, seq)
+				if err != nil {
+					return err
+				}
+				if len(rows) == 0 || rows[0].seq != seq {
+					continue
+				}
+				if err := r.publish(ctx, rows[:1]); err != nil {
+					return err
+				}
+			}
+			state.LastSeq = r.pos.seq
 		}
 	}
 	lost, err := r.publishedFrom(ctx, next)
@@ -506,26 +548,30 @@ func (r *Relay) reconcile(ctx context.Context) error {
 	}
 	if lost > 0 {
 		r.log.Warn("republishing audit events JetStream acknowledged but no longer holds",
-			"count", lost, "from_seq", next, "stream_last_seq", lastSeq)
+			"count", lost, "from_seq", next, "stream_last_seq", state.LastSeq)
 	}
-	r.pos = position{known: true, next: next, bySeq: true, seq: lastSeq}
-	r.log.Info("outbox reconciled", "stream_last_seq", lastSeq, "stream_last_event", lastID,
-		"audit_seq", auditAt, "next_seq", next)
+	r.pos = position{known: true, next: next, seq: state.LastSeq}
+	r.log.Info("outbox reconciled", "stream_last_seq", state.LastSeq, "audit_seq", k, "next_seq", next)
 	return nil
 }
 
-// seqOf is the audit seq of an event id, 0 when the log has no such event.
-func (r *Relay) seqOf(ctx context.Context, eventID string) (int64, error) {
-	if eventID == "" {
+// auditSeq is the audit seq of a stream message, 0 when it is not one of our events:
+// its Mfa-Seq header must name a row whose event id is its Nats-Msg-Id.
+func (r *Relay) auditSeq(ctx context.Context, msg *jetstream.RawStreamMsg) (int64, error) {
+	seq, err := strconv.ParseInt(msg.Header.Get(activity.EventSeqHeader), 10, 64)
+	if err != nil || seq <= 0 {
 		return 0, nil
 	}
-	var seq int64
-	err := r.read.QueryRowContext(ctx, "SELECT seq FROM audit_log WHERE event_id = ?", eventID).Scan(&seq)
+	var id string
+	err = r.read.QueryRowContext(ctx, "SELECT event_id FROM audit_log WHERE seq = ?", seq).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("reconcile: find event %s in the audit log: %w", eventID, err)
+		return 0, fmt.Errorf("reconcile: find audit record %d: %w", seq, err)
+	}
+	if id != msg.Header.Get(jetstream.MsgIDHeader) {
+		return 0, nil
 	}
 	return seq, nil
 }

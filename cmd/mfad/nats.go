@@ -25,6 +25,13 @@ func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// nats-server only logs a bind failure and keeps waiting; say it at once.
+		ln, err := net.Listen("tcp", cfg.NATSListen)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS cannot listen on %s (another mfad or nats-server? set --nats-listen): %w", cfg.NATSListen, err)
+		}
+		ln.Close()
 	}
 	opts := &server.Options{
 		ServerName: "mfad-embedded",
