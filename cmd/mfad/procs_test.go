@@ -110,16 +110,6 @@ func (c *natsCluster) start(i int) {
 	n.proc.waitText("Server is ready")
 }
 
-func (c *natsCluster) index(name string) int {
-	for i, n := range c.nodes {
-		if n.name == name {
-			return i
-		}
-	}
-	c.t.Fatalf("no NATS node named %q", name)
-	return -1
-}
-
 // serving is the index of the node the client connection named name is on (from the
 // monitoring endpoint /connz), -1 when no node has it.
 func (c *natsCluster) serving(name string) int {

@@ -44,6 +44,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL for --events")
 	fs.IntVar(&o.pid, "pid", 0, "mfad's process id, to sample its peak RSS")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
+	var cmp options
+	fs.StringVar(&cmp.url, "compare", "", "a second mfad (e.g. with --group-commit=false): every scenario runs against both, "+
+		"back to back, with ratios to the same baseline")
+	fs.StringVar(&cmp.dataDir, "compare-data-dir", "", "the second mfad's data dir (its dev token secret)")
+	fs.StringVar(&cmp.natsURL, "compare-nats-url", "", "the second mfad's NATS URL, for --events")
+	fs.IntVar(&cmp.pid, "compare-pid", 0, "the second mfad's process id")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -56,60 +62,96 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("unknown scenario %q", n)
 		}
 	}
-	secret, err := loadSecret(o.jwtSecret, o.dataDir)
+	primary, err := newTarget(ctx, "", o, stderr)
 	if err != nil {
 		return err
 	}
-	c := newClient(o.url, o.conns, secret)
-	if r := c.do(ctx, "GET", "/healthz", "", ""); r.status != 200 {
-		return fmt.Errorf("%s/healthz answers %d: is mfad running?", o.url, r.status)
-	}
-	users, err := loadState(o.state, o.users)
-	if err != nil {
-		return err
-	}
-	if err := topUp(ctx, c, users, o.devices, o.conns, stderr); err != nil {
-		return err
-	}
-	if o.state != "" {
-		if err := saveState(o.state, users); err != nil {
+	defer primary.close(o)
+	targets := []*target{primary}
+	if cmp.url != "" {
+		c := o
+		c.url, c.dataDir, c.pid, c.natsURL, c.jwtSecret = cmp.url, cmp.dataDir, cmp.pid, cmp.natsURL, ""
+		if c.state != "" {
+			c.state += ".compare"
+		}
+		second, err := newTarget(ctx, cmp.url, c, stderr)
+		if err != nil {
 			return err
 		}
+		defer second.close(c)
+		second.opts = c
+		targets = append(targets, second)
 	}
-	var watch *eventWatch
-	if o.events {
-		if watch, err = startEventWatch(ctx, o.natsURL); err != nil {
-			return err
-		}
-		defer watch.close()
-	}
+	primary.opts = o
 
-	baseline := measure(ctx, c, users, "healthz", o, nil, stderr)
+	baseline := measure(ctx, primary.client, primary.users, "healthz", o, nil, stderr)
+	baseline.Ratio = 1
 	results := []summary{baseline}
 	for _, name := range names {
-		if consumes(name) {
-			if err := topUp(ctx, c, users, o.devices, o.conns, stderr); err != nil {
-				return err
+		for _, t := range targets {
+			if consumes(name) {
+				if err := topUp(ctx, t.client, t.users, o.devices, o.conns, stderr); err != nil {
+					return err
+				}
 			}
+			s := measure(ctx, t.client, t.users, name, t.opts, t.watch, stderr)
+			s.Server = t.label
+			if baseline.RPS > 0 {
+				s.Ratio = s.RPS / baseline.RPS
+			}
+			results = append(results, s)
 		}
-		s := measure(ctx, c, users, name, o, watch, stderr)
-		if baseline.RPS > 0 {
-			s.Ratio = s.RPS / baseline.RPS
-		}
-		results = append(results, s)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	if o.state != "" {
-		if err := saveState(o.state, users); err != nil {
-			return err
-		}
-	}
-	baseline.Ratio = 1
-	results[0] = baseline
 	printTable(stdout, results)
 	return writeJSON(o.jsonOut, stdout, results)
+}
+
+// target is one mfad under load: its client, its seeded users, its event watch.
+type target struct {
+	label  string
+	client *client
+	users  []*loadUser
+	watch  *eventWatch
+	opts   options
+}
+
+func newTarget(ctx context.Context, label string, o options, progress io.Writer) (*target, error) {
+	secret, err := loadSecret(o.jwtSecret, o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{label: label, client: newClient(o.url, o.conns, secret)}
+	if r := t.client.do(ctx, "GET", "/healthz", "", ""); r.status != 200 {
+		return nil, fmt.Errorf("%s/healthz answers %d: is mfad running?", o.url, r.status)
+	}
+	if t.users, err = loadState(o.state, o.users); err != nil {
+		return nil, err
+	}
+	if err := topUp(ctx, t.client, t.users, o.devices, o.conns, progress); err != nil {
+		return nil, err
+	}
+	if o.state != "" {
+		if err := saveState(o.state, t.users); err != nil {
+			return nil, err
+		}
+	}
+	if o.events && o.natsURL != "" {
+		if t.watch, err = startEventWatch(ctx, o.natsURL); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// close keeps what the run did to the users for the next run, and stops the watch.
+func (t *target) close(o options) {
+	t.watch.close()
+	if o.state != "" {
+		_ = saveState(o.state, t.users)
+	}
 }
 
 // measure runs one scenario: warm-up, then duration with o.conns virtual users, each
@@ -252,6 +294,9 @@ func printTable(w io.Writer, results []summary) {
 			rss = fmt.Sprintf("%.0f", s.PeakRSSMB)
 		}
 		name := s.Scenario
+		if s.Server != "" {
+			name += " @" + s.Server
+		}
 		if s.Exhausted {
 			name += " (pool exhausted)"
 		}

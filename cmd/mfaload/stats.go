@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -18,12 +19,14 @@ func sorted(ds []time.Duration) latencies {
 	return out
 }
 
+// pct is the p-th percentile by nearest rank: the smallest value with at least p % of
+// the sample at or below it.
 func (l latencies) pct(p float64) time.Duration {
 	if len(l) == 0 {
 		return 0
 	}
-	i := int(float64(len(l)-1) * p / 100)
-	return l[i]
+	i := int(math.Ceil(p/100*float64(len(l)))) - 1
+	return l[min(max(i, 0), len(l)-1)]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -31,6 +34,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // summary is one scenario's result.
 type summary struct {
 	Scenario   string         `json:"scenario"`
+	Server     string         `json:"server,omitempty"` // "" = --url, else --compare`
 	Requests   int            `json:"requests"`
 	Seconds    float64        `json:"seconds"`
 	RPS        float64        `json:"rps"`

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPercentiles(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	l := sorted(ds)
+	if l.pct(50) != 50*time.Millisecond || l.pct(99) != 99*time.Millisecond || l.pct(100) != 100*time.Millisecond {
+		t.Fatalf("p50 %v p99 %v p100 %v", l.pct(50), l.pct(99), l.pct(100))
+	}
+	if ds[0] != 100*time.Millisecond {
+		t.Fatal("sorted changed its input")
+	}
+	if sorted(nil).pct(99) != 0 {
+		t.Fatal("empty sample")
+	}
+}
+
+// TestNextStep: a device offers the server only steps it will accept: after its last
+// one, within ±1 of now, and the step before now only early in a step.
+func TestNextStep(t *testing.T) {
+	base := time.Unix(30*1000, 0) // the start of step 1000
+	for _, tc := range []struct {
+		last   int64
+		offset time.Duration
+		want   int64
+		ok     bool
+	}{
+		{-1, 5 * time.Second, 999, true},   // early: the previous step is safe
+		{-1, 25 * time.Second, 1000, true}, // late: it may not be by the time we arrive
+		{999, 5 * time.Second, 1000, true},
+		{1000, 5 * time.Second, 1001, true},
+		{1001, 5 * time.Second, 1002, false}, // two steps ahead: wait
+	} {
+		d := &loadDevice{LastStep: tc.last}
+		got, ok := d.nextStep(base.Add(tc.offset))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("last %d at +%v: %d %v, want %d %v", tc.last, tc.offset, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestEventWatchPairsRepliesAndEvents in either order, counts duplicates and missing.
+func TestEventWatchPairsRepliesAndEvents(t *testing.T) {
+	w := &eventWatch{}
+	w.reset()
+	t0 := time.Now()
+	w.expect("totp.device_removed|7", t0)
+	w.observe(eventRecord{ID: "e1", Event: "totp.device_removed", Object: struct {
+		ID string `json:"id"`
+	}{"7"}}, t0.Add(3*time.Millisecond))
+	// The event before its reply.
+	w.observe(eventRecord{ID: "e2", Event: "channel.deleted", User: "bob"}, t0)
+	w.expect("channel.deleted|bob", t0.Add(time.Millisecond))
+	w.observe(eventRecord{ID: "e2", Event: "channel.deleted", User: "bob"}, t0) // again
+	w.expect("totp.device_removed|8", t0)                                       // never comes
+	s := w.settle(10 * time.Millisecond)
+	if s.Expected != 3 || s.Matched != 2 || s.Missing != 1 || s.Duplicates != 1 || s.LagP99Ms != 3 {
+		t.Fatalf("%+v", *s)
+	}
+}
