@@ -22,11 +22,14 @@ func (w *Worker) writeLoop() {
 		began := time.Now()
 		replies, c := w.commitBatch(batch)
 		committed := time.Since(began)
+		// Metrics first: a client that has its reply may already be reading them.
+		w.metrics.batch(len(batch), committed, &c.tallies)
 		for i, j := range batch {
-			j.respond(replies[i])
 			w.metrics.command(j.cmd.Type, replies[i], start)
 		}
-		w.metrics.batch(len(batch), committed, &c.tallies)
+		for i, j := range batch {
+			j.respond(replies[i])
+		}
 		if c.events > 0 {
 			w.cfg.AfterCommit()
 		}

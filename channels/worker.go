@@ -285,8 +285,8 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 			defer func() { <-w.reads; w.running.Done() }()
 			start := time.Now()
 			reply := w.runRead(cmd, rt)
-			respond(reply)
 			w.metrics.command(cmd.Type, reply, start)
+			respond(reply)
 		}()
 		return
 	}
