@@ -9,8 +9,11 @@ import (
 )
 
 // StreamConfigs are the JetStream streams mfad relies on.
-//   - MFA_EVENTS keeps every event (the audit story) until an operator sets limits; its
-//     dedupe window absorbs the relay's re-publishing after a crash.
+//   - MFA_EVENTS keeps every event (the audit story) until an operator sets limits. Its
+//     dedupe window only has to absorb a re-send after a lost acknowledgement, which the
+//     relay makes within seconds (a restart reads the stream instead of relying on it);
+//     the server keeps every id of the window in memory, and at thousands of events a
+//     second a 10-minute window held most of the process's heap.
 //   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
 //   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
 func StreamConfigs(replicas int) []jetstream.StreamConfig {
@@ -22,7 +25,7 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
-			Duplicates:  10 * time.Minute,
+			Duplicates:  time.Minute,
 		},
 		{
 			Name:        ActivitiesStream,
@@ -41,7 +44,7 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
 			MaxAge:      time.Hour,
-			Duplicates:  10 * time.Minute,
+			Duplicates:  time.Minute,
 		},
 	}
 }

@@ -170,8 +170,10 @@ func measure(ctx context.Context, c *client, users []*loadUser, name string, o o
 		measuring atomic.Bool
 		out       = make([]vuResult, o.conns)
 	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Stopping must not cancel requests in flight: the server may apply one whose
+	// answer the tool then never sees, and the tool's picture of the users' devices
+	// would drift from the server's. Virtual users stop taking new work instead.
+	var stopping atomic.Bool
 	for i := range o.conns {
 		var share []*loadUser
 		for j := i; j < len(users); j += o.conns {
@@ -185,7 +187,7 @@ func measure(ctx context.Context, c *client, users []*loadUser, name string, o o
 		go func() {
 			defer wg.Done()
 			res := vuResult{errors: map[string]int{}}
-			for ctx.Err() == nil {
+			for !stopping.Load() && ctx.Err() == nil {
 				on := measuring.Load()
 				if on {
 					v.events = watch
@@ -200,7 +202,7 @@ func measure(ctx context.Context, c *client, users []*loadUser, name string, o o
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				if !on || ctx.Err() != nil {
+				if !on || stopping.Load() {
 					continue
 				}
 				res.lat = append(res.lat, r.latency)
@@ -245,7 +247,7 @@ loop:
 	}
 	tick.Stop()
 	elapsed := time.Since(start)
-	cancel()
+	stopping.Store(true)
 	wg.Wait()
 	fmt.Fprintln(progress)
 	s := summary{Scenario: name, Seconds: elapsed.Seconds(), Errors: map[string]int{}, PeakRSSMB: peak, Concurrent: o.conns}
