@@ -42,18 +42,16 @@ func (w *Worker) deleteMethods(ctx context.Context, tx *dbTx, c *call, ms []meth
 
 // cascade brings backup codes and the sign-in flag in line with the methods left.
 func (w *Worker) cascade(ctx context.Context, tx *dbTx, c *call) error {
-	totp, err := countVerified(ctx, tx, c.cmd.UserID, mfa.KindTOTP)
+	var totp, all int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE kind = 'totp'), count(*)
+		FROM methods WHERE user_id = ? AND verified = 1`, c.cmd.UserID).Scan(&totp, &all)
 	if err != nil {
-		return err
+		return fmt.Errorf("count methods left: %w", err)
 	}
 	if totp == 0 {
 		if err := w.revokeBackupCodes(ctx, tx, c); err != nil {
 			return err
 		}
-	}
-	all, err := countVerified(ctx, tx, c.cmd.UserID, "")
-	if err != nil {
-		return err
 	}
 	if all == 0 {
 		return w.setSignIn(ctx, tx, c, false, "last_method_removed")

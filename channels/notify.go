@@ -71,19 +71,17 @@ func notifyAAD(msgID string) []byte { return []byte("notify_outbox\x00" + msgID)
 // that their second factors changed. A user with neither gets none: mfad knows no other
 // address, and the event in MFA_EVENTS is there for the platform to act on.
 func (w *Worker) securityNotice(ctx context.Context, tx *dbTx, c *call, template string) error {
-	for _, kind := range []mfa.Kind{mfa.KindEmail, mfa.KindSMS} {
-		ms, err := verifiedMethods(ctx, tx, c.cmd.UserID, kind)
+	ms, err := queryMethods(ctx, tx, "user_id = ? AND verified = 1 AND kind != 'totp' ORDER BY kind, id", c.cmd.UserID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		to, err := w.destination(m)
 		if err != nil {
 			return err
 		}
-		for _, m := range ms {
-			to, err := w.destination(m)
-			if err != nil {
-				return err
-			}
-			if err := w.notify(ctx, tx, c, kind, notification{To: to, Template: template, Changed: c.cmd.Type}); err != nil {
-				return err
-			}
+		if err := w.notify(ctx, tx, c, m.Kind, notification{To: to, Template: template, Changed: c.cmd.Type}); err != nil {
+			return err
 		}
 	}
 	return nil
