@@ -111,6 +111,7 @@ func (w *Worker) commitBatch(batch []*job) ([]mfa.Reply, totals) {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO command"); err != nil {
 				return fail(fmt.Errorf("rollback to savepoint: %w", err))
 			}
+			tx.forgetChainHead()
 			c.events, c.notified, c.counted = 0, 0, counted{}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE command"); err != nil {

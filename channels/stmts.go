@@ -85,7 +85,23 @@ func (c *stmtCache) close() {
 type dbTx struct {
 	*sql.Tx
 	stmts *stmtCache
+
+	// the audit chain head as last appended in this transaction (audit.HeadCache)
+	headSeq  int64
+	headHash []byte
+	headOK   bool
 }
+
+// ChainHead is the audit chain head appended in this transaction, if it is known.
+func (t *dbTx) ChainHead() (int64, []byte, bool) { return t.headSeq, t.headHash, t.headOK }
+
+// SetChainHead records the head after an append.
+func (t *dbTx) SetChainHead(seq int64, hash []byte) {
+	t.headSeq, t.headHash, t.headOK = seq, hash, true
+}
+
+// forgetChainHead is for a rollback to a savepoint: the records after it are gone.
+func (t *dbTx) forgetChainHead() { t.headOK = false }
 
 // ExecContext runs a statement in the transaction.
 func (t *dbTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/audit"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -159,6 +160,11 @@ func TestFaultRollsBackStateAndAudit(t *testing.T) {
 	}
 	if n := count(t, db, "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventTOTPDeviceSetUp); n != 2 {
 		t.Fatalf("%d setup events, want 2", n)
+	}
+	// The chain skips the rolled-back record: the command after it chained to the
+	// record before it (the transaction's cached chain head was forgotten).
+	if n, err := audit.Verify(context.Background(), db); err != nil || n != 2 {
+		t.Fatalf("audit chain after a rolled-back command: %d records, %v", n, err)
 	}
 }
 
