@@ -38,12 +38,12 @@ type busMetrics struct {
 
 func newBusMetrics(reg prometheus.Registerer) *busMetrics {
 	return &busMetrics{
-		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: RegisterMetric(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mfad_nats_request_duration_seconds",
 			Help:    "Round trip of a command from the API side (or the activity ingester) to a worker and back, by command type; answered requests only.",
 			Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"type"})),
-		errors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		errors: RegisterMetric(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mfad_nats_request_errors_total",
 			Help: "Commands that got no usable reply, by command type and reason: " +
 				"no_responders (no worker subscribed), timeout, canceled (the caller went away), closed (connection closed), bad_reply, other.",
@@ -96,9 +96,10 @@ func failureReason(err error) string {
 	return "other"
 }
 
-// register registers c with reg, or returns the collector already registered under the
-// same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+// RegisterMetric registers c with reg, or returns the collector already registered
+// under the same description, so that two components given one registry (two workers
+// in a test, say) share their series. The worker, relay and bus all register this way.
+func RegisterMetric[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
@@ -106,7 +107,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 				return existing
 			}
 		}
-		panic(fmt.Sprintf("register bus metrics: %v", err))
+		panic(fmt.Sprintf("register metrics: %v", err))
 	}
 	return c
 }

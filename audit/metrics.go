@@ -2,11 +2,10 @@ package audit
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math"
 	"time"
 
+	"github.com/mfad/mfad/activity"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -30,7 +29,7 @@ func newRelayMetrics(reg prometheus.Registerer, r *Relay) *relayMetrics {
 	// The backlog is counted when scraped, from the partial index of unpublished rows:
 	// it is what /readyz judges, and it includes rows another relay or a previous run
 	// left behind, which a counter kept in memory would not.
-	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	activity.RegisterMetric(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mfad_outbox_backlog",
 		Help: "Audit records not yet acknowledged by MFA_EVENTS (NaN when the database could not be read).",
 	}, func() float64 {
@@ -43,16 +42,16 @@ func newRelayMetrics(reg prometheus.Registerer, r *Relay) *relayMetrics {
 		return float64(n)
 	}))
 	return &relayMetrics{
-		published: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		published: activity.RegisterMetric(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mfad_outbox_published_total",
 			Help: "Audit records acknowledged by MFA_EVENTS (re-sends after a failure included).",
 		})),
-		latency: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		latency: activity.RegisterMetric(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mfad_outbox_publish_latency_seconds",
 			Help:    "Time from an audit record's append (its created_at) to JetStream's acknowledgement of its event.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		})),
-		failures: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		failures: activity.RegisterMetric(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mfad_outbox_relay_failures_total",
 			Help: "Relay passes that failed (NATS or JetStream unavailable, an acknowledgement late, a database error); each is retried after a backoff.",
 		})),
@@ -77,19 +76,4 @@ func (m *relayMetrics) failed() {
 	if m != nil {
 		m.failures.Inc()
 	}
-}
-
-// register registers c with reg, or returns the collector already registered under the
-// same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("register relay metrics: %v", err))
-	}
-	return c
 }

@@ -50,7 +50,7 @@ func scanMethod(row interface{ Scan(...any) error }) (method, error) {
 	if err != nil {
 		return method{}, err
 	}
-	a, err := parseAlgorithm(alg)
+	a, err := ParseAlgorithm(alg)
 	if err != nil {
 		return method{}, err
 	}

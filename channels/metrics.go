@@ -1,14 +1,13 @@
 package channels
 
 import (
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
 )
 
 // Worker metrics. Everything a command did is counted only once its batch has committed:
@@ -115,7 +114,7 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 	if reg == nil {
 		return nil
 	}
-	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration := activity.RegisterMetric(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "mfad_command_duration_seconds",
 		Help: "Time from a worker taking a command off its queue to replying, by command type. " +
 			"The commands of a group commit share the batch's start and wait for its COMMIT.",
@@ -123,21 +122,21 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 	}, []string{"type"}))
 	m := &workerMetrics{
 		duration: make(map[string]prometheus.Observer, len(w.routes)),
-		replies: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		replies: activity.RegisterMetric(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mfad_command_replies_total",
 			Help: "Commands answered by the workers, by command type and outcome code (OK for success).",
 		}, []string{"type", "code"})),
-		batchSize: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		batchSize: activity.RegisterMetric(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mfad_group_commit_batch_size",
 			Help:    "Write commands per group-commit transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9), // 1 … 256
 		})),
-		commit: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		commit: activity.RegisterMetric(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mfad_group_commit_duration_seconds",
 			Help:    "Time from BEGIN to COMMIT (one fsync) of a group-commit transaction.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		})),
-		lockouts: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		lockouts: activity.RegisterMetric(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mfad_lockouts_total",
 			Help: "Lockouts started: a user's LockoutThreshold-th consecutive failed code check.",
 		})),
@@ -146,7 +145,7 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 	for typ := range w.routes {
 		m.duration[typ] = duration.WithLabelValues(typ)
 	}
-	verifications := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	verifications := activity.RegisterMetric(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mfad_verifications_total",
 		Help: "Code checks by result (success, failure, replayed, locked) and method, as the verify.* audit events record them. " +
 			"Failures count every code check (setup and channel confirmation too); success counts sign-in verifications.",
@@ -158,7 +157,7 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 			m.verified[r][i] = verifications.WithLabelValues(verifyResultLabels[r], method)
 		}
 	}
-	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	activity.RegisterMetric(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mfad_command_queue_length",
 		Help: "Write commands waiting for the single writer.",
 	}, func() float64 { return float64(len(w.queue)) }))
@@ -215,19 +214,4 @@ func (m *workerMetrics) batch(n int, d time.Duration, t *tallies) {
 			}
 		}
 	}
-}
-
-// register registers c with reg, or returns the collector already registered under the
-// same description: two workers given one registry share their series.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("register worker metrics: %v", err))
-	}
-	return c
 }

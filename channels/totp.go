@@ -94,7 +94,8 @@ func (tp totpParams) match(secret, code string, now time.Time) (step int64, ok b
 
 func algorithmName(a otp.Algorithm) string { return a.String() }
 
-func parseAlgorithm(name string) (otp.Algorithm, error) {
+// ParseAlgorithm reads an RFC 6238 HMAC algorithm name: SHA1, SHA256 or SHA512.
+func ParseAlgorithm(name string) (otp.Algorithm, error) {
 	switch name {
 	case "SHA1":
 		return otp.AlgorithmSHA1, nil

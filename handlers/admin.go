@@ -14,12 +14,8 @@ func (s *server) handleAdminGet(c echo.Context) error {
 	if err := checkUserID("user_id", user); err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdAdminGet, userID: user})
+	st, reply, err := sendFor[mfa.Status](s, c, request{typ: mfa.CmdAdminGet, userID: user})
 	if err != nil {
-		return err
-	}
-	var st mfa.Status
-	if err := unpack(reply, &st); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{
@@ -38,12 +34,8 @@ func (s *server) handleAdminReset(c echo.Context) error {
 	if err := checkUserID("user_id", user); err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdAdminReset, userID: user, idempotent: true})
+	r, reply, err := sendFor[mfa.Removal](s, c, request{typ: mfa.CmdAdminReset, userID: user, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var r mfa.Removal
-	if err := unpack(reply, &r); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{"user_id": user, "removed": r.Removed, "enabled": r.SignInEnabled}, reply.Message)

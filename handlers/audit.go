@@ -17,12 +17,8 @@ func (s *server) handleAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdAuditQuery, params: q})
+	page, reply, err := sendFor[mfa.AuditPage](s, c, request{typ: mfa.CmdAuditQuery, params: q})
 	if err != nil {
-		return err
-	}
-	var page mfa.AuditPage
-	if err := unpack(reply, &page); err != nil {
 		return err
 	}
 	var next *int64 // null on the last page

@@ -17,15 +17,7 @@ func (s *server) handleSecretCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, idempotent: true, params: p})
-	if err != nil {
-		return err
-	}
-	var setup mfa.TOTPSetup
-	if err := unpack(reply, &setup); err != nil {
-		return err
-	}
-	qr, err := qrDataURL(setup.OTPAuthURL)
+	setup, qr, _, err := s.startSetup(c, p)
 	if err != nil {
 		return err
 	}
@@ -43,12 +35,8 @@ func (s *server) handleSecretDelete(c echo.Context) error {
 	if err := decodeBody(c, &struct{}{}); err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdSecretRemove, idempotent: true})
+	r, reply, err := sendFor[mfa.Removal](s, c, request{typ: mfa.CmdSecretRemove, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var r mfa.Removal
-	if err := unpack(reply, &r); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{
@@ -65,12 +53,8 @@ func (s *server) handleSignInEnable(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdSignInEnable, params: p, idempotent: true})
+	r, _, err := sendFor[mfa.SignIn](s, c, request{typ: mfa.CmdSignInEnable, params: p, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var r mfa.SignIn
-	if err := unpack(reply, &r); err != nil {
 		return err
 	}
 	if r.CodeSent {
@@ -101,12 +85,8 @@ func (s *server) handleSignInDisable(c echo.Context) error {
 
 // handleSettings: GET /settings/Mfa (proposal).
 func (s *server) handleSettings(c echo.Context) error {
-	reply, err := s.send(c, request{typ: mfa.CmdSettings})
+	st, _, err := sendFor[mfa.Status](s, c, request{typ: mfa.CmdSettings})
 	if err != nil {
-		return err
-	}
-	var st mfa.Status
-	if err := unpack(reply, &st); err != nil {
 		return err
 	}
 	type bankingMethod struct {

@@ -94,12 +94,8 @@ func (s *server) handleDashboardPage(c echo.Context) error {
 
 // handleDashboardStats: GET /api/v1/dashboard/stats (admin).
 func (s *server) handleDashboardStats(c echo.Context) error {
-	reply, err := s.send(c, request{typ: mfa.CmdDashboard})
+	st, reply, err := sendFor[mfa.DashboardStats](s, c, request{typ: mfa.CmdDashboard})
 	if err != nil {
-		return err
-	}
-	var st mfa.DashboardStats
-	if err := unpack(reply, &st); err != nil {
 		return err
 	}
 	total := 0

@@ -35,12 +35,8 @@ func deviceMethods(ms []mfa.Method) []deviceMethod {
 
 // handleStatus: GET /api/v1/mfa/status.
 func (s *server) handleStatus(c echo.Context) error {
-	reply, err := s.send(c, request{typ: mfa.CmdStatus})
+	st, reply, err := sendFor[mfa.Status](s, c, request{typ: mfa.CmdStatus})
 	if err != nil {
-		return err
-	}
-	var st mfa.Status
-	if err := unpack(reply, &st); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{
@@ -56,15 +52,7 @@ func (s *server) handleTOTPSetup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPSetup, params: p, idempotent: true})
-	if err != nil {
-		return err
-	}
-	var setup mfa.TOTPSetup
-	if err := unpack(reply, &setup); err != nil {
-		return err
-	}
-	qr, err := qrDataURL(setup.OTPAuthURL)
+	setup, qr, reply, err := s.startSetup(c, p)
 	if err != nil {
 		return err
 	}
@@ -76,6 +64,16 @@ func (s *server) handleTOTPSetup(c echo.Context) error {
 		"qr_code":          qr,
 		"device_name":      setup.DeviceName,
 	}, reply.Message)
+}
+
+// startSetup runs a TOTP setup (both dialects) and draws its QR code.
+func (s *server) startSetup(c echo.Context, p mfa.TOTPSetupParams) (mfa.TOTPSetup, string, mfa.Reply, error) {
+	setup, reply, err := sendFor[mfa.TOTPSetup](s, c, request{typ: mfa.CmdTOTPSetup, params: p, idempotent: true})
+	if err != nil {
+		return setup, "", reply, err
+	}
+	qr, err := qrDataURL(setup.OTPAuthURL)
+	return setup, qr, reply, err
 }
 
 // groupsOf4 spaces a base32 secret for typing by hand: "JBSW Y3DP …".
@@ -96,12 +94,8 @@ func (s *server) handleTOTPVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPVerify, params: p, idempotent: true})
+	v, reply, err := sendFor[mfa.TOTPVerified](s, c, request{typ: mfa.CmdTOTPVerify, params: p, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var v mfa.TOTPVerified
-	if err := unpack(reply, &v); err != nil {
 		return err
 	}
 	data := map[string]any{"success": true, "device_id": v.DeviceID, "message": reply.Message}
@@ -113,12 +107,8 @@ func (s *server) handleTOTPVerify(c echo.Context) error {
 
 // handleTOTPDevices: GET /api/v1/mfa/totp/devices.
 func (s *server) handleTOTPDevices(c echo.Context) error {
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPList})
+	list, reply, err := sendFor[mfa.Devices](s, c, request{typ: mfa.CmdTOTPList})
 	if err != nil {
-		return err
-	}
-	var list mfa.Devices
-	if err := unpack(reply, &list); err != nil {
 		return err
 	}
 	type device struct {
@@ -153,12 +143,8 @@ func (s *server) handleTOTPRemove(c echo.Context) error {
 
 // handleBackupCount: GET /api/v1/mfa/backup-codes.
 func (s *server) handleBackupCount(c echo.Context) error {
-	reply, err := s.send(c, request{typ: mfa.CmdBackupCount})
+	n, reply, err := sendFor[mfa.BackupCodeCount](s, c, request{typ: mfa.CmdBackupCount})
 	if err != nil {
-		return err
-	}
-	var n mfa.BackupCodeCount
-	if err := unpack(reply, &n); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{"remaining": n.Remaining, "total": n.Total}, reply.Message)
@@ -169,12 +155,8 @@ func (s *server) handleBackupRegenerate(c echo.Context) error {
 	if err := decodeBody(c, &struct{}{}); err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdBackupRegenerate, idempotent: true})
+	codes, reply, err := sendFor[mfa.BackupCodes](s, c, request{typ: mfa.CmdBackupRegenerate, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var codes mfa.BackupCodes
-	if err := unpack(reply, &codes); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{"backup_codes": codes.Codes}, reply.Message)
@@ -190,12 +172,8 @@ func (s *server) handleOTPSend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdOTPSend, params: p.OTPSendParams, userID: user, idempotent: true})
+	sent, reply, err := sendFor[mfa.OTPSent](s, c, request{typ: mfa.CmdOTPSend, params: p.OTPSendParams, userID: user, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var sent mfa.OTPSent
-	if err := unpack(reply, &sent); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{"sent": true, "expires_in": sent.ExpiresIn}, reply.Message)
@@ -211,12 +189,8 @@ func (s *server) handleVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdVerify, params: p.VerifyParams, userID: user, idempotent: true})
+	v, reply, err := sendFor[mfa.Verified](s, c, request{typ: mfa.CmdVerify, params: p.VerifyParams, userID: user, idempotent: true})
 	if err != nil {
-		return err
-	}
-	var v mfa.Verified
-	if err := unpack(reply, &v); err != nil {
 		return err
 	}
 	return deviceOK(c, map[string]any{"verified": true, "method": v.Method}, reply.Message)

@@ -60,3 +60,13 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 	}
 	return reply, reply.Err()
 }
+
+// sendFor is send for a reply whose data is a T.
+func sendFor[T any](s *server, c echo.Context, r request) (T, mfa.Reply, error) {
+	var data T
+	reply, err := s.send(c, r)
+	if err != nil {
+		return data, reply, err
+	}
+	return data, reply, unpack(reply, &data)
+}

@@ -253,15 +253,11 @@ func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit 
 }
 
 func totpAlgorithm(name string) (otp.Algorithm, error) {
-	switch name {
-	case "SHA1":
-		return otp.AlgorithmSHA1, nil
-	case "SHA256":
-		return otp.AlgorithmSHA256, nil
-	case "SHA512":
-		return otp.AlgorithmSHA512, nil
+	alg, err := channels.ParseAlgorithm(name)
+	if err != nil {
+		return 0, usageError{fmt.Sprintf("--totp-algorithm must be SHA1, SHA256 or SHA512, not %q", name)}
 	}
-	return 0, usageError{fmt.Sprintf("--totp-algorithm must be SHA1, SHA256 or SHA512, not %q", name)}
+	return alg, nil
 }
 
 // semver is the micro service version: it must be semantic, "dev" is not.
