@@ -66,7 +66,7 @@ func TestRFC6238Vectors(t *testing.T) {
 	v := loadVectors(t)
 	for _, c := range v.TOTP {
 		t.Run(c.Algorithm+"/"+strconv.FormatInt(c.Time, 10), func(t *testing.T) {
-			alg, err := parseAlgorithm(c.Algorithm)
+			alg, err := ParseAlgorithm(c.Algorithm)
 			if err != nil {
 				t.Fatal(err)
 			}
