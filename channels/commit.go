@@ -98,8 +98,12 @@ func (w *Worker) commitBatch(batch []*job) ([]mfa.Reply, totals) {
 	if err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
-	defer raw.Rollback()
-	defer w.writeStmts.prepareMissing(ctx) // runs after the rollback: the connection is free
+	defer func() {
+		// Roll back first (a no-op after a commit): preparing needs the single writer
+		// connection, which an open transaction would hold for ever.
+		_ = raw.Rollback()
+		w.writeStmts.prepareMissing(ctx)
+	}()
 	tx := &dbTx{Tx: raw, stmts: w.writeStmts}
 	for i, j := range batch {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT command"); err != nil {

@@ -58,7 +58,11 @@ func (w *Worker) fail(ctx context.Context, tx *dbTx, c *call, u user, replayed b
 	return mfa.ErrInvalidCode
 }
 
-// resetFailures clears the count after a success.
+// resetFailures clears the count after a success. Only a code of a factor the user
+// already had is such a success (sign-in verification, turning sign-in back on with an
+// existing device). Confirming a factor being enrolled proves only possession of that
+// new factor, which whoever holds the token controls: if it reset the count, a stolen
+// token could enrol a device of its own between bursts of guesses and never be locked.
 func resetFailures(ctx context.Context, tx *dbTx, u user, now time.Time) error {
 	if u.FailedAttempts == 0 {
 		return nil

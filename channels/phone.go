@@ -186,9 +186,7 @@ func (w *Worker) confirmChannel(ctx context.Context, tx *dbTx, c *call, kind mfa
 		}
 		return w.fail(ctx, tx, c, u, false, map[string]any{"method": kind, "stage": "register"})
 	}
-	if err := resetFailures(ctx, tx, u, c.now); err != nil {
-		return err
-	}
+	// No resetFailures: see lockout.go.
 	if _, err := tx.ExecContext(ctx, "DELETE FROM pending_codes WHERE method_id = ?", pc.m.ID); err != nil {
 		return fmt.Errorf("spend code: %w", err)
 	}

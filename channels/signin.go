@@ -64,6 +64,9 @@ func (w *Worker) signInEnable(ctx context.Context, tx *dbTx, c *call) (any, erro
 	if _, err := w.checkTOTP(ctx, tx, c, u, devices, p.Code); err != nil {
 		return nil, err
 	}
+	if err := resetFailures(ctx, tx, u, c.now); err != nil {
+		return nil, err
+	}
 	return mfa.SignIn{SignInEnabled: true}, w.setSignIn(ctx, tx, c, true, "user_request")
 }
 

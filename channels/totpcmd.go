@@ -118,9 +118,7 @@ func (w *Worker) verifyPendingTOTP(ctx context.Context, tx *dbTx, c *call, code 
 	if n >= w.cfg.MaxTOTPDevices {
 		return mfa.TOTPVerified{}, mfa.ErrDeviceLimit
 	}
-	if err := resetFailures(ctx, tx, u, c.now); err != nil {
-		return mfa.TOTPVerified{}, err
-	}
+	// No resetFailures: see lockout.go.
 	_, err = tx.ExecContext(ctx,
 		"UPDATE methods SET verified = 1, verified_at = ?, last_used_step = ?, expires_at = NULL WHERE id = ?",
 		c.now.UnixMilli(), step, m.ID)

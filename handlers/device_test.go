@@ -451,3 +451,38 @@ func TestDeviceErrorsAreDocumentedStatuses(t *testing.T) {
 }
 
 var _ = channels.KeySize
+
+// TestEnrolmentDoesNotResetLockout: a stolen token could otherwise enrol a device of its
+// own between bursts of guesses against the user's real factor and never be locked.
+func TestEnrolmentDoesNotResetLockout(t *testing.T) {
+	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 3 })
+	real := s.enrol("alice", "Phone")
+	bad := func() int {
+		return s.as("alice", http.MethodPost, "/api/v1/mfa/verify", `{"code":"`+wrongCode(s.code(real))+`"}`).Status
+	}
+	bad()
+	bad()
+	s.enrol("alice", "Attacker's phone") // succeeds: the token is enough to enrol
+	bad()                                // the third failure in a row
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/verify", `{"code":"`+s.code(real)+`"}`), 429, "TOO_MANY_ATTEMPTS")
+}
+
+// TestBankingReEnableResetsFailures: turning sign-in back on with a code of an existing
+// device is a success like a sign-in.
+func TestBankingReEnableResetsFailures(t *testing.T) {
+	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 3 })
+	d := s.enrol("alice", "Phone")
+	s.as("alice", http.MethodDelete, "/settings/MfaSignIn", "")
+	for range 2 {
+		s.as("alice", http.MethodPost, "/settings/MfaSignIn", `{"mfaMethod":"authenticator","code":"`+wrongCode(s.code(d))+`"}`)
+	}
+	r := s.as("alice", http.MethodPost, "/settings/MfaSignIn", `{"mfaMethod":"authenticator","code":"`+s.code(d)+`"}`)
+	if r.Status != 200 {
+		t.Fatalf("re-enable: %d %s", r.Status, r.Raw)
+	}
+	s.Clock.Advance(30 * time.Second)
+	for range 2 { // two more failures: not three in a row
+		want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/verify", `{"code":"`+wrongCode(s.code(d))+`"}`), 400, "INVALID_CODE")
+	}
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/verify", `{"code":"`+s.code(d)+`"}`), 200, "")
+}
