@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"net/url"
+
 	"github.com/labstack/echo/v4"
 
 	mfa "github.com/mfad/mfad"
@@ -8,10 +10,20 @@ import (
 
 // Admin routes (API.md §5): scope mfa:admin, device envelope.
 
+// pathUserID is the {user_id} of an admin path. echo hands over path parameters still
+// percent-encoded; user ids are opaque and commonly hold @ or : (alice%40example.com).
+func pathUserID(c echo.Context) (string, error) {
+	user, err := url.PathUnescape(c.Param("user_id"))
+	if err != nil {
+		return "", mfa.Invalid("user_id", mfa.ReasonFormat)
+	}
+	return user, checkUserID("user_id", user)
+}
+
 // handleAdminGet: GET /api/v1/admin/users/{user_id}/mfa.
 func (s *server) handleAdminGet(c echo.Context) error {
-	user := c.Param("user_id")
-	if err := checkUserID("user_id", user); err != nil {
+	user, err := pathUserID(c)
+	if err != nil {
 		return err
 	}
 	st, reply, err := sendFor[mfa.Status](s, c, request{typ: mfa.CmdAdminGet, userID: user})
@@ -30,8 +42,8 @@ func (s *server) handleAdminGet(c echo.Context) error {
 
 // handleAdminReset: DELETE /api/v1/admin/users/{user_id}/mfa.
 func (s *server) handleAdminReset(c echo.Context) error {
-	user := c.Param("user_id")
-	if err := checkUserID("user_id", user); err != nil {
+	user, err := pathUserID(c)
+	if err != nil {
 		return err
 	}
 	r, reply, err := sendFor[mfa.Removal](s, c, request{typ: mfa.CmdAdminReset, userID: user, idempotent: true})

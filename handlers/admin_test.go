@@ -69,3 +69,19 @@ func TestAdminGetAndReset(t *testing.T) {
 		t.Fatalf("facts %s\nwant  %s", got, wantFacts)
 	}
 }
+
+// TestAdminPathUserIDIsUnescaped: the id a client percent-encodes is the user's id.
+func TestAdminPathUserIDIsUnescaped(t *testing.T) {
+	s := newStack(t)
+	s.enrol("alice@example.com", "Phone")
+	admin := "Bearer " + s.token("helpdesk", map[string]any{"scope": "mfa:admin"})
+	r := s.call(http.MethodGet, "/api/v1/admin/users/alice%40example.com/mfa", "", "Authorization", admin)
+	want(t, r, 200, "")
+	if get(r.Body, "data", "user_id") != "alice@example.com" || len(get(r.Body, "data", "methods").([]any)) != 1 {
+		t.Fatalf("admin view %s", r.Raw)
+	}
+	r = s.call(http.MethodDelete, "/api/v1/admin/users/alice%40example.com/mfa", "", "Authorization", admin)
+	if get(r.Body, "data", "removed") != float64(1) {
+		t.Fatalf("reset %s", r.Raw)
+	}
+}
