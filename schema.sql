@@ -38,6 +38,8 @@ CREATE TABLE methods (
 -- (user_id, verified, kind) then rowid: every method lookup is by user and state, in id
 -- order, without a sort.
 CREATE INDEX methods_by_user ON methods (user_id, verified, kind);
+-- The sweeper deletes expired pending setups and registrations (channels/sweep.go).
+CREATE INDEX methods_pending ON methods (expires_at) WHERE verified = 0;
 
 -- Backup codes: keyed hashes only (HMAC-SHA-256 under key_id), each usable once.
 CREATE TABLE backup_codes (
@@ -61,6 +63,7 @@ CREATE TABLE pending_codes (
     attempts   INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 ) STRICT;
+CREATE INDEX pending_codes_by_expiry ON pending_codes (expires_at);
 
 -- Idempotency: the sealed reply of every command that carried a key (Idempotency-Key,
 -- activity id), per user. A repeated key within the retention window gets this reply.

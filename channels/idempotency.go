@@ -1,9 +1,7 @@
 package channels
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -31,7 +29,7 @@ func (w *Worker) storedReply(ctx context.Context, tx *dbTx, c *call) (mfa.Reply,
 	if err != nil {
 		return mfa.Reply{}, false, fmt.Errorf("look up idempotency key: %w", err)
 	}
-	if !bytes.Equal(hash, requestHash(c.cmd)) {
+	if !w.sealer.Match(KeyOf(sealed), requestOwner(c.cmd), requestText(c.cmd), hash) {
 		return mfa.ErrorReply(mfa.ErrKeyReused, c.cmd.Lang), true, nil
 	}
 	plain, err := w.sealer.Open(sealed, replyAAD(c.cmd))
@@ -56,22 +54,24 @@ func (w *Worker) storeReply(ctx context.Context, tx *dbTx, c *call, reply mfa.Re
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, key) DO UPDATE SET type = excluded.type, request_hash = excluded.request_hash,
 			reply_sealed = excluded.reply_sealed, created_at = excluded.created_at`,
-		c.cmd.UserID, c.cmd.Key, c.cmd.Type, requestHash(c.cmd), w.sealer.Seal(plain, replyAAD(c.cmd)), c.now.UnixMilli())
+		c.cmd.UserID, c.cmd.Key, c.cmd.Type, w.requestHash(c.cmd), w.sealer.Seal(plain, replyAAD(c.cmd)), c.now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store idempotent reply: %w", err)
 	}
 	return nil
 }
 
-// requestHash identifies what a command asks: its type and parameters, and for whom.
-func requestHash(cmd *mfa.Command) []byte {
-	h := sha256.New()
-	h.Write([]byte(cmd.Type))
-	h.Write([]byte{0})
-	h.Write(cmd.Params)
-	return h.Sum(nil)
+// requestHash identifies what a command asked, to tell a retry from a different
+// request under the same key. It is keyed (HMAC under the key that seals the reply,
+// bound to the user and key): the parameters can hold a backup code, a phone number or
+// an address, and a plain hash of them in the database could be reversed offline.
+func (w *Worker) requestHash(cmd *mfa.Command) []byte {
+	_, sum := w.sealer.Hash(requestOwner(cmd), requestText(cmd))
+	return sum
 }
 
-func replyAAD(cmd *mfa.Command) []byte {
-	return []byte("commands\x00" + cmd.UserID + "\x00" + cmd.Key)
-}
+func requestOwner(cmd *mfa.Command) string { return "commands\x00" + cmd.UserID + "\x00" + cmd.Key }
+
+func requestText(cmd *mfa.Command) string { return cmd.Type + "\x00" + string(cmd.Params) }
+
+func replyAAD(cmd *mfa.Command) []byte { return []byte(requestOwner(cmd)) }

@@ -48,6 +48,7 @@ func TestQueryPlans(t *testing.T) {
 		w.Do(ctx, mfa.Command{ID: mfa.NewID(), Type: mfa.CmdAdminReset, UserID: u, Actor: "admin", Admin: true})
 		do(t, w, mfa.CmdAuditQuery, u, mfa.AuditQuery{UserID: u})
 	}
+	runSweep(t, w)
 	// Statements seen in a transaction are prepared right after it; the last read's are
 	// prepared by now too.
 	w.writeStmts.prepareMissing(ctx)

@@ -151,6 +151,7 @@ type Worker struct {
 	notifyKick chan struct{}
 	notifyStop context.CancelFunc
 	unreadable sync.Map // ids of queued notifications already reported unopenable
+	stopSweep  context.CancelFunc
 
 	writeStmts, readStmts *stmtCache
 }
@@ -189,6 +190,10 @@ func NewWorker(cfg Config, store *Store, sealer *Sealer) (*Worker, error) {
 	w.metrics = newWorkerMetrics(cfg.Metrics, w)
 	w.running.Add(1)
 	go w.writeLoop()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	w.stopSweep = stopSweep
+	w.relays.Add(1)
+	go w.sweeper(sweepCtx)
 	return w, nil
 }
 
@@ -339,6 +344,7 @@ func (w *Worker) reply(c *call, rt route, data any, err error) mfa.Reply {
 // Stop stops taking commands, finishes the ones already taken (their replies go out)
 // and returns when the writer is idle. The store stays open.
 func (w *Worker) Stop(ctx context.Context) error {
+	w.stopSweep()
 	var err error
 	if w.svc != nil {
 		err = w.svc.Stop()

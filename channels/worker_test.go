@@ -288,3 +288,49 @@ func TestConcurrentReadsDoNotStall(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSweepDeletesWhatExpired: old idempotent replies, pending setups nobody verified
+// and dead one-time codes go; what is still valid stays.
+func TestSweepDeletesWhatExpired(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{Now: clock}, key(1))
+	ctx := context.Background()
+	w.Do(ctx, mfa.Command{ID: mfa.NewID(), Key: "old", Type: mfa.CmdTOTPSetup, UserID: "alice", Actor: "alice",
+		Params: mustJSON(t, mfa.TOTPSetupParams{DeviceName: "x"})})
+	do(t, w, mfa.CmdChannelRegister, "bob", mfa.ChannelParams{Channel: mfa.KindSMS, Address: "+34600111222"})
+	mu.Lock()
+	now = now.Add(IdempotencyWindow + time.Minute)
+	mu.Unlock()
+	w.Do(ctx, mfa.Command{ID: mfa.NewID(), Key: "new", Type: mfa.CmdTOTPSetup, UserID: "carol", Actor: "carol",
+		Params: mustJSON(t, mfa.TOTPSetupParams{DeviceName: "x"})})
+
+	runSweep(t, w)
+	db := store.Reader()
+	if n := count(t, db, "SELECT count(*) FROM commands"); n != 1 {
+		t.Errorf("%d stored replies, want carol's alone", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM methods WHERE user_id IN ('alice', 'bob')"); n != 0 {
+		t.Errorf("%d expired pending rows left", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM pending_codes"); n != 0 {
+		t.Errorf("%d expired codes left", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM methods WHERE user_id = 'carol'"); n != 1 {
+		t.Error("carol's fresh pending setup was swept")
+	}
+}
+
+// runSweep runs one sweep through the writer and waits for it.
+func runSweep(t *testing.T, w *Worker) {
+	t.Helper()
+	done := make(chan mfa.Reply, 1)
+	w.mu.RLock()
+	w.queue <- &job{cmd: &mfa.Command{ID: mfa.NewID(), Type: "sweep", UserID: "mfad"}, route: route{fn: w.sweep},
+		respond: func(r mfa.Reply) { done <- r }}
+	w.mu.RUnlock()
+	if r := <-done; !r.OK {
+		t.Fatalf("sweep: %+v", r)
+	}
+}
