@@ -16,6 +16,10 @@ import (
 	mfa "github.com/mfad/mfad"
 )
 
+// ReservedKeyPrefix starts the idempotency keys of ingested activities; HTTP clients may
+// not use keys that start with it.
+const ReservedKeyPrefix = "activity"
+
 // Sender delivers a command to the workers (Bus).
 type Sender interface {
 	Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error)
@@ -124,7 +128,7 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 		return
 	}
 	cmd, err := a.Command(Origin{UserID: a.ActorID, Actor: a.ActorID, EntryPoint: from,
-		Lang: mfa.LangEnglish, RequestID: id, Key: "activity:" + id})
+		Lang: mfa.LangEnglish, RequestID: id, Key: ReservedKeyPrefix + ":" + id})
 	if err != nil {
 		in.reject(ctx, msg, meta, id, a.ActorID, err.Error())
 		return
@@ -174,7 +178,7 @@ func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstre
 	}
 	in.log.Warn("activity rejected", "activity_id", id, "subject", msg.Subject(), "reason", reason)
 	cmd, err := NewCommand(mfa.CmdActivityRejected, Origin{UserID: actor, Actor: actor,
-		Lang: mfa.LangEnglish, RequestID: id, Key: "activity-rejected:" + id},
+		Lang: mfa.LangEnglish, RequestID: id, Key: ReservedKeyPrefix + "-rejected:" + id},
 		mfa.ActivityRejection{ActivityID: id, Subject: msg.Subject(), Reason: reason, Attempts: int(meta.NumDelivered)})
 	if err == nil {
 		var reply mfa.Reply

@@ -189,7 +189,10 @@ func (s *server) handleVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, reply, err := sendFor[mfa.Verified](s, c, request{typ: mfa.CmdVerify, params: p.VerifyParams, userID: user, idempotent: true})
+	// Not idempotent, on purpose: a stored success replayed for the same key and body
+	// would accept a code a second time, for whoever replays the request. A retry is
+	// checked afresh (and a code already used is refused, as it should be).
+	v, reply, err := sendFor[mfa.Verified](s, c, request{typ: mfa.CmdVerify, params: p.VerifyParams, userID: user})
 	if err != nil {
 		return err
 	}

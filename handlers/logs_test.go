@@ -72,12 +72,15 @@ func TestNoSecretInLogs(t *testing.T) {
 func TestIdempotencyKeyOnEveryMutation(t *testing.T) {
 	s := newStack(t)
 	d := s.enrol("alice", "Phone")
+	// Sign-in verification ignores the key: a replayed success would accept a code twice.
+	code := `{"backup_code":"` + d.BackupCodes[0] + `"}`
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/verify", code, "Idempotency-Key", "v-1"), 200, "")
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/verify", code, "Idempotency-Key", "v-1"), 400, "INVALID_CODE")
 	for _, tc := range []struct{ method, path, body string }{
 		{http.MethodPost, "/api/v1/mfa/backup-codes/regenerate", ""},
 		{http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Tablet"}`},
 		{http.MethodPost, "/settings/MfaSecret", ""},
 		{http.MethodDelete, "/settings/MfaSignIn", ""},
-		{http.MethodPost, "/api/v1/mfa/verify", `{"backup_code":"` + d.BackupCodes[0] + `"}`},
 		{http.MethodPost, "/api/v1/mfa/otp/send", `{"method":"sms"}`},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -102,6 +105,8 @@ func TestIdempotencyKeyOnEveryMutation(t *testing.T) {
 		"Idempotency-Key", "key-/api/v1/mfa/totp/setup"), 409, "IDEMPOTENCY_KEY_REUSED")
 	want(t, s.as("alice", http.MethodDelete, "/settings/MfaSignIn", "", "Idempotency-Key", "key-/api/v1/mfa/totp/setup"),
 		409, "")
+	// Keys of ingested activities are reserved.
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"X"}`, "Idempotency-Key", "activity:x"), 422, "VALIDATION_ERROR")
 	long := strings.Repeat("k", 256)
 	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"X"}`, "Idempotency-Key", long), 422, "VALIDATION_ERROR")
 }

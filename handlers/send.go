@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"strings"
+
 	"github.com/labstack/echo/v4"
 
 	mfa "github.com/mfad/mfad"
@@ -44,6 +46,11 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 	if key := c.Request().Header.Get(IdempotencyHeader); key != "" && r.idempotent {
 		if len(key) > 255 {
 			return mfa.Reply{}, mfa.Invalid(IdempotencyHeader, mfa.ReasonLength)
+		}
+		if strings.HasPrefix(key, activity.ReservedKeyPrefix) {
+			// The activity ingester's keys live in the same per-user space: a client
+			// must not be able to take one before the activity arrives.
+			return mfa.Reply{}, mfa.Invalid(IdempotencyHeader, mfa.ReasonFormat)
 		}
 		o.Key = key
 	}
