@@ -21,7 +21,10 @@ func (s *server) handleReady(c echo.Context) error {
 	status, code := "ready", http.StatusOK
 	for _, ch := range s.ready {
 		if err := ch.Check(ctx); err != nil {
-			checks[ch.Name] = err.Error()
+			// The answer is public: it names the failing check, the log says why (paths,
+			// driver and NATS errors are for operators).
+			s.log.Warn("readiness check failing", "check", ch.Name, "err", err)
+			checks[ch.Name] = "failing"
 			status, code = "not_ready", http.StatusServiceUnavailable
 			continue
 		}
