@@ -257,6 +257,7 @@ type jwksServer struct {
 	fetches atomic.Int32
 	mu      sync.Mutex
 	keys    []map[string]string
+	delay   time.Duration // each answer waits this long: a slow key server
 }
 
 func newJWKSServer(t *testing.T, keys ...map[string]string) *jwksServer {
@@ -266,7 +267,9 @@ func newJWKSServer(t *testing.T, keys ...map[string]string) *jwksServer {
 		j.fetches.Add(1)
 		j.mu.Lock()
 		body, err := json.Marshal(map[string]any{"keys": j.keys})
+		delay := j.delay
 		j.mu.Unlock()
+		time.Sleep(delay)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -747,4 +750,39 @@ func TestAuth401InEveryDialect(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAuthJWKSSlowKeyServer: once the cached set is stale one request refetches it while
+// the others go on with the cached keys, instead of queueing behind a slow key server.
+func TestAuthJWKSSlowKeyServer(t *testing.T) {
+	testKeys(t)
+	jw := newJWKSServer(t, jwkOf(t, "k1", &ecKey.PublicKey))
+	s := jwksStack(t, jw.URL, nil)
+	call := func() response {
+		tok := sign(t, jwt.SigningMethodES256, ecKey, "k1", claimsAt(s.Clock.Now(), "alice", nil))
+		return s.call(http.MethodGet, statusPath, "", bearerHeader(tok)...)
+	}
+	wantStatusOK(t, call())
+	jw.mu.Lock()
+	jw.delay = 2 * time.Second
+	jw.mu.Unlock()
+	s.Clock.Advance(11 * time.Minute) // past jwksTTL
+
+	first := make(chan response, 1)
+	go func() { first <- call() }()
+	time.Sleep(200 * time.Millisecond) // the first request is inside the slow fetch
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() { defer wg.Done(); wantStatusOK(t, call()) }()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("requests with a cached key waited %v for the key server", d)
+	}
+	wantStatusOK(t, <-first)
+	if n := jw.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (start and one refresh)", n)
+	}
 }

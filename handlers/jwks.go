@@ -53,14 +53,25 @@ func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 	k, ok := j.lookup(kid)
 	stale := j.now().Sub(j.fetchedAt) > jwksTTL
 	j.mu.Unlock()
-	if !ok || stale {
-		if err := j.refresh(ctx); err != nil && !ok {
+	switch {
+	case !ok:
+		// A kid we have never seen: only the key server can say, so wait for it.
+		j.fetching.Lock()
+		err := j.refreshLocked(ctx)
+		j.fetching.Unlock()
+		if err != nil {
 			return nil, err
 		}
-		j.mu.Lock()
-		k, ok = j.lookup(kid)
-		j.mu.Unlock()
+	case stale && j.fetching.TryLock():
+		// The first request after expiry fetches the set again, so a key removed from
+		// it stops working; requests meanwhile use the cached set rather than queue
+		// behind the fetch. A failed fetch keeps the cached set serving.
+		_ = j.refreshLocked(ctx)
+		j.fetching.Unlock()
 	}
+	j.mu.Lock()
+	k, ok = j.lookup(kid)
+	j.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("no key with kid %q in the JWKS", kid)
 	}
@@ -70,25 +81,25 @@ func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 	return k, nil
 }
 
-// refresh fetches the set unless another fetch happened less than jwksMinRefetch ago.
-func (j *jwks) refresh(ctx context.Context) error {
-	j.fetching.Lock()
-	defer j.fetching.Unlock()
+// refreshLocked fetches the set, unless the last attempt ended less than
+// jwksMinRefetch ago: requests that waited for one fetch do not each start another. The
+// caller holds j.fetching.
+func (j *jwks) refreshLocked(ctx context.Context) error {
 	j.mu.Lock()
-	now := j.now()
-	if now.Sub(j.attemptedAt) < jwksMinRefetch {
-		j.mu.Unlock()
+	recent := j.now().Sub(j.attemptedAt) < jwksMinRefetch
+	j.mu.Unlock()
+	if recent {
 		return nil
 	}
-	j.attemptedAt = now
-	j.mu.Unlock()
 	keys, err := j.fetch(ctx)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	now := j.now()
+	j.attemptedAt = now
 	if err != nil {
 		return err
 	}
-	j.mu.Lock()
 	j.keys, j.fetchedAt = keys, now
-	j.mu.Unlock()
 	return nil
 }
 
