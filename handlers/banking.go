@@ -50,6 +50,9 @@ func (s *server) handleSecretDelete(c echo.Context) error {
 // handleSignInEnable: POST /settings/MfaSignIn.
 func (s *server) handleSignInEnable(c echo.Context) error {
 	p, err := parseBody(c, parseSignIn)
+	if err == nil {
+		err = s.checkCodeLength("code", p.Code)
+	}
 	if err != nil {
 		return err
 	}

@@ -91,6 +91,9 @@ func groupsOf4(s string) string {
 // handleTOTPVerify: POST /api/v1/mfa/totp/verify {"code","device_id"?}.
 func (s *server) handleTOTPVerify(c echo.Context) error {
 	p, err := parseBody(c, parseTOTPVerify)
+	if err == nil {
+		err = s.checkCodeLength("code", p.Code)
+	}
 	if err != nil {
 		return err
 	}
@@ -182,6 +185,9 @@ func (s *server) handleOTPSend(c echo.Context) error {
 // handleVerify: POST /api/v1/mfa/verify {"code"} or {"backup_code"}, "user_id"?.
 func (s *server) handleVerify(c echo.Context) error {
 	p, err := parseBody(c, parseVerify)
+	if err == nil {
+		err = s.checkCodeLength("code", p.Code)
+	}
 	if err != nil {
 		return err
 	}

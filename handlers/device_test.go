@@ -77,6 +77,7 @@ func TestTOTPVerify(t *testing.T) {
 		{"code missing", `{}`, 422, "VALIDATION_ERROR"},
 		{"code not 6 digits", `{"code":"12345"}`, 422, "VALIDATION_ERROR"},
 		{"code not digits", `{"code":"12345a"}`, 422, "VALIDATION_ERROR"},
+		{"8 digits with 6-digit TOTP", `{"code":"12345678"}`, 422, "VALIDATION_ERROR"},
 		{"wrong code", `{"code":"` + wrongCode(s.code(d)) + `"}`, 400, "INVALID_CODE"},
 		{"other device id", `{"code":"` + s.code(d) + `","device_id":999}`, 400, "NO_PENDING_SETUP"},
 	}

@@ -29,9 +29,12 @@ type Config struct {
 	Logger       *slog.Logger
 	Ready        []Check       // /readyz conditions
 	StepUpMaxAge time.Duration // RFC 9470 max age for removals; 0 = off
-	Now          func() time.Time
-	Metrics      Registry  // GET /metrics and the HTTP series; nil = no metrics
-	Feed         EventFeed // the dashboard's live events; nil answers 503
+	// TOTPDigits is the code length of new TOTP devices (6 or 8); 8-digit codes are
+	// refused as malformed unless it is 8. Zero means 6.
+	TOTPDigits int
+	Now        func() time.Time
+	Metrics    Registry  // GET /metrics and the HTTP series; nil = no metrics
+	Feed       EventFeed // the dashboard's live events; nil answers 503
 }
 
 // server holds the dependencies the handlers close over.
@@ -40,6 +43,7 @@ type server struct {
 	log     *slog.Logger
 	ready   []Check
 	stepUp  echo.MiddlewareFunc
+	digits  int // TOTP code length of new devices
 	now     func() time.Time
 	metrics *httpMetrics
 	scrape  echo.HandlerFunc // GET /metrics
@@ -59,6 +63,7 @@ func New(cfg Config) *echo.Echo {
 		log:     cfg.Logger,
 		ready:   cfg.Ready,
 		stepUp:  requireRecentAuth(cfg.StepUpMaxAge, cfg.Now),
+		digits:  cfg.TOTPDigits,
 		now:     cfg.Now,
 		metrics: newHTTPMetrics(cfg.Metrics),
 		scrape:  metricsHandler(cfg.Metrics),

@@ -69,3 +69,13 @@ func actingFor(p Principal, userID *string) (string, error) {
 	}
 	return *userID, nil
 }
+
+// checkCodeLength narrows checkOTP to this deployment: 8-digit codes only when 8-digit
+// TOTP is configured (an SMS/e-mail code is always 6), so a client sending the wrong
+// length gets 422 and no failed attempt is counted against the user.
+func (s *server) checkCodeLength(field, code string) error {
+	if len(code) == 8 && s.digits != 8 {
+		return mfa.Invalid(field, mfa.ReasonFormat)
+	}
+	return nil
+}

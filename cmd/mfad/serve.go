@@ -298,6 +298,7 @@ func startHTTP(cfg *Config, nc *nats.Conn, js jetstream.JetStream, checks []hand
 		Logger:       log.With("component", "http"),
 		Ready:        checks,
 		StepUpMaxAge: cfg.StepUpMaxAge,
+		TOTPDigits:   cfg.TOTPDigits,
 		Metrics:      reg,
 		Feed:         feed,
 	})
