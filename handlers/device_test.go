@@ -432,6 +432,10 @@ func TestStepUp(t *testing.T) {
 		t.Fatalf("challenge %q", ch)
 	}
 	want(t, s.as("alice", http.MethodDelete, "/api/v1/mfa/totp/devices/"+itoa(d.ID), ""), 200, "")
+	// Adding a factor needs a recent sign-in too.
+	want(t, s.call(http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"x"}`, "Authorization", "Bearer "+stale), 401, "STEP_UP_REQUIRED")
+	want(t, s.call(http.MethodPost, "/api/v1/mfa/backup-codes/regenerate", "", "Authorization", "Bearer "+stale), 401, "STEP_UP_REQUIRED")
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"x"}`), 200, "")
 }
 
 func TestOversizedBody(t *testing.T) {

@@ -93,7 +93,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.CodeSendLimit, "code-send-limit", 5, "SMS/e-mail codes sent to one user per --code-send-window at most (each is a paid message)")
 	fs.DurationVar(&c.CodeSendWindow, "code-send-window", 15*time.Minute, "the window of --code-send-limit")
 	fs.StringVar(&c.MandatoryChannels, "mandatory-channels", "", "entry point:channel pairs users may not remove, e.g. bank-web:sms,bank-app:totp")
-	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, removals and disabling MFA need a token with auth_time this recent (RFC 9470)")
+	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, adding or removing a factor and turning MFA sign-in on or off need a token with auth_time this recent (RFC 9470)")
 
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
 	fs.IntVar(&c.IngestMaxAttempts, "ingest-max-attempts", 10, "deliveries of an activity from MFA_ACTIVITIES before it is rejected as undeliverable")
