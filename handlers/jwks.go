@@ -50,7 +50,7 @@ func newJWKS(url string, client *http.Client, now func() time.Time) *jwks {
 // key returns the verification key for kid, suitable for alg.
 func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 	j.mu.Lock()
-	k, ok := j.lookup(kid)
+	_, ok := j.lookup(kid)
 	stale := j.now().Sub(j.fetchedAt) > jwksTTL
 	j.mu.Unlock()
 	switch {
@@ -70,7 +70,7 @@ func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 		j.fetching.Unlock()
 	}
 	j.mu.Lock()
-	k, ok = j.lookup(kid)
+	k, ok := j.lookup(kid)
 	j.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("no key with kid %q in the JWKS", kid)
