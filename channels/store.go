@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3"
 
 	mfa "github.com/mfad/mfad"
 )
@@ -23,7 +24,28 @@ type Store struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+
+	checkpoint     *sql.DB // the checkpointer's own connection
+	stopCheckpoint context.CancelFunc
+	checkpointDone chan struct{}
 }
+
+// writerDriver is the SQLite driver of the writer connection: SQLite's automatic
+// checkpoint is off there. It runs inside the commit that crosses the WAL threshold,
+// copying pages back to the database file and fsyncing it, and on a large database
+// that made one commit in every few hundred tens of milliseconds late. The
+// checkpointer does that work beside the writer instead.
+const writerDriver = "sqlite3-mfad-writer"
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+		return err
+	}})
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL back into the database.
+const checkpointEvery = 250 * time.Millisecond
 
 // OpenStore opens (creating if needed) the database at path and brings its schema to
 // mfa.SchemaVersion.
@@ -34,7 +56,7 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	// _txlock=immediate: every transaction takes the write lock at BEGIN, so a
 	// read-then-write inside it can never fail with SQLITE_BUSY half way.
 	// synchronous=FULL: a commit is on disk before the reply leaves.
-	write, err := sql.Open("sqlite3", dsn(path, url.Values{
+	write, err := sql.Open(writerDriver, dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
 		"_foreign_keys": {"on"},
@@ -68,7 +90,37 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	s.read = read
+
+	cp, err := sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"10000"}, "_synchronous": {"FULL"}}))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
+	}
+	cp.SetMaxOpenConns(1)
+	s.checkpoint = cp
+	cctx, stop := context.WithCancel(context.Background())
+	s.stopCheckpoint, s.checkpointDone = stop, make(chan struct{})
+	go s.checkpointer(cctx)
 	return s, nil
+}
+
+// checkpointer copies committed WAL frames back into the database file, PASSIVE: it
+// never waits for the writer or the readers, and the writer never waits for it.
+func (s *Store) checkpointer(ctx context.Context) {
+	defer close(s.checkpointDone)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			// Errors are transient (SQLITE_BUSY while another checkpoint runs); the
+			// next tick tries again.
+			_, _ = s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 func dsn(path string, params url.Values) string {
@@ -126,7 +178,10 @@ func (s *Store) Writable(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close stops the checkpointer, checkpoints what is left and closes the pools.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	s.stopCheckpoint()
+	<-s.checkpointDone
+	_, err := s.checkpoint.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(err, s.checkpoint.Close(), s.read.Close(), s.write.Close())
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -332,5 +333,35 @@ func runSweep(t *testing.T, w *Worker) {
 	w.mu.RUnlock()
 	if r := <-done; !r.OK {
 		t.Fatalf("sweep: %+v", r)
+	}
+}
+
+// TestCheckpointsHappenBesideTheWriter: the writer never checkpoints inside a commit;
+// the checkpointer copies the WAL back into the database within a few ticks.
+func TestCheckpointsHappenBesideTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mfad.db")
+	w, store := newTestWorker(t, path, Config{}, key(1))
+	var auto int
+	if err := store.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writer wal_autocheckpoint = %d (%v), want 0", auto, err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for i := range 300 {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+	// Only a checkpoint writes pages into the database file; nobody here asks for one.
+	deadline := time.Now().Add(5 * time.Second)
+	for size() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes: no checkpoint ran", before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
