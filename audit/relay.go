@@ -67,7 +67,21 @@ type Relay struct {
 
 	mu  sync.Mutex // one publishing pass at a time: Run and Drain share the position
 	pos position   // guarded by mu
+
+	// Acknowledged rows not yet marked published (guarded by mu). Marking takes the
+	// single writer connection, so it is done for many windows at once, not after each:
+	// while the workers are busy, waiting for the writer between windows was what held
+	// events back.
+	unmarkedFrom, unmarkedTo int64
+	lastMark                 time.Time
 }
+
+// Marking thresholds: mark when this many acknowledged rows wait, or this long after
+// the last mark, and whenever the relay runs out of rows.
+const (
+	markEvery = 200 * time.Millisecond
+	markBatch = 4096
+)
 
 // position is where the relay is in the log and what it expects the stream to hold.
 type position struct {
@@ -305,16 +319,37 @@ func (r *Relay) flush(ctx context.Context) error {
 		rows, err := r.load(ctx, r.pos.next)
 		if err != nil {
 			r.pos.known = false
-			return err
+			return errors.Join(err, r.mark(ctx, true))
 		}
 		if len(rows) == 0 {
-			return nil
+			return r.mark(ctx, true)
 		}
 		if err := r.publish(ctx, rows); err != nil {
 			r.pos.known = false
+			return errors.Join(err, r.mark(ctx, true))
+		}
+		if err := r.mark(ctx, false); err != nil {
 			return err
 		}
 	}
+}
+
+// mark records the acknowledged rows as published, now when forced, else when enough
+// of them wait or enough time has passed. A crash before a mark loses nothing: the
+// reconcile at start finds those events in the stream and marks them.
+func (r *Relay) mark(ctx context.Context, force bool) error {
+	if r.unmarkedTo == 0 {
+		return nil
+	}
+	if !force && r.unmarkedTo-r.unmarkedFrom+1 < markBatch && time.Since(r.lastMark) < markEvery {
+		return nil
+	}
+	err := r.markPublished(ctx, r.unmarkedFrom, r.unmarkedTo)
+	if err == nil {
+		r.unmarkedFrom, r.unmarkedTo = 0, 0
+		r.lastMark = time.Now()
+	}
+	return err
 }
 
 // outRow is what the relay needs of a row.
@@ -375,9 +410,17 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 	}
 	if acked > 0 {
 		done := rows[:acked]
-		if merr := r.markPublished(ctx, done[0].seq, done[acked-1].seq); merr != nil {
-			err = errors.Join(err, merr)
+		if r.unmarkedTo != 0 && done[0].seq != r.unmarkedTo+1 {
+			// Not contiguous (a republish after a reconcile): mark what waits first, so
+			// a range never covers a row that was not acknowledged.
+			if merr := r.mark(ctx, true); merr != nil {
+				err = errors.Join(err, merr)
+			}
 		}
+		if r.unmarkedTo == 0 {
+			r.unmarkedFrom = done[0].seq
+		}
+		r.unmarkedTo = done[acked-1].seq
 		r.pos.next = done[acked-1].seq + 1
 		r.pos.seq = lastSeq
 		r.metrics.acked(done, r.cfg.now())
