@@ -84,7 +84,10 @@ type totals struct {
 // rolled back to its savepoint and the others go on; if the transaction itself cannot
 // begin or commit, every command in it fails and nothing is applied.
 func (w *Worker) commitBatch(batch []*job) ([]mfa.Reply, totals) {
-	ctx := w.ctx
+	// A batch, once begun, runs to its commit: the worker's context ends only after the
+	// writer has stopped. Without a Done channel go-sqlite3 also runs each statement on
+	// this goroutine instead of a new one that watches for cancellation.
+	ctx := context.WithoutCancel(w.ctx)
 	replies := make([]mfa.Reply, len(batch))
 	var sum totals
 	fail := func(err error) ([]mfa.Reply, totals) {

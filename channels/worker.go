@@ -301,13 +301,16 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 // runRead runs a read command on the read pool.
 func (w *Worker) runRead(cmd *mfa.Command, rt route) mfa.Reply {
 	c := &call{cmd: cmd, now: w.cfg.Now()}
-	raw, err := w.store.read.BeginTx(w.ctx, nil)
+	// Stop waits for running reads before it cancels w.ctx, so a read never sees it
+	// end; without a Done channel go-sqlite3 steps rows on this goroutine (see commitBatch).
+	ctx := context.WithoutCancel(w.ctx)
+	raw, err := w.store.read.BeginTx(ctx, nil)
 	if err != nil {
 		return w.reply(c, rt, nil, fmt.Errorf("begin read: %w", err))
 	}
-	data, err := rt.fn(w.ctx, &dbTx{Tx: raw, stmts: w.readStmts}, c)
+	data, err := rt.fn(ctx, &dbTx{Tx: raw, stmts: w.readStmts}, c)
 	_ = raw.Rollback() // read only: nothing to keep
-	w.readStmts.prepareMissing(w.ctx)
+	w.readStmts.prepareMissing(ctx)
 	return w.reply(c, rt, data, err)
 }
 
