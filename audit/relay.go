@@ -45,7 +45,7 @@ const (
 // stream already holds is acknowledged as a duplicate and changes nothing.
 //
 // Rows are marked published (published_at, the one column the triggers let change) once
-// JetStream has acknowledged them, one UPDATE per window.
+// JetStream has acknowledged them, one UPDATE for many windows (see mark).
 //
 // After any failure the relay backs off and reconciles: it reads the stream back from
 // its last message to the oldest row not marked published, marks the rows it finds
