@@ -109,16 +109,23 @@ func OpenStore(ctx context.Context, path string) (*Store, error) {
 // never waits for the writer or the readers, and the writer never waits for it.
 func (s *Store) checkpointer(ctx context.Context) {
 	defer close(s.checkpointDone)
-	tick := time.NewTicker(checkpointEvery)
+	every(ctx, checkpointEvery, func() {
+		// Errors are transient (SQLITE_BUSY while another checkpoint runs); the next
+		// tick tries again.
+		_, _ = s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	})
+}
+
+// every calls fn once per interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			// Errors are transient (SQLITE_BUSY while another checkpoint runs); the
-			// next tick tries again.
-			_, _ = s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			fn()
 		}
 	}
 }

@@ -20,16 +20,7 @@ const (
 // sweeper runs a sweep through the writer every sweepInterval until ctx ends.
 func (w *Worker) sweeper(ctx context.Context) {
 	defer w.relays.Done()
-	tick := time.NewTicker(sweepInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			w.enqueueSweep()
-		}
-	}
+	every(ctx, sweepInterval, w.enqueueSweep)
 }
 
 // enqueueSweep queues a sweep like a command, so it runs between batches of the single
