@@ -45,9 +45,10 @@ type shutdownStep struct {
 	fn   func(context.Context) error
 }
 
-// serve starts the roles of cfg and blocks until ctx ends, then shuts down gracefully:
-// stop accepting HTTP, finish in-flight commands, drain the outbox, close NATS, close
-// the database.
+// serve starts the roles of cfg and blocks until ctx ends, then shuts down gracefully,
+// in the reverse order of start: stop accepting HTTP and activities, finish in-flight
+// commands, drain the outbox, close the database, close the NATS connection, stop the
+// embedded server.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	var steps []shutdownStep
 	defer func() {
