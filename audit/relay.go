@@ -556,13 +556,24 @@ func (r *Relay) reconcile(ctx context.Context) error {
 		next = u
 	default:
 		next = k + 1
+		// Mark each run of held rows with one UPDATE: after a crash under load the run
+		// is thousands of rows, and a statement per row was a commit (an fsync) each.
 		var missing []int64
-		for seq := u; seq <= k; seq++ {
-			if present[seq] {
-				if err := r.markPublished(ctx, seq, seq); err != nil {
+		run := int64(0) // first seq of the current run of held rows, 0 outside one
+		for seq := u; seq <= k+1; seq++ {
+			if seq <= k && present[seq] {
+				if run == 0 {
+					run = seq
+				}
+				continue
+			}
+			if run != 0 {
+				if err := r.markPublished(ctx, run, seq-1); err != nil {
 					return err
 				}
-			} else {
+				run = 0
+			}
+			if seq <= k {
 				missing = append(missing, seq)
 			}
 		}

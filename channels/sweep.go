@@ -20,23 +20,27 @@ const (
 // sweeper runs a sweep through the writer every sweepInterval until ctx ends.
 func (w *Worker) sweeper(ctx context.Context) {
 	defer w.relays.Done()
-	every(ctx, sweepInterval, w.enqueueSweep)
+	every(ctx, sweepInterval, func() {
+		w.enqueueSweep(func(r mfa.Reply) {
+			if !r.OK {
+				w.log.Warn("sweep failed", "code", r.Code)
+			}
+		})
+	})
 }
 
 // enqueueSweep queues a sweep like a command, so it runs between batches of the single
-// writer, in order with everything else.
-func (w *Worker) enqueueSweep() {
+// writer, in order with everything else; respond gets its outcome. It reports false
+// when the worker has stopped and nothing was queued.
+func (w *Worker) enqueueSweep(respond func(mfa.Reply)) bool {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
-		return
+		return false
 	}
 	cmd := &mfa.Command{ID: mfa.NewID(), Type: "sweep", UserID: "mfad", Actor: "mfad"}
-	w.queue <- &job{cmd: cmd, route: route{fn: w.sweep}, respond: func(r mfa.Reply) {
-		if !r.OK {
-			w.log.Warn("sweep failed", "code", r.Code)
-		}
-	}}
+	w.queue <- &job{cmd: cmd, route: route{fn: w.sweep}, respond: respond}
+	return true
 }
 
 func (w *Worker) sweep(ctx context.Context, tx *dbTx, c *call) (any, error) {

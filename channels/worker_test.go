@@ -327,10 +327,9 @@ func TestSweepDeletesWhatExpired(t *testing.T) {
 func runSweep(t *testing.T, w *Worker) {
 	t.Helper()
 	done := make(chan mfa.Reply, 1)
-	w.mu.RLock()
-	w.queue <- &job{cmd: &mfa.Command{ID: mfa.NewID(), Type: "sweep", UserID: "mfad"}, route: route{fn: w.sweep},
-		respond: func(r mfa.Reply) { done <- r }}
-	w.mu.RUnlock()
+	if !w.enqueueSweep(func(r mfa.Reply) { done <- r }) {
+		t.Fatal("worker stopped")
+	}
 	if r := <-done; !r.OK {
 		t.Fatalf("sweep: %+v", r)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/mfad/mfad/activity/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -90,12 +90,7 @@ func TestKill9UnderLoad(t *testing.T) {
 
 	nl := p.waitLog("embedded NATS listening")
 	addr, _ := nl["addr"].(string)
-	nc, err := nats.Connect("nats://"+addr, nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(natstest.Connect(t, "nats://"+addr))
 	if err != nil {
 		t.Fatal(err)
 	}

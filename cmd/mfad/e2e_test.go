@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/mfad/mfad/activity/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -432,11 +432,7 @@ func TestServeEmbedded(t *testing.T) {
 	// micro service answers discovery there.
 	t.Run("micro service on the embedded NATS", func(t *testing.T) {
 		addr, _ := nl["addr"].(string)
-		nc, err := nats.Connect("nats://"+addr, nats.Timeout(5*time.Second))
-		if err != nil {
-			t.Fatalf("connect to the embedded NATS at %q: %v", addr, err)
-		}
-		defer nc.Close()
+		nc := natstest.Connect(t, "nats://"+addr)
 		subject, err := micro.ControlSubject(micro.PingVerb, "mfa", "")
 		if err != nil {
 			t.Fatal(err)
@@ -539,12 +535,7 @@ func TestServeExternalNATS(t *testing.T) {
 // checkStreams wants mfad's JetStream streams on the external server.
 func checkStreams(t *testing.T, url string) {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(natstest.Connect(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
