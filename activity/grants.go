@@ -141,7 +141,7 @@ func Grants() []Grant {
 		{
 			User: UserWorker, Account: MFADAccount,
 			Publish: append([]string{EventSubjects, NotifySubjects,
-				CommandSubjects, // the activity ingester sends commands like the API
+				CommandSubjects,                          // the activity ingester sends commands like the API
 				"$JS.API.STREAM.MSG.GET." + EventsStream, // the relay's reconcile
 				"$JS.API.CONSUMER.CREATE." + ActivitiesStream + "." + ActivityConsumer + ".>",
 				"$JS.API.CONSUMER.MSG.NEXT." + ActivitiesStream + "." + ActivityConsumer,
