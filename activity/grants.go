@@ -145,6 +145,8 @@ func Grants() []Grant {
 				"$JS.API.STREAM.MSG.GET." + EventsStream, // the relay's reconcile
 				"$JS.API.CONSUMER.CREATE." + ActivitiesStream + "." + ActivityConsumer + ".>",
 				"$JS.API.CONSUMER.MSG.NEXT." + ActivitiesStream + "." + ActivityConsumer,
+				// Responses would cover these acks too, but only within nats-server's
+				// response expiry (2 minutes by default).
 				"$JS.ACK." + ActivitiesStream + "." + ActivityConsumer + ".>",
 			}, jsManage()...),
 			Subscribe: []string{CommandSubjects, "$SRV.>", "_INBOX.>"},
