@@ -452,3 +452,70 @@ func TestNATSUsersFile(t *testing.T) {
 		t.Error("a missing configured users file is not an error")
 	}
 }
+
+// TestNATSURL: mfad nats-url prints the URL of an outside user with the password of the
+// users file, creating the file like serve would, and refuses what cannot work.
+func TestNATSURL(t *testing.T) {
+	dir := t.TempDir()
+	users, err := (&Config{DataDir: dir}).natsUsers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	configured := filepath.Join(t.TempDir(), "users.json")
+	if err := os.WriteFile(configured, []byte(`{"producer":"0123456789abcdefXYZ"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := t.TempDir()
+	var usage usageError
+	for _, tc := range []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		want   string // stdout
+		err    string
+		usage  bool
+	}{
+		{"auditor", env(), []string{"nats-url", "--role", "auditor", "--data-dir", dir},
+			"nats://auditor:" + users["auditor"] + "@127.0.0.1:4222\n", "", false},
+		{"address and data dir from the environment", env("MFAD_DATA_DIR", dir, "MFAD_NATS_LISTEN", "127.0.0.1:5222"),
+			[]string{"nats-url", "--role", "gateway"}, "nats://gateway:" + users["gateway"] + "@127.0.0.1:5222\n", "", false},
+		{"every interface is reached on loopback", env(), []string{"nats-url", "--role", "producer", "--data-dir", dir, "--nats-listen", ":4333"},
+			"nats://producer:" + users["producer"] + "@127.0.0.1:4333\n", "", false},
+		{"IPv6", env(), []string{"nats-url", "--role", "producer", "--data-dir", dir, "--nats-listen", "[::1]:4333"},
+			"nats://producer:" + users["producer"] + "@[::1]:4333\n", "", false},
+		{"a configured users file", env("MFAD_NATS_USERS_FILE", configured), []string{"nats-url", "--role", "producer", "--data-dir", fresh},
+			"nats://producer:0123456789abcdefXYZ@127.0.0.1:4222\n", "", false},
+		{"a user the configured file leaves out", env("MFAD_NATS_USERS_FILE", configured), []string{"nats-url", "--role", "auditor"},
+			"", "no user auditor", false},
+		{"no role", env(), []string{"nats-url", "--data-dir", dir}, "", "--role must be gateway, auditor, producer", true},
+		{"mfad's own user is not for outsiders", env(), []string{"nats-url", "--role", "mfad", "--data-dir", dir}, "", "--role must be", true},
+		{"MFAD_ROLE is serve's, not this", env("MFAD_ROLE", "auditor"), []string{"nats-url", "--data-dir", dir}, "", "--role must be", true},
+		{"a random port", env(), []string{"nats-url", "--role", "auditor", "--data-dir", dir, "--nats-listen", "127.0.0.1:0"}, "", "port 0", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, err := runCLI(t, tc.getenv, tc.args...)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("err %v, want %q", err, tc.err)
+			}
+			if errors.As(err, &usage) != tc.usage {
+				t.Fatalf("usage error: %v, want %v", err, tc.usage)
+			}
+			if stdout != tc.want {
+				t.Fatalf("stdout %q, want %q", stdout, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(fresh, natsUsersFile)); err == nil {
+		t.Fatal("nats-url generated a users file although one is configured")
+	}
+	// Before the first serve: nats-url creates the file, and serve takes it.
+	first := t.TempDir()
+	stdout, _, err := runCLI(t, env(), "nats-url", "--role", "auditor", "--data-dir", first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := (&Config{DataDir: first}).natsUsers()
+	if err != nil || stdout != "nats://auditor:"+later["auditor"]+"@127.0.0.1:4222\n" {
+		t.Fatalf("nats-url printed %q, the users file holds %v (%v)", stdout, later, err)
+	}
+}
