@@ -37,6 +37,7 @@ var outcomeStatus = map[string]int{
 	mfa.CodeValidation:          http.StatusBadRequest,
 	mfa.CodeMalformed:           http.StatusBadRequest,
 	mfa.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
+	mfa.CodeRequestTimeout:      http.StatusRequestTimeout,
 	mfa.CodeUnauthorized:        http.StatusUnauthorized,
 	mfa.CodeStepUpRequired:      http.StatusUnauthorized,
 	mfa.CodeForbidden:           http.StatusForbidden,
@@ -109,6 +110,10 @@ func publicCode(e *mfa.Error) string {
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
+			return
+		}
+		if clientGone(c, err) {
+			markGone(c, log, err)
 			return
 		}
 		outcome, challenge := classify(err)
