@@ -263,8 +263,10 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 		if _, ok := op["requestBody"]; ok {
-			if _, ok := responses["413"]; !ok {
-				t.Errorf("%s: takes a body but documents no 413", key)
+			for _, status := range []string{"413", "408"} {
+				if _, ok := responses[status]; !ok {
+					t.Errorf("%s: takes a body but documents no %s", key, status)
+				}
 			}
 		}
 		for status, r := range responses {
