@@ -110,3 +110,34 @@ func TestIdempotencyKeyOnEveryMutation(t *testing.T) {
 	long := strings.Repeat("k", 256)
 	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"X"}`, "Idempotency-Key", long), 422, "VALIDATION_ERROR")
 }
+
+// TestIdempotencyKeyMustBeText: a key that is not UTF-8 (or holds a control character)
+// is refused with 400 in each dialect's shape, before anything is done: such keys
+// would have collapsed into one once encoded.
+func TestIdempotencyKeyMustBeText(t *testing.T) {
+	s := newStack(t)
+	for _, key := range []string{"k-\xff", "k-\xc3", "k-\xfe\xff", "k-\tx"} {
+		for _, tc := range []struct {
+			path, body string
+			headers    []string
+			code       func(response) any
+		}{
+			{"/api/v1/mfa/totp/setup", `{"device_name":"Phone"}`, nil, func(r response) any { return get(r.Body, "error", "code") }},
+			{"/settings/MfaSecret", "", nil, func(r response) any { return r.Body["code"] }},
+			{"/activityid/v1/mfa/update", druidActivity("alice", "update", "sms", "mfa_channel_address", "+34600111222"),
+				[]string{"From", "bank-web"}, func(r response) any { return get(r.Body, "result", "errors", 0, "field") }},
+		} {
+			r := s.as("alice", http.MethodPost, tc.path, tc.body, append(tc.headers, "Idempotency-Key", key)...)
+			want := map[string]any{"/api/v1/mfa/totp/setup": "VALIDATION_ERROR", "/settings/MfaSecret": "VALIDATION_ERROR",
+				"/activityid/v1/mfa/update": "Idempotency-Key"}[tc.path]
+			if r.Status != http.StatusBadRequest || tc.code(r) != want {
+				t.Errorf("%s with key %q: %d %s", tc.path, key, r.Status, r.Raw)
+			}
+		}
+	}
+	// Nothing was set up: the first valid request is no replay of anything.
+	r := s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Phone"}`, "Idempotency-Key", "k-ok")
+	if r.Status != http.StatusOK || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first valid setup: %d %s", r.Status, r.Raw)
+	}
+}

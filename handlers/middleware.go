@@ -97,6 +97,9 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			if p := principal(c); p.Subject != "" {
 				attrs = append(attrs, "sub", p.Subject)
 			}
+			if reason, ok := c.Get(authReasonKey).(string); ok {
+				attrs = append(attrs, "auth_error", reason)
+			}
 			level := slog.LevelInfo
 			if quietRoutes[c.Path()] || c.Response().Status == StatusClientClosedRequest {
 				level = slog.LevelDebug
