@@ -20,10 +20,14 @@ const (
 )
 
 // requestContext stamps every request: X-Request-Id (the caller's if it is sane, else a
-// new one), the start time (DruID's elapsed) and the answer language.
+// new one), the start time (DruID's elapsed) and the answer language. Every answer,
+// errors included, is Cache-Control: no-store unless its handler says otherwise (the
+// dashboard's static files): answers are per user, and those of the mutating routes
+// may carry TOTP secrets, otpauth URIs or backup codes, which no cache may keep.
 func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(startKey, time.Now())
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
 		if !saneToken(id, 128) {
 			id = mfa.NewID()
