@@ -77,6 +77,25 @@ func refused(t *testing.T, nc *nats.Conn, what string, op func() error) {
 	}
 }
 
+// legacyDurable creates or updates a durable consumer through the JetStream API of the
+// older clients (CONSUMER.DURABLE.CREATE, the consumer's name in the subject) and
+// wants it done.
+func legacyDurable(t *testing.T, nc *nats.Conn, stream, name, config string) {
+	t.Helper()
+	subject := fmt.Sprintf("%s.CONSUMER.DURABLE.CREATE.%s.%s", activity.OutsideAPIPrefix, stream, name)
+	m, err := nc.Request(subject, []byte(fmt.Sprintf(`{"stream_name":%q,"config":%s}`, stream, config)), 5*time.Second)
+	if err != nil {
+		t.Fatalf("%s: %v", subject, err)
+	}
+	var resp struct {
+		Name  string          `json:"name"`
+		Error json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil || resp.Name != name || resp.Error != nil {
+		t.Fatalf("%s: %s", subject, m.Data)
+	}
+}
+
 // none wants no message on sub within a moment: what was sent went nowhere.
 func none(t *testing.T, sub *nats.Subscription, why string) {
 	t.Helper()
@@ -168,6 +187,11 @@ func TestGatewayUser(t *testing.T) {
 		if err != nil || ack.Stream != activity.GatewayDeadStream {
 			t.Fatalf("dead letter: %+v %v", ack, err)
 		}
+	})
+
+	t.Run("older clients update the consumer too", func(t *testing.T) {
+		legacyDurable(t, gw, activity.NotifyStream, activity.GatewayConsumer,
+			`{"durable_name":"mfad-gateway","filter_subject":"mfa.notify.>","deliver_policy":"all","ack_policy":"explicit","ack_wait":60000000000}`)
 	})
 
 	t.Run("cannot turn its consumer into a push consumer", func(t *testing.T) {
@@ -304,6 +328,7 @@ func TestAuditorUser(t *testing.T) {
 		if info, err := dc.Info(ctx); n != 3 || err != nil || info.AckFloor.Stream != 3 {
 			t.Fatalf("durable: %d fetched, info %+v, %v", n, info, err)
 		}
+		legacyDurable(t, au, activity.EventsStream, "older-client", `{"durable_name":"older-client","deliver_policy":"all","ack_policy":"explicit"}`)
 	})
 
 	t.Run("discovers the mfa service like nats micro ls", func(t *testing.T) {
