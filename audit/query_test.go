@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -10,17 +9,18 @@ import (
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
 )
 
-func query(t *testing.T, db *sql.DB, q mfa.AuditQuery) mfa.AuditPage {
+func query(t *testing.T, store *sqlite.Store, q mfa.AuditQuery) mfa.AuditPage {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	page, err := audit.Query(ctx, tx, q)
+	var page mfa.AuditPage
+	err := store.Read(context.Background(), func(ctx context.Context, tx channels.Tx) error {
+		var err error
+		page, err = tx.QueryAudit(ctx, q)
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +44,9 @@ func TestQueryFiltersAndPages(t *testing.T) {
 		if i%2 == 1 {
 			user = "bob"
 		}
-		appendEvents(t, store.Writer(), newEvent(i, user, base.Add(time.Duration(i)*time.Minute)))
+		appendEvents(t, store, newEvent(i, user, base.Add(time.Duration(i)*time.Minute)))
 	}
-	read := store.Reader()
+	read := store
 
 	all := query(t, read, mfa.AuditQuery{})
 	if len(all.Records) != 30 || all.NextCursor != 0 || all.Records[0].Seq != 1 {
@@ -98,11 +98,11 @@ func TestQueryLimits(t *testing.T) {
 	for i := range evs {
 		evs[i] = newEvent(i, "alice", time.Now())
 	}
-	appendEvents(t, store.Writer(), evs...)
-	if p := query(t, store.Reader(), mfa.AuditQuery{}); len(p.Records) != audit.DefaultLimit || p.NextCursor != 50 {
+	appendEvents(t, store, evs...)
+	if p := query(t, store, mfa.AuditQuery{}); len(p.Records) != audit.DefaultLimit || p.NextCursor != 50 {
 		t.Fatalf("default limit: %d records, next %d", len(p.Records), p.NextCursor)
 	}
-	if p := query(t, store.Reader(), mfa.AuditQuery{Limit: 10_000}); len(p.Records) != audit.MaxLimit || p.NextCursor != 500 {
+	if p := query(t, store, mfa.AuditQuery{Limit: 10_000}); len(p.Records) != audit.MaxLimit || p.NextCursor != 500 {
 		t.Fatalf("limit above the maximum: %d records, next %d", len(p.Records), p.NextCursor)
 	}
 }
@@ -110,7 +110,7 @@ func TestQueryLimits(t *testing.T) {
 // TestQueryUsesTheIndexes checks the plans: a user or type filter walks its index in
 // seq order instead of sorting or scanning the table.
 func TestQueryUsesTheIndexes(t *testing.T) {
-	db := openStore(t).Reader()
+	db := dbOf(t, openStore(t))
 	plans := map[string]string{
 		"user_id = ?": "audit_log_by_user",
 		"type = ?":    "audit_log_by_type",
