@@ -103,3 +103,38 @@ func plan(t *testing.T, db *sql.DB, q string) []string {
 	}
 	return steps
 }
+
+// TestQueryUsesTheIndexes checks the plans: a user or type filter walks its index in
+// seq order instead of sorting or scanning the table.
+func TestQueryUsesTheIndexes(t *testing.T) {
+	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	db := store.read
+	plans := map[string]string{
+		"user_id = ?": "audit_log_by_user",
+		"type = ?":    "audit_log_by_type",
+	}
+	for filter, index := range plans {
+		rows, err := db.Query("EXPLAIN QUERY PLAN SELECT seq FROM audit_log WHERE seq > 0 AND "+filter+" ORDER BY seq LIMIT 51", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "; ")
+		if !strings.Contains(text, index) || strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q, want %s without a sort", filter, text, index)
+		}
+	}
+}
