@@ -57,14 +57,22 @@ func bodyError(err error) error {
 }
 
 // clientGone reports an error that means the client went away: its connection was
-// reset while the body was read, or its request was cancelled (net/http cancels the
-// request's context when the connection closes) while a command or the token check
-// was waiting.
-func clientGone(c echo.Context, err error) bool {
+// reset while the body was read, or the request's context ended (net/http ends it when
+// the connection closes) while a command or the authorization server was awaited, and
+// the wait failed for that. A fault of the service (INTERNAL_ERROR) that happens to
+// coincide is still one, and keeps its error log line.
+func clientGone(c echo.Context, err error, outcome *mfa.Error) bool {
 	if errors.Is(err, errClientGone) {
 		return true
 	}
-	return errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil
+	if c.Request().Context().Err() == nil {
+		return false
+	}
+	switch outcome.Code {
+	case mfa.CodeUnavailable, mfa.CodeGatewayTimeout:
+		return true
+	}
+	return errors.Is(err, context.Canceled)
 }
 
 const abortKey = "mfad.abort"

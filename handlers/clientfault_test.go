@@ -19,6 +19,7 @@ import (
 
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
+	"github.com/mfad/mfad/handlers"
 )
 
 // faultStack is a stack with a read timeout, metrics and debug logs.
@@ -227,6 +228,29 @@ func TestClientGoneGetsNoAnswer(t *testing.T) {
 		if n, _ := sample(scrape(t, s), "mfad_http_requests_total", "route", "/api/v1/mfa/status"); n != 1 {
 			t.Fatalf("%v status requests counted, want the one 499", n)
 		}
+	})
+
+	t.Run("connection closed while the token is introspected", func(t *testing.T) {
+		is := newIntrospectionServer(t)
+		var ilogs syncBuffer
+		reg := prometheus.NewRegistry()
+		si := newStack(t, func(o *stackOptions) {
+			o.auth = handlers.AuthConfig{IntrospectionURL: is.URL, IntrospectionTimeout: time.Minute}
+			o.handler.Metrics, o.handler.Logger = reg, slog.New(slog.NewJSONHandler(&ilogs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		conn := dial(t, si)
+		if _, err := io.WriteString(conn, "GET /api/v1/mfa/status HTTP/1.1\r\nHost: mfad\r\nAuthorization: Bearer slow:alice\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		for is.calls() == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		conn.Close()
+		counted(t, si, "/api/v1/mfa/status", "499")
+		if n, _ := sample(scrape(t, si), "mfad_http_requests_total", "status", "504"); n != 0 {
+			t.Fatal("counted as 504")
+		}
+		noErrorLogged(t, &ilogs)
 	})
 
 	out := logs.String()

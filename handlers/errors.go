@@ -112,11 +112,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		if clientGone(c, err) {
+		outcome, challenge := classify(err)
+		if clientGone(c, err, outcome) {
 			markGone(c, log, err)
 			return
 		}
-		outcome, challenge := classify(err)
 		if outcome.Code == mfa.CodeInternal {
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(),
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
