@@ -13,37 +13,14 @@ import (
 	"github.com/mfad/mfad/channels"
 )
 
-// tx is a transaction of the store. Statements run prepared when they can. Appended
-// events wait in pending until the batch's end, when they are linked into the chain
-// (Write).
+// tx is a transaction of the store on one connection. Appended events wait in pending
+// until the batch's end, when they are linked into the chain (Write).
 type tx struct {
-	*sql.Tx
-	stmts   *stmtCache
+	*conn
 	pending []mfa.Event
 }
 
 var _ channels.Tx = (*tx)(nil)
-
-func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return t.Tx.ExecContext(ctx, query, args...)
-}
-
-func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return t.Tx.QueryContext(ctx, query, args...)
-}
-
-func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
-}
 
 // changed runs a statement and reports whether it changed a row.
 func (t *tx) changed(ctx context.Context, query string, args ...any) (bool, error) {
