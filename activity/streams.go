@@ -16,6 +16,8 @@ import (
 //     second a 10-minute window held most of the process's heap.
 //   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
 //   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
+//   - MFA_GATEWAY_DEAD holds what the gateway gave up on, without the codes, for an
+//     operator to look into within a week.
 func StreamConfigs(replicas int) []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
@@ -44,6 +46,16 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
 			MaxAge:      time.Hour,
+			Duplicates:  time.Minute,
+		},
+		{
+			Name:        GatewayDeadStream,
+			Description: "SMS and e-mail messages the gateway could not deliver (without their codes)",
+			Subjects:    []string{GatewayDeadSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    replicas,
+			MaxAge:      7 * 24 * time.Hour,
 			Duplicates:  time.Minute,
 		},
 	}

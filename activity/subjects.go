@@ -35,6 +35,17 @@ const (
 	NotifySMS      = "mfa.notify.sms"
 	NotifyEmail    = "mfa.notify.email"
 
+	// The gateway (mfad gateway) reads MFA_NOTIFY with one durable consumer shared by
+	// all its instances and dead-letters what it cannot deliver to MFA_GATEWAY_DEAD, on
+	// mfa.gateway.dead.<channel>. Its replies, and the messages it pulls, arrive under
+	// an inbox prefix of its own: the API role may subscribe to _INBOX.>, and pulled
+	// messages carry one-time codes.
+	GatewayConsumer     = "mfad-gateway"
+	GatewayInboxPrefix  = "_INBOX_mfad_gateway"
+	GatewayDeadStream   = "MFA_GATEWAY_DEAD"
+	GatewayDeadSubjects = "mfa.gateway.dead.>"
+	GatewayDeadSubjectT = "mfa.gateway.dead.%s"
+
 	// Headers carried on command requests.
 	RequestIDHeader = "Mfa-Request-Id"
 	MsgIDHeader     = "Nats-Msg-Id"
