@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mfad/mfad/channels/gateway/smtptest"
 )
 
 func newSMTPSender(t *testing.T, cfg SMTPConfig) *SMTP {
@@ -30,28 +32,29 @@ func newSMTPSender(t *testing.T, cfg SMTPConfig) *SMTP {
 func TestEmailDelivery(t *testing.T) {
 	cases := []struct {
 		name   string
-		opts   smtpServerOpts
+		opts   smtptest.Options
 		scheme string
 	}{
-		{"plain to loopback", smtpServerOpts{}, "smtp"},
-		{"STARTTLS with AUTH", smtpServerOpts{starttls: true, auth: true}, "smtp"},
-		{"implicit TLS", smtpServerOpts{implicit: true}, "smtps"},
+		{"plain to loopback", smtptest.Options{}, "smtp"},
+		{"STARTTLS with AUTH", smtptest.Options{StartTLS: true, Auth: true}, "smtp"},
+		// aiosmtpd 1.4 offers AUTH only after STARTTLS, never on an SMTPS connection.
+		{"implicit TLS", smtptest.Options{Implicit: true}, "smtps"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startSMTPServer(t, tc.opts)
+			srv := smtptest.Start(t, tc.opts)
 			b := newBus(t)
 			reg := prometheus.NewRegistry()
-			email := newSMTPSender(t, SMTPConfig{URL: srv.url(tc.scheme, tc.opts.auth), RootCAs: srv.roots})
+			email := newSMTPSender(t, SMTPConfig{URL: srv.URL(tc.scheme, tc.opts.Auth), RootCAs: srv.Roots})
 			b.gateway(t, Config{Email: email, AppName: "Acme", Metrics: reg})
 
 			b.publish(t, ChannelEmail, codeNote("alice@example.com", "mfa_channel_code", "en", "236067"))
 			b.publish(t, ChannelEmail, codeNote("bob@example.com", "mfa_signin_code", "es", "977535"))
-			got := srv.waitMessages(t, 2)
+			got := srv.Wait(t, 2)
 			b.settled(t)
-			byTo := map[string]received{}
+			byTo := map[string]smtptest.Message{}
 			for _, m := range got {
-				byTo[m.header.Get("To")] = m
+				byTo[m.Header.Get("To")] = m
 			}
 			want := []struct {
 				to, code, subject, text, html string
@@ -66,24 +69,24 @@ func TestEmailDelivery(t *testing.T) {
 				if !ok {
 					t.Fatalf("no message to %s among %d", w.to, len(got))
 				}
-				if from := m.header.Get("From"); from != `"Acme Security" <security@acme.example>` {
+				if from := m.Header.Get("From"); from != `"Acme Security" <security@acme.example>` {
 					t.Errorf("From: %q", from)
 				}
-				if m.header.Get("X-MailFrom") != "security@acme.example" || m.header.Get("X-RcptTo") != strings.Trim(w.to, "<>") {
-					t.Errorf("envelope from %q to %q", m.header.Get("X-MailFrom"), m.header.Get("X-RcptTo"))
+				if m.Header.Get("X-MailFrom") != "security@acme.example" || m.Header.Get("X-RcptTo") != strings.Trim(w.to, "<>") {
+					t.Errorf("envelope from %q to %q", m.Header.Get("X-MailFrom"), m.Header.Get("X-RcptTo"))
 				}
-				if s := m.subject(t); s != w.subject {
-					t.Errorf("Subject %q, want %q", s, w.subject)
+				if s, err := m.Subject(); err != nil || s != w.subject {
+					t.Errorf("Subject %q (%v), want %q", s, err, w.subject)
 				}
-				if !strings.Contains(m.text, w.code) || !strings.Contains(m.text, w.text) {
-					t.Errorf("text part lacks the code or %q:\n%s", w.text, m.text)
+				if !strings.Contains(m.Text, w.code) || !strings.Contains(m.Text, w.text) {
+					t.Errorf("text part lacks the code or %q:\n%s", w.text, m.Text)
 				}
-				if !strings.Contains(m.html, ">"+w.code+"<") || !strings.Contains(m.html, w.html) {
-					t.Errorf("HTML part lacks the code or %q:\n%s", w.html, m.html)
+				if !strings.Contains(m.HTML, ">"+w.code+"<") || !strings.Contains(m.HTML, w.html) {
+					t.Errorf("HTML part lacks the code or %q:\n%s", w.html, m.HTML)
 				}
-				if !regexp.MustCompile(`^<mfad\.[A-Za-z0-9._-]+@acme\.example>$`).MatchString(m.header.Get("Message-ID")) ||
-					m.header.Get("Auto-Submitted") != "auto-generated" || m.header.Get("Date") == "" {
-					t.Errorf("headers: %v", m.header)
+				if !regexp.MustCompile(`^<mfad\.[A-Za-z0-9._-]+@acme\.example>$`).MatchString(m.Header.Get("Message-ID")) ||
+					m.Header.Get("Auto-Submitted") != "auto-generated" || m.Header.Get("Date") == "" {
+					t.Errorf("headers: %v", m.Header)
 				}
 			}
 			if n := counter(t, reg, "mfad_gateway_sent_total", "channel", "email"); n != 2 {
@@ -97,7 +100,7 @@ func TestEmailDelivery(t *testing.T) {
 // a 5xx reply, permanent: dead-lettered at once. An untrusted certificate and an
 // unreachable server are transient: retried until MaxAttempts.
 func TestEmailRefusals(t *testing.T) {
-	srv := startSMTPServer(t, smtpServerOpts{starttls: true, auth: true})
+	srv := smtptest.Start(t, smtptest.Options{StartTLS: true, Auth: true})
 	cases := []struct {
 		name     string
 		url      string
@@ -105,8 +108,8 @@ func TestEmailRefusals(t *testing.T) {
 		attempts uint64
 		reason   string
 	}{
-		{"wrong password", strings.Replace(srv.url("smtp", true), "s3cret", "wrong", 1), true, 1, "535"},
-		{"untrusted certificate", srv.url("smtp", true), false, 2, "certificate"},
+		{"wrong password", strings.Replace(srv.URL("smtp", true), "s3cret", "wrong", 1), true, 1, "535"},
+		{"untrusted certificate", srv.URL("smtp", true), false, 2, "certificate"},
 		{"no server", fmt.Sprintf("smtp://127.0.0.1:%d", freePort(t)), false, 2, "connection refused"},
 	}
 	for _, tc := range cases {
@@ -114,7 +117,7 @@ func TestEmailRefusals(t *testing.T) {
 			b := newBus(t)
 			cfg := SMTPConfig{URL: tc.url}
 			if tc.roots {
-				cfg.RootCAs = srv.roots
+				cfg.RootCAs = srv.Roots
 			}
 			reg := prometheus.NewRegistry()
 			b.gateway(t, Config{Email: newSMTPSender(t, cfg), MaxAttempts: 2, Metrics: reg})
@@ -128,7 +131,7 @@ func TestEmailRefusals(t *testing.T) {
 			}
 		})
 	}
-	if got := srv.messages(t); len(got) != 0 {
+	if got := srv.Messages(t); len(got) != 0 {
 		t.Fatalf("the server stored %d messages", len(got))
 	}
 }
@@ -137,8 +140,8 @@ func TestEmailRefusals(t *testing.T) {
 // unless it is on this machine. The real server here is on loopback, so the test tells
 // the sender to treat it as remote.
 func TestEmailNotInClearToARemoteHost(t *testing.T) {
-	srv := startSMTPServer(t, smtpServerOpts{})
-	s := newSMTPSender(t, SMTPConfig{URL: srv.url("smtp", false)})
+	srv := smtptest.Start(t, smtptest.Options{})
+	s := newSMTPSender(t, SMTPConfig{URL: srv.URL("smtp", false)})
 	s.local = func(string) bool { return false }
 	r := testRenderer(t)
 	m, err := r.render(ChannelEmail, codeNote("dave@example.com", "mfa_signin_code", "en", "732050"), time.Now())
@@ -150,7 +153,7 @@ func TestEmailNotInClearToARemoteHost(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not offer STARTTLS") || isPermanent(err) {
 		t.Fatalf("Send = %v, want a transient refusal to send in clear", err)
 	}
-	if got := srv.messages(t); len(got) != 0 {
+	if got := srv.Messages(t); len(got) != 0 {
 		t.Fatalf("the server received %d messages", len(got))
 	}
 	// The same server is fine as what it is, a local relay.
@@ -158,7 +161,7 @@ func TestEmailNotInClearToARemoteHost(t *testing.T) {
 	if err := s.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
-	srv.waitMessages(t, 1)
+	srv.Wait(t, 1)
 }
 
 func TestNewSMTPRefuses(t *testing.T) {

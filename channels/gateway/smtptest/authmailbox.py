@@ -2,8 +2,8 @@
 a Maildir) that accepts AUTH PLAIN for the user and password in MFAD_TEST_SMTP_USER and
 MFAD_TEST_SMTP_PASSWORD and refuses MAIL FROM before it, as a submission server does.
 
-    PYTHONPATH=testdata python3 -m aiosmtpd -n -l 127.0.0.1:2525 \
-        -c smtpauth.AuthMailbox /tmp/maildir
+    PYTHONPATH=<dir of this file> python3 -m aiosmtpd -n -l 127.0.0.1:2525 \
+        -c authmailbox.AuthMailbox /tmp/maildir
 """
 import base64
 import os
