@@ -34,14 +34,11 @@ const (
 	NotifySubjectT = "mfa.notify.%s"
 	NotifySMS      = "mfa.notify.sms"
 	NotifyEmail    = "mfa.notify.email"
+	// GatewayConsumer is the SMS/e-mail gateway's durable pull consumer on MFA_NOTIFY,
+	// shared by every instance of mfad gateway.
+	GatewayConsumer = "mfad-gateway"
 
-	// The gateway (mfad gateway) reads MFA_NOTIFY with one durable consumer shared by
-	// all its instances and dead-letters what it cannot deliver to MFA_GATEWAY_DEAD, on
-	// mfa.gateway.dead.<channel>. Its replies, and the messages it pulls, arrive under
-	// an inbox prefix of its own: the API role may subscribe to _INBOX.>, and pulled
-	// messages carry one-time codes.
-	GatewayConsumer     = "mfad-gateway"
-	GatewayInboxPrefix  = "_INBOX_mfad_gateway"
+	// Dead letters of the gateway: notifications it gave up on, stream MFA_GATEWAY_DEAD.
 	GatewayDeadStream   = "MFA_GATEWAY_DEAD"
 	GatewayDeadSubjects = "mfa.gateway.dead.>"
 	GatewayDeadSubjectT = "mfa.gateway.dead.%s"

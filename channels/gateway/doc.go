@@ -14,16 +14,18 @@
 // once, and the window is one round trip.
 //
 // The gateway needs only the NATS permissions in PublishPermissions and
-// SubscribePermissions, and never creates or changes a stream:
+// SubscribePermissions, and never creates or changes a stream (in its own account):
 //
 //	publish   $JS.API.CONSUMER.CREATE.MFA_NOTIFY.mfad-gateway.>  (create or update the consumer)
 //	          $JS.API.CONSUMER.MSG.NEXT.MFA_NOTIFY.mfad-gateway   (pull)
 //	          $JS.ACK.MFA_NOTIFY.mfad-gateway.>                   (ack, nak, term)
 //	          mfa.gateway.dead.>                                  (dead letters)
-//	subscribe _INBOX_mfad_gateway.>                               (replies and pulled messages)
+//	subscribe _INBOX.>                                            (replies and pulled messages)
 //
-// It connects with an inbox prefix of its own (activity.GatewayInboxPrefix) because
-// pulled messages carry codes and other mfad clients may subscribe to _INBOX.>.
+// Pulled messages carry codes and arrive on the inbox: the gateway's user belongs in a
+// NATS account of its own, whose _INBOX.> no other client shares. There, mfad's streams
+// are imported, and the JetStream API with them under a domain's prefix
+// ($JS.<domain>.API.…): the caller passes a JetStream context made for that domain.
 //
 // It imports neither channels nor the store: the message format on mfa.notify.sms|email
 // (API.md §4) is the whole contract with the workers.

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,7 +58,7 @@ func (b *bus) publishRaw(t *testing.T, subject string, body []byte) {
 // and stops it when the test ends, unless the test stopped it.
 func (b *bus) gateway(t *testing.T, cfg Config) *Gateway {
 	t.Helper()
-	nc := natstest.Connect(t, b.url, nats.CustomInboxPrefix(activity.GatewayInboxPrefix))
+	nc := natstest.Connect(t, b.url)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

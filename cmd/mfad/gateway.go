@@ -29,6 +29,7 @@ import (
 type GatewayConfig struct {
 	NATSURL   string
 	NATSCreds string
+	JSDomain  string
 
 	SMTPURL    string
 	SMTPFrom   string
@@ -54,6 +55,7 @@ type GatewayConfig struct {
 func (c *GatewayConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_NOTIFY, comma-separated; for mfad serve's embedded server: \"$(mfad nats-url --role gateway)\"")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&c.JSDomain, "js-domain", jsDomainAuto, "JetStream domain of mfad's streams: auto = "+outsideDomain+" (the gateway's own account on mfad's NATS) if it answers, else this account's JetStream; --js-domain= for this account's")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "e-mail server: smtp://user:password@host:587 (STARTTLS when offered; plain text only to a loopback host) or smtps://…:465; empty = e-mail off")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender of the e-mails, e.g. 'Acme <no-reply@acme.example>'")
 	fs.StringVar(&c.SMTPCAFile, "smtp-ca-file", "", "PEM file of the CA(s) that sign the e-mail server's certificate; empty = the system's")
@@ -155,6 +157,13 @@ func (c *GatewayConfig) senders(stdout io.Writer) (email, sms gateway.Sender, er
 	return email, sms, nil
 }
 
+// The JetStream domain under which mfad's NATS shows its streams to an outside
+// account such as the gateway's, and what --js-domain=auto tries first.
+const (
+	jsDomainAuto  = "auto"
+	outsideDomain = "mfad"
+)
+
 // runGatewayWith runs the gateway until ctx ends, then stops it: the messages in hand
 // are finished within the shutdown timeout.
 func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.Sender, log *slog.Logger) (err error) {
@@ -184,17 +193,21 @@ func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("JetStream: %w", err)
+	newGateway := func(domain string) (*gateway.Gateway, error) {
+		js, err := jetstream.NewWithDomain(nc, domain) // "" is the account's own
+		if err != nil {
+			return nil, fmt.Errorf("JetStream: %w", err)
+		}
+		return gateway.New(js, gateway.Config{Email: email, SMS: sms, AppName: cfg.AppName, MaxAttempts: cfg.MaxAttempts,
+			SendTimeout: cfg.SendTimeout, Concurrency: cfg.Concurrency, Logger: log.With("component", "gateway"), Metrics: reg})
 	}
-	g, err := gateway.New(js, gateway.Config{Email: email, SMS: sms, AppName: cfg.AppName, MaxAttempts: cfg.MaxAttempts,
-		SendTimeout: cfg.SendTimeout, Concurrency: cfg.Concurrency, Logger: log.With("component", "gateway"), Metrics: reg})
+	g, err := startGateway(ctx, cfg.JSDomain, newGateway, log)
 	if err != nil {
 		return err
 	}
-	if err := startGateway(ctx, g, log); err != nil {
-		return err
+	if g == nil { // ended while waiting
+		log.Info("shutting down")
+		return nil
 	}
 	if ctx.Err() == nil {
 		log.Info("gateway started", "email", describe(email, cfg.SMTPURL), "sms", describe(sms, cfg.SMSURL),
@@ -211,33 +224,54 @@ func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.
 	return nil
 }
 
-// startGateway starts g, waiting as long as it takes for MFA_NOTIFY: a gateway may
-// well start before the mfad serve that creates the stream.
-func startGateway(ctx context.Context, g *gateway.Gateway, log *slog.Logger) error {
+// startGateway starts a gateway on the JetStream of domain, waiting as long as it
+// takes for MFA_NOTIFY: a gateway may well start before the mfad serve that creates
+// the stream. With domain auto it tries outsideDomain, where mfad's NATS serves an
+// outside account such as the gateway's, and the account's own JetStream when nothing
+// answers there. It returns nil, nil if ctx ends first.
+func startGateway(ctx context.Context, domain string, newGateway func(string) (*gateway.Gateway, error), log *slog.Logger) (*gateway.Gateway, error) {
+	domains := []string{domain}
+	if domain == jsDomainAuto {
+		domains = []string{outsideDomain, ""}
+	}
 	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := g.Start(cctx)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return nil
+		var err error
+		for _, d := range domains {
+			var g *gateway.Gateway
+			if g, err = newGateway(d); err != nil {
+				return nil, err
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = g.Start(cctx)
+			cancel()
+			if err == nil {
+				if d != "" {
+					log.Info("JetStream domain", "domain", d)
+				}
+				return g, nil
+			}
+			if ctx.Err() != nil {
+				return nil, nil
+			}
+			if !errors.Is(err, nats.ErrNoResponders) {
+				break // this domain answered: the error is its
+			}
 		}
 		if attempt%15 == 0 { // every 30 s or so, not every 2
 			log.Warn("waiting for the stream MFA_NOTIFY (is mfad serve running, and may this user bind the consumer?)", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, nil
 		case <-time.After(2 * time.Second):
 		}
 	}
 }
 
-// connectGateway connects with the gateway's own inbox prefix (activity.GatewayInboxPrefix),
-// which its NATS user may subscribe to, reconnecting for ever.
+// connectGateway connects to NATS, reconnecting for ever.
 func connectGateway(cfg *GatewayConfig, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("mfad-gateway"),
-		nats.CustomInboxPrefix(activity.GatewayInboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
