@@ -12,13 +12,63 @@ const (
 	KindEmail Kind = "email"
 )
 
-// ParseKind accepts the three channel names of API.md §3.
-func ParseKind(s string) (Kind, bool) {
-	switch k := Kind(s); k {
-	case KindTOTP, KindSMS, KindEmail:
-		return k, true
+// KindRules is what a kind of method can do. Every rule that depends on the kind reads
+// it here, so a new kind is one entry in Kinds (and its own commands).
+type KindRules struct {
+	Kind Kind
+	// Channel: a DruID channel name (context.mfa_channel), removable with mfa/delete.
+	Channel bool
+	// Address: the method is a phone number or e-mail address (sealed); it receives
+	// one-time codes and the user's security notices.
+	Address bool
+	// Strong: backup codes exist while the user has a verified method of a strong kind.
+	Strong bool
+	// Object is the event object type of a method of this kind.
+	Object string
+	// Verified and Removed are the events of one method becoming verified and being
+	// removed; "" when the kind records the fact otherwise (a channel's deletion).
+	Verified, Removed string
+}
+
+// Kinds is every kind of method, in the order lists and events take them.
+var Kinds = []KindRules{
+	{Kind: KindTOTP, Channel: true, Strong: true, Object: ObjectTOTPDevice,
+		Verified: EventTOTPDeviceVerified, Removed: EventTOTPDeviceRemoved},
+	{Kind: KindSMS, Channel: true, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
+	{Kind: KindEmail, Channel: true, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
+}
+
+var kindIndex = func() map[Kind]int {
+	m := make(map[Kind]int, len(Kinds))
+	for i, k := range Kinds {
+		m[k.Kind] = i
 	}
-	return "", false
+	return m
+}()
+
+// ParseKind accepts the channel names of API.md §3.
+func ParseKind(s string) (Kind, bool) {
+	k := Kind(s)
+	if !k.Rules().Channel {
+		return "", false
+	}
+	return k, true
+}
+
+// Rules is what k can do (the zero KindRules for an unknown kind).
+func (k Kind) Rules() KindRules {
+	if i, ok := kindIndex[k]; ok {
+		return Kinds[i]
+	}
+	return KindRules{}
+}
+
+// Order is k's place in Kinds (after every kind for an unknown one).
+func (k Kind) Order() int {
+	if i, ok := kindIndex[k]; ok {
+		return i
+	}
+	return len(Kinds)
 }
 
 // Verification methods reported by a successful sign-in verification.

@@ -164,6 +164,9 @@ type LockedOutUser struct {
 	UserID         string    `json:"user_id"`
 	LockedUntil    time.Time `json:"locked_until"`
 	FailedAttempts int       `json:"failed_attempts"`
+	// UntilReset: the user reached the most consecutive failures allowed and stays
+	// locked until an administrator resets their MFA, whatever LockedUntil says.
+	UntilReset bool `json:"until_reset,omitempty"`
 }
 
 // OutboxBacklog is what waits to leave the store: audit records not yet acknowledged by

@@ -2,12 +2,9 @@ package mfa
 
 import _ "embed"
 
-// Schema is the SQLite schema of the worker store. It is applied to an empty database
-// and recorded as SchemaVersion in PRAGMA user_version.
+// Schema is the readable schema of record of the worker store: what the SQLite store's
+// numbered migrations (channels/sqlite/migrations) build, kept equal to them by a test.
+// A change to the schema is a new migration and the same change here.
 //
 //go:embed schema.sql
 var Schema string
-
-// SchemaVersion is the PRAGMA user_version of a database created from Schema. Bump it,
-// and add a migration in channels/store.go, whenever schema.sql changes after a release.
-const SchemaVersion = 1

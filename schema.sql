@@ -1,5 +1,7 @@
--- mfad worker store. Times are Unix milliseconds (UTC). Secrets and addresses are sealed
--- with AES-256-GCM (channels/seal.go); the key never lives in this file.
+-- mfad worker store: the schema of record, as the migrations of the SQLite store build
+-- it (channels/sqlite/migrations; a test keeps the two equal). Times are Unix
+-- milliseconds (UTC). Secrets and addresses are sealed with AES-256-GCM
+-- (channels/seal.go); the key never lives in this file.
 
 -- One row per user the service has seen. The lockout counters live here because they are
 -- per user and shared by every method (API.md §0 Lockout).
@@ -60,10 +62,18 @@ CREATE TABLE pending_codes (
     key_id     TEXT    NOT NULL,
     code_hash  BLOB    NOT NULL,
     expires_at INTEGER NOT NULL,
-    attempts   INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX pending_codes_by_expiry ON pending_codes (expires_at);
+
+-- One row per SMS/e-mail code sent: the per-user send limit (SMS pumping) counts them
+-- over its window. Taking a slot is one statement, so concurrent writers stay exact.
+CREATE TABLE code_sends (
+    user_id TEXT    NOT NULL,
+    sent_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX code_sends_by_user ON code_sends (user_id, sent_at);
+CREATE INDEX code_sends_by_time ON code_sends (sent_at);
 
 -- Idempotency: the sealed reply of every command that carried a key (Idempotency-Key,
 -- activity id), per user. A repeated key within the retention window gets this reply.
@@ -88,8 +98,10 @@ CREATE TABLE notify_outbox (
     created_at  INTEGER NOT NULL
 ) STRICT;
 
--- The audit log is also the outbox of stream MFA_EVENTS: one row, one event. hash covers
--- every column but published_at and chains to the previous row (audit/chain.go).
+-- The audit log is also the outbox of stream MFA_EVENTS: one row, one event. hash is an
+-- HMAC, under the chain key key_id names (kept outside this file), of every column but
+-- published_at and of the previous row's hash (audit/chain.go). Rows written by schema
+-- version 1 have key_id '' and a plain SHA-256 link.
 CREATE TABLE audit_log (
     seq          INTEGER PRIMARY KEY,
     event_id     TEXT    NOT NULL UNIQUE,
@@ -99,6 +111,7 @@ CREATE TABLE audit_log (
     entry_point  TEXT    NOT NULL,
     source       TEXT    NOT NULL,
     body         TEXT    NOT NULL,
+    key_id       TEXT    NOT NULL DEFAULT '',
     prev_hash    BLOB    NOT NULL,
     hash         BLOB    NOT NULL,
     created_at   INTEGER NOT NULL,
@@ -108,8 +121,6 @@ CREATE INDEX audit_log_unpublished ON audit_log (seq) WHERE published_at IS NULL
 CREATE INDEX audit_log_by_user ON audit_log (user_id, seq);
 CREATE INDEX audit_log_by_type ON audit_log (type, seq);
 CREATE INDEX audit_log_by_time ON audit_log (created_at, type); -- dashboard: counts per type over the last hour, from the index alone
--- The per-user limit on codes sent (channels/phone.go) counts these.
-CREATE INDEX audit_log_codes_sent ON audit_log (user_id, created_at) WHERE type = 'channel.code_sent';
 
 -- Append-only: the only change ever allowed is setting published_at once.
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
@@ -123,7 +134,8 @@ WHEN NOT (
     AND NEW.seq IS OLD.seq AND NEW.event_id IS OLD.event_id AND NEW.type IS OLD.type
     AND NEW.user_id IS OLD.user_id AND NEW.actor IS OLD.actor
     AND NEW.entry_point IS OLD.entry_point AND NEW.source IS OLD.source
-    AND NEW.body IS OLD.body AND NEW.prev_hash IS OLD.prev_hash AND NEW.hash IS OLD.hash
+    AND NEW.body IS OLD.body AND NEW.key_id IS OLD.key_id
+    AND NEW.prev_hash IS OLD.prev_hash AND NEW.hash IS OLD.hash
     AND NEW.created_at IS OLD.created_at)
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');

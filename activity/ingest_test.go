@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
 	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 // Activity ingest against a real JetStream and a real worker on SQLite: what a trusted
@@ -31,7 +32,7 @@ type ingestRig struct {
 	t      *testing.T
 	url    string
 	js     jetstream.JetStream // the producer's
-	store  *channels.Store
+	store  *sqlite.Store
 	sealer *channels.Sealer
 	worker *channels.Worker
 }
@@ -43,12 +44,8 @@ func newIngestRig(t *testing.T) *ingestRig {
 	ns := natstest.Server(t)
 	r := &ingestRig{t: t, url: ns.ClientURL()}
 	r.js = natstest.JetStream(t, natstest.Connect(t, r.url))
-	store, err := channels.OpenStore(context.Background(), filepath.Join(t.TempDir(), "mfad.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	r.store = store
+	r.store = sqlitetest.Open(t, "")
+	var err error
 	if r.sealer, err = channels.NewSealer(bytes.Repeat([]byte{9}, channels.KeySize)); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +137,7 @@ type auditRecord struct {
 
 func (r *ingestRig) audit(typ string) []auditRecord {
 	r.t.Helper()
-	rows, err := r.store.Reader().Query("SELECT type, user_id, body FROM audit_log WHERE ? = '' OR type = ? ORDER BY seq", typ, typ)
+	rows, err := sqlitetest.DB(r.t, r.store).Query("SELECT type, user_id, body FROM audit_log WHERE ? = '' OR type = ? ORDER BY seq", typ, typ)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -439,7 +436,7 @@ func TestIngestGivesUpOnUndeliverable(t *testing.T) {
 func TestIngestRetriesAWorkerFault(t *testing.T) {
 	r := newIngestRig(t)
 	r.startWorker()
-	db := r.store.Writer()
+	db := sqlitetest.DB(t, r.store)
 	if _, err := db.Exec(`CREATE TRIGGER broken_disk BEFORE INSERT ON methods
 		BEGIN SELECT RAISE(ABORT, 'disk trouble'); END`); err != nil {
 		t.Fatal(err)

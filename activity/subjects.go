@@ -59,6 +59,12 @@ func EndpointName(commandType string) string {
 	return strings.ReplaceAll(commandType, ".", "_")
 }
 
+// NotifySubject is the subject of a message for the gateway to a method of kind (sms,
+// email).
+func NotifySubject(kind string) string {
+	return fmt.Sprintf(NotifySubjectT, kind)
+}
+
 // EventSubject is the subject an event type is published on.
 func EventSubject(eventType string) string {
 	return fmt.Sprintf(EventSubjectT, eventType)

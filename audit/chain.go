@@ -1,35 +1,151 @@
 package audit
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
 )
 
-// genesis is the prev_hash of the first record.
-var genesis = make([]byte, sha256.Size)
+// Genesis is the prev_hash of the first record.
+var Genesis = make([]byte, sha256.Size)
 
-// record is one audit_log row.
-type record struct {
-	Seq         int64
-	EventID     string
-	Type        string
-	UserID      string
-	Actor       string
-	EntryPoint  string
-	Source      string
-	Body        string
-	PrevHash    []byte
-	Hash        []byte
-	CreatedAt   int64 // Unix ms
-	PublishedAt *int64
+// Record is one audit_log row.
+type Record struct {
+	Seq        int64
+	EventID    string
+	Type       string
+	UserID     string
+	Actor      string
+	EntryPoint string
+	Source     string
+	Body       string // the event as published: Activity Streams 2.0 JSON
+	KeyID      string // the chain key that linked it; "" for an unkeyed record of schema 1
+	PrevHash   []byte
+	Hash       []byte
+	CreatedAt  int64 // Unix ms
+	Published  bool
 }
 
-// chainHash is SHA-256(prev_hash || canonical record). The canonical form covers every
-// column except hash itself and published_at (the one column the relay may set later):
-// integers as 8 bytes big-endian, strings length-prefixed, so no two different records
-// share an encoding.
-func chainHash(r *record) []byte {
-	h := sha256.New()
+// KeySize is the size of a chain key.
+const KeySize = 32
+
+// Chain links audit records: each record's hash is an HMAC-SHA-256, under a key kept
+// outside the database, of the previous record's hash and every column of the record.
+// Whoever holds the database but not the key can neither alter a record nor rewrite
+// the chain after it so that it verifies again, which a plain hash chain allowed.
+//
+// Keys rotate like the sealing keys: the first one links new records, every
+// configured one verifies, and each record names its key. Records of schema 1 were
+// chained with plain SHA-256 and name no key; they stay verifiable (Verify).
+type Chain struct {
+	primary string
+	keys    map[string][]byte
+}
+
+// ErrUnknownChainKey means a record names a chain key that is not configured.
+var ErrUnknownChainKey = errors.New("linked with a chain key that is not configured")
+
+// NewChain returns a chain whose first key links new records.
+func NewChain(keys ...[]byte) (*Chain, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no audit chain key")
+	}
+	c := &Chain{keys: map[string][]byte{}}
+	for i, k := range keys {
+		if len(k) != KeySize {
+			return nil, fmt.Errorf("audit chain key %d is %d bytes, want %d", i+1, len(k), KeySize)
+		}
+		id := ChainKeyID(k)
+		if i == 0 {
+			c.primary = id
+		}
+		c.keys[id] = derive(k, "mfad audit chain v2")
+	}
+	return c, nil
+}
+
+// ChainKeyID names a chain key without revealing it.
+func ChainKeyID(key []byte) string {
+	return hex.EncodeToString(derive(key, "mfad audit chain key id")[:8])
+}
+
+// PrimaryKeyID is the id of the key that links new records.
+func (c *Chain) PrimaryKeyID() string { return c.primary }
+
+// KeyIDs are the configured key ids, primary first.
+func (c *Chain) KeyIDs() []string {
+	ids := []string{c.primary}
+	for id := range c.keys {
+		if id != c.primary {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func derive(key []byte, label string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+// Next is the record of ev at seq, linked after the record whose hash is prev. The body
+// is the event as it is published, carrying seq.
+func (c *Chain) Next(ev mfa.Event, seq int64, prev []byte) (Record, error) {
+	body, err := activity.EncodeEvent(ev, seq)
+	if err != nil {
+		return Record{}, err
+	}
+	r := Record{
+		Seq:        seq,
+		EventID:    ev.ID,
+		Type:       ev.Type,
+		UserID:     ev.UserID,
+		Actor:      ev.Actor,
+		EntryPoint: ev.EntryPoint,
+		Source:     ev.Source,
+		Body:       string(body),
+		KeyID:      c.primary,
+		PrevHash:   prev,
+		CreatedAt:  ev.Time.UnixMilli(),
+	}
+	r.Hash = c.hash(&r, c.keys[c.primary])
+	return r, nil
+}
+
+// Matches reports whether r's columns hash to r.Hash under the key it names (or, for
+// a record with no key, under plain SHA-256).
+func (c *Chain) Matches(r *Record) (bool, error) {
+	if r.KeyID == "" {
+		return hmac.Equal(c.hash(r, nil), r.Hash), nil
+	}
+	key, ok := c.keys[r.KeyID]
+	if !ok {
+		return false, fmt.Errorf("audit record %d: key id %s: %w", r.Seq, r.KeyID, ErrUnknownChainKey)
+	}
+	return hmac.Equal(c.hash(r, key), r.Hash), nil
+}
+
+// hash is the link of r: HMAC-SHA-256 under key of prev_hash and the canonical record,
+// which covers every column except hash itself and published_at (the one column the
+// relay may set later): integers as 8 bytes big-endian, strings length-prefixed, so no
+// two different records share an encoding. The key id is covered too, so a record
+// cannot be relabelled with another key. With no key (schema 1) it is SHA-256 of the
+// same input without the key id.
+func (c *Chain) hash(r *Record, key []byte) []byte {
+	var h hash.Hash
+	if key == nil {
+		h = sha256.New()
+	} else {
+		h = hmac.New(sha256.New, key)
+	}
 	h.Write(r.PrevHash)
 	var n [8]byte
 	putInt := func(v int64) {
@@ -49,5 +165,46 @@ func chainHash(r *record) []byte {
 	putString(r.Source)
 	putString(r.Body)
 	putInt(r.CreatedAt)
+	if key != nil {
+		putString(r.KeyID)
+	}
 	return h.Sum(nil)
+}
+
+// Seal is a keyed tag of a fact about the log itself (where the keyed chain begins),
+// so that the fact cannot be changed by whoever holds only the database.
+func (c *Chain) Seal(fact string) []byte {
+	m := hmac.New(sha256.New, c.keys[c.primary])
+	m.Write([]byte("mfad audit fact\x00" + fact))
+	return append([]byte(c.primary+":"), m.Sum(nil)...)
+}
+
+// Opens reports whether tag is Seal(fact) under one of the configured keys.
+func (c *Chain) Opens(fact string, tag []byte) bool {
+	id, sum, ok := cutTag(tag)
+	if !ok {
+		return false
+	}
+	key, known := c.keys[id]
+	if !known {
+		return false
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("mfad audit fact\x00" + fact))
+	return hmac.Equal(m.Sum(nil), sum)
+}
+
+// TagKeyID is the key id of a tag made by Seal.
+func TagKeyID(tag []byte) string {
+	id, _, _ := cutTag(tag)
+	return id
+}
+
+func cutTag(tag []byte) (string, []byte, bool) {
+	for i, b := range tag {
+		if b == ':' {
+			return string(tag[:i]), tag[i+1:], true
+		}
+	}
+	return "", nil, false
 }

@@ -18,7 +18,6 @@ import (
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
-	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels"
 )
 
@@ -48,7 +47,7 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 		restartAfter = busTotal / 3 // replies received before the server stops
 	)
 	store, b := openStore(t), newBus(t)
-	relay := fastRelay(t, store.Writer(), b, audit.WithReader(store.Reader()))
+	relay := fastRelay(t, store, b)
 	run(t, relay)
 
 	sealer, err := channels.NewSealer(bytes.Repeat([]byte{7}, channels.KeySize))
@@ -162,22 +161,31 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 	// during the outage, they commit and their replies go nowhere: the clients time
 	// out and resend, and the retry must be answered from the idempotency store.
 	ctx := context.Background()
-	hold, err := store.Writer().Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held int64
+	// A write transaction of our own holds the store's one writer connection.
+	release, holding, held := make(chan struct{}), make(chan struct{}), make(chan []error, 1)
+	go func() {
+		held <- store.Write(ctx, []channels.Unit{{Run: func(context.Context, channels.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		}}})
+	}()
+	<-holding
+	var waiting int64
 	waitFor(t, "commands waiting for the writer", func() bool {
-		held = delivered(t, b) - replies.Load()
-		return held >= clients/2
+		waiting = delivered(t, b) - replies.Load()
+		return waiting >= clients/2
 	})
 	b.stop()
 	stoppedAt := replies.Load()
-	hold.Close()
+	close(release)
+	if errs := <-held; errs[0] != nil {
+		t.Fatal(errs[0])
+	}
 
 	// The outage: commands keep coming in process, so the log grows while the relay
 	// cannot publish, and the client retries pile up on its reconnecting connection.
-	before := len(auditRows(t, store.Reader()))
+	before := len(auditRows(t, store))
 	for u := range localUsers {
 		user := fmt.Sprint("local-", u)
 		for i := range perUser {
@@ -189,7 +197,7 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 			record(user, cmd.Key, r)
 		}
 	}
-	during := len(auditRows(t, store.Reader())) - before
+	during := len(auditRows(t, store)) - before
 	if backlog, err := relay.Backlog(ctx); err != nil || backlog < during {
 		t.Fatalf("backlog during the outage %d (%v), want at least the %d rows appended", backlog, err, during)
 	}
@@ -198,7 +206,7 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 	waitFor(t, "every client to time out", func() bool { return unavailable.Load() >= clients })
 	b.start()
 	t.Logf("NATS stopped after %d of %d replies with %d commands held at the writer; %d audit rows appended while it was down; restarted",
-		stoppedAt, busTotal, held, during)
+		stoppedAt, busTotal, waiting, during)
 
 	wg.Wait()
 	mu.Lock()
@@ -214,14 +222,14 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 		t.Fatal("no retry was answered from the idempotency store: the held commands' replies were not lost")
 	}
 
-	rows := auditRows(t, store.Reader())
+	rows := auditRows(t, store)
 	waitPublished(t, relay, b, len(rows))
-	checkStream(t, b, store.Reader())
+	checkStream(t, b, store)
 
 	// Exactly once: every key has one stored reply, one methods insert and one
 	// totp.device_set_up event, which names the device its client was given.
 	const total = busTotal + localTotal
-	db := store.Reader()
+	db := dbOf(t, store)
 	scalar := func(query string) int {
 		t.Helper()
 		var n int

@@ -59,7 +59,7 @@ func newRelayMetrics(reg prometheus.Registerer, r *Relay) *relayMetrics {
 }
 
 // acked records rows JetStream acknowledged at now.
-func (m *relayMetrics) acked(rows []outRow, now time.Time) {
+func (m *relayMetrics) acked(rows []Record, now time.Time) {
 	if m == nil {
 		return
 	}
@@ -68,7 +68,7 @@ func (m *relayMetrics) acked(rows []outRow, now time.Time) {
 	for _, row := range rows {
 		// created_at comes from the worker's clock, which may run a little ahead of
 		// this one: never a negative latency.
-		m.latency.Observe(float64(max(ms-row.createdAt, 0)) / 1000)
+		m.latency.Observe(float64(max(ms-row.CreatedAt, 0)) / 1000)
 	}
 }
 

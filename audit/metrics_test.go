@@ -42,10 +42,9 @@ func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // cannot publish is counted as a failure.
 func TestRelayMetrics(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
-	appendN(t, db, 30, "alice")
+	appendN(t, store, 30, "alice")
 	reg := prometheus.NewRegistry()
-	r := fastRelay(t, db, b, audit.WithReader(store.Reader()), audit.WithMetrics(reg))
+	r := fastRelay(t, store, b, audit.WithMetrics(reg))
 	if v := value(t, reg, "mfad_outbox_backlog"); v != 30 {
 		t.Fatalf("backlog before publishing = %v, want 30", v)
 	}
@@ -63,7 +62,7 @@ func TestRelayMetrics(t *testing.T) {
 
 	// NATS down: Run's passes fail and are counted; the backlog shows what waits.
 	b.stop()
-	appendN(t, db, 2, "alice")
+	appendN(t, store, 2, "alice")
 	stop := run(t, r)
 	waitFor(t, "a failed relay pass", func() bool { return value(t, reg, "mfad_outbox_relay_failures_total") >= 1 })
 	stop()

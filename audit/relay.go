@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,8 +56,7 @@ const (
 // them back in order. That is cheaper than fsyncing every publish (sync_interval
 // always), and the audit log, written with synchronous=FULL, stays the durable copy.
 type Relay struct {
-	write   *sql.DB // marks published_at
-	read    *sql.DB // reads rows
+	outbox  Outbox
 	js      jetstream.JetStream
 	log     *slog.Logger
 	cfg     relayConfig
@@ -99,8 +97,25 @@ type relayConfig struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	now        func() time.Time
-	read       *sql.DB
 	metrics    prometheus.Registerer
+}
+
+// Outbox is the audit log as the relay reads and marks it.
+type Outbox interface {
+	// Load returns up to limit records with seq ≥ from, in seq order (Seq, EventID,
+	// Type, Body and CreatedAt are enough).
+	Load(ctx context.Context, from int64, limit int) ([]Record, error)
+	// MarkPublished sets published_at to at on the records from..to that lack it.
+	MarkPublished(ctx context.Context, from, to int64, at time.Time) error
+	// FirstUnpublished is the seq of the oldest unpublished record, or the one after
+	// the last record when every record is published (1 for an empty log).
+	FirstUnpublished(ctx context.Context) (int64, error)
+	// PublishedFrom counts the records from seq on that are marked published.
+	PublishedFrom(ctx context.Context, seq int64) (int, error)
+	// EventID is the event id of the record at seq, if there is one.
+	EventID(ctx context.Context, seq int64) (string, bool, error)
+	// Backlog counts the unpublished records and gives the creation time of the oldest.
+	Backlog(ctx context.Context) (int, time.Time, error)
 }
 
 // RelayOption adjusts a Relay.
@@ -130,15 +145,10 @@ func WithReadiness(maxBacklog int, maxLag time.Duration) RelayOption {
 // WithClock sets the clock of published_at and of the lag check.
 func WithClock(now func() time.Time) RelayOption { return func(c *relayConfig) { c.now = now } }
 
-// WithReader reads rows from a pool of their own, so the relay does not queue for the
-// single writer connection except to mark rows published.
-func WithReader(db *sql.DB) RelayOption { return func(c *relayConfig) { c.read = db } }
-
-// NewRelay returns a relay over the audit log in db, which must be the writer (the relay
-// marks rows published), publishing with js. js should have a publish-async timeout
+// NewRelay returns a relay over the audit log outbox, publishing with js. js should have a publish-async timeout
 // (jetstream.WithPublishAsyncTimeout) so abandoned acknowledgements are forgotten; the
 // relay itself never waits longer than its ack wait.
-func NewRelay(db *sql.DB, js jetstream.JetStream, log *slog.Logger, opts ...RelayOption) *Relay {
+func NewRelay(outbox Outbox, js jetstream.JetStream, log *slog.Logger, opts ...RelayOption) *Relay {
 	cfg := relayConfig{
 		window:     DefaultWindow,
 		ackWait:    DefaultAckWait,
@@ -155,13 +165,10 @@ func NewRelay(db *sql.DB, js jetstream.JetStream, log *slog.Logger, opts ...Rela
 	if cfg.window < 1 {
 		cfg.window = 1
 	}
-	if cfg.read == nil {
-		cfg.read = db
-	}
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Relay{write: db, read: cfg.read, js: js, log: log, cfg: cfg, kick: make(chan struct{}, 1)}
+	r := &Relay{outbox: outbox, js: js, log: log, cfg: cfg, kick: make(chan struct{}, 1)}
 	r.metrics = newRelayMetrics(cfg.metrics, r)
 	return r
 }
@@ -263,20 +270,11 @@ func (r *Relay) Backlog(ctx context.Context) (int, error) {
 
 // backlog counts the unpublished rows and returns the creation time of the oldest.
 func (r *Relay) backlog(ctx context.Context) (int, time.Time, error) {
-	var (
-		n      int
-		oldest sql.NullInt64
-	)
-	err := r.read.QueryRowContext(ctx, `SELECT count(*),
-		(SELECT created_at FROM audit_log WHERE published_at IS NULL ORDER BY seq LIMIT 1)
-		FROM audit_log WHERE published_at IS NULL`).Scan(&n, &oldest)
+	n, oldest, err := r.outbox.Backlog(ctx)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count unpublished audit records: %w", err)
 	}
-	if !oldest.Valid {
-		return n, time.Time{}, nil
-	}
-	return n, time.UnixMilli(oldest.Int64), nil
+	return n, oldest, nil
 }
 
 // Ready is the outbox's readiness check. It fails when
@@ -352,53 +350,31 @@ func (r *Relay) mark(ctx context.Context, force bool) error {
 	return err
 }
 
-// outRow is what the relay needs of a row.
-type outRow struct {
-	seq       int64
-	eventID   string
-	typ       string
-	body      string
-	createdAt int64 // Unix milliseconds
-}
-
-func (r *Relay) load(ctx context.Context, from int64) ([]outRow, error) {
-	rows, err := r.read.QueryContext(ctx,
-		"SELECT seq, event_id, type, body, created_at FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?", from, r.cfg.window)
+func (r *Relay) load(ctx context.Context, from int64) ([]Record, error) {
+	rows, err := r.outbox.Load(ctx, from, r.cfg.window)
 	if err != nil {
 		return nil, fmt.Errorf("read audit records from %d: %w", from, err)
 	}
-	defer rows.Close()
-	var out []outRow
-	for rows.Next() {
-		var o outRow
-		if err := rows.Scan(&o.seq, &o.eventID, &o.typ, &o.body, &o.createdAt); err != nil {
-			return nil, fmt.Errorf("scan audit record: %w", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read audit records from %d: %w", from, err)
-	}
-	return out, nil
+	return rows, nil
 }
 
 // publish sends one window, waits for its acknowledgements in order, marks the
 // acknowledged prefix published and moves the position past it. It returns the first
 // failure; the messages after it are abandoned (their expectations make them fail on
 // the server, or they are duplicates of what the retry sends).
-func (r *Relay) publish(ctx context.Context, rows []outRow) error {
+func (r *Relay) publish(ctx context.Context, rows []Record) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(rows))
 	var sendErr error
 	for i, row := range rows {
 		msg := &nats.Msg{
-			Subject: activity.EventSubject(row.typ),
-			Data:    []byte(row.body),
-			Header:  nats.Header{activity.EventSeqHeader: []string{strconv.FormatInt(row.seq, 10)}},
+			Subject: activity.EventSubject(row.Type),
+			Data:    []byte(row.Body),
+			Header:  nats.Header{activity.EventSeqHeader: []string{strconv.FormatInt(row.Seq, 10)}},
 		}
-		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.eventID),
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.EventID),
 			jetstream.WithExpectLastSequence(r.pos.seq+uint64(i)))
 		if err != nil {
-			sendErr = fmt.Errorf("publish audit record %d: %w", row.seq, err)
+			sendErr = fmt.Errorf("publish audit record %d: %w", row.Seq, err)
 			break
 		}
 		futures = append(futures, f)
@@ -410,7 +386,7 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 	}
 	if acked > 0 {
 		done := rows[:acked]
-		if r.unmarkedTo != 0 && done[0].seq != r.unmarkedTo+1 {
+		if r.unmarkedTo != 0 && done[0].Seq != r.unmarkedTo+1 {
 			// Not contiguous (a republish after a reconcile): mark what waits first, so
 			// a range never covers a row that was not acknowledged.
 			if merr := r.mark(ctx, true); merr != nil {
@@ -418,13 +394,13 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 			}
 		}
 		if r.unmarkedTo == 0 {
-			r.unmarkedFrom = done[0].seq
+			r.unmarkedFrom = done[0].Seq
 		}
-		r.unmarkedTo = done[acked-1].seq
-		r.pos.next = done[acked-1].seq + 1
+		r.unmarkedTo = done[acked-1].Seq
+		r.pos.next = done[acked-1].Seq + 1
 		r.pos.seq = lastSeq
 		r.metrics.acked(done, r.cfg.now())
-		r.log.Debug("published audit records", "from", done[0].seq, "to", done[acked-1].seq)
+		r.log.Debug("published audit records", "from", done[0].Seq, "to", done[acked-1].Seq)
 	}
 	return err
 }
@@ -433,7 +409,7 @@ func (r *Relay) publish(ctx context.Context, rows []outRow) error {
 // first rows JetStream holds and the stream sequence of the last of them. A duplicate
 // does not take a new sequence, so the expectations after it fail and the relay
 // reconciles: a duplicate is rare enough for that.
-func (r *Relay) await(ctx context.Context, rows []outRow, futures []jetstream.PubAckFuture) (int, uint64, error) {
+func (r *Relay) await(ctx context.Context, rows []Record, futures []jetstream.PubAckFuture) (int, uint64, error) {
 	timer := time.NewTimer(r.cfg.ackWait)
 	defer timer.Stop()
 	last := r.pos.seq
@@ -448,14 +424,14 @@ func (r *Relay) await(ctx context.Context, rows []outRow, futures []jetstream.Pu
 				// it claims to have, which no publisher can repair until the window
 				// passes. Either way it is worth a line.
 				r.log.Warn("JetStream reported an audit event as a duplicate",
-					"seq", rows[i].seq, "event_id", rows[i].eventID, "stream_seq", ack.Sequence)
+					"seq", rows[i].Seq, "event_id", rows[i].EventID, "stream_seq", ack.Sequence)
 			}
 		case err := <-f.Err():
-			return i, last, fmt.Errorf("publish audit record %d: %w", rows[i].seq, err)
+			return i, last, fmt.Errorf("publish audit record %d: %w", rows[i].Seq, err)
 		case <-timer.C:
-			return i, last, fmt.Errorf("publish audit record %d: no acknowledgement within %s", rows[i].seq, r.cfg.ackWait)
+			return i, last, fmt.Errorf("publish audit record %d: no acknowledgement within %s", rows[i].Seq, r.cfg.ackWait)
 		case <-ctx.Done():
-			return i, last, fmt.Errorf("publish audit record %d: %w", rows[i].seq, ctx.Err())
+			return i, last, fmt.Errorf("publish audit record %d: %w", rows[i].Seq, ctx.Err())
 		}
 	}
 	return len(futures), last, nil
@@ -467,10 +443,7 @@ func (r *Relay) await(ctx context.Context, rows []outRow, futures []jetstream.Pu
 func (r *Relay) markPublished(ctx context.Context, from, to int64) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_, err := r.write.ExecContext(ctx,
-		"UPDATE audit_log SET published_at = ? WHERE seq BETWEEN ? AND ? AND published_at IS NULL",
-		r.cfg.now().UnixMilli(), from, to)
-	if err != nil {
+	if err := r.outbox.MarkPublished(ctx, from, to, r.cfg.now()); err != nil {
 		return fmt.Errorf("mark audit records %d to %d published: %w", from, to, err)
 	}
 	return nil
@@ -586,7 +559,7 @@ func (r *Relay) reconcile(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				if len(rows) == 0 || rows[0].seq != seq {
+				if len(rows) == 0 || rows[0].Seq != seq {
 					continue
 				}
 				if err := r.publish(ctx, rows[:1]); err != nil {
@@ -616,15 +589,11 @@ func (r *Relay) auditSeq(ctx context.Context, msg *jetstream.RawStreamMsg) (int6
 	if err != nil || seq <= 0 {
 		return 0, nil
 	}
-	var id string
-	err = r.read.QueryRowContext(ctx, "SELECT event_id FROM audit_log WHERE seq = ?", seq).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	id, found, err := r.outbox.EventID(ctx, seq)
 	if err != nil {
 		return 0, fmt.Errorf("reconcile: find audit record %d: %w", seq, err)
 	}
-	if id != msg.Header.Get(jetstream.MsgIDHeader) {
+	if !found || id != msg.Header.Get(jetstream.MsgIDHeader) {
 		return 0, nil
 	}
 	return seq, nil
@@ -633,10 +602,7 @@ func (r *Relay) auditSeq(ctx context.Context, msg *jetstream.RawStreamMsg) (int6
 // firstUnpublished is the seq of the oldest unpublished row, or the one after the last
 // row when every row is published.
 func (r *Relay) firstUnpublished(ctx context.Context) (int64, error) {
-	var seq int64
-	err := r.read.QueryRowContext(ctx, `SELECT coalesce(
-		(SELECT seq FROM audit_log WHERE published_at IS NULL ORDER BY seq LIMIT 1),
-		(SELECT max(seq) + 1 FROM audit_log), 1)`).Scan(&seq)
+	seq, err := r.outbox.FirstUnpublished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("reconcile: find the first unpublished audit record: %w", err)
 	}
@@ -646,9 +612,7 @@ func (r *Relay) firstUnpublished(ctx context.Context) (int64, error) {
 // publishedFrom counts rows from seq on that are marked published: after a reconcile,
 // the events JetStream lost.
 func (r *Relay) publishedFrom(ctx context.Context, seq int64) (int, error) {
-	var n int
-	err := r.read.QueryRowContext(ctx,
-		"SELECT count(*) FROM audit_log WHERE seq >= ? AND published_at IS NOT NULL", seq).Scan(&n)
+	n, err := r.outbox.PublishedFrom(ctx, seq)
 	if err != nil {
 		return 0, fmt.Errorf("reconcile: count republished audit records: %w", err)
 	}

@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,8 @@ import (
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
 )
 
 // bus is an embedded JetStream server that a test can restart on the same store and
@@ -141,7 +142,7 @@ func ours(msgs []streamed) []streamed {
 
 // checkStream fails unless the audit events in the stream are exactly the audit log's
 // rows, once each, in seq order, with the contract's subject, headers and body.
-func checkStream(t *testing.T, b *bus, db *sql.DB) {
+func checkStream(t *testing.T, b *bus, db *sqlite.Store) {
 	t.Helper()
 	checkStreamOrder(t, b, db, true)
 }
@@ -149,7 +150,7 @@ func checkStream(t *testing.T, b *bus, db *sql.DB) {
 // checkStreamOrder is checkStream; with ordered false the events may stand in any
 // order (a foreign message inside a window displaces one), but every one must be there
 // once.
-func checkStreamOrder(t *testing.T, b *bus, db *sql.DB, ordered bool) {
+func checkStreamOrder(t *testing.T, b *bus, db *sqlite.Store, ordered bool) {
 	t.Helper()
 	rows := auditRows(t, db)
 	got := ours(b.messages())
@@ -197,10 +198,10 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // fastRelay is a relay with small windows and short pauses, so tests cross window
 // boundaries and recover quickly.
-func fastRelay(t *testing.T, db *sql.DB, b *bus, opts ...audit.RelayOption) *audit.Relay {
+func fastRelay(t *testing.T, store *sqlite.Store, b *bus, opts ...audit.RelayOption) *audit.Relay {
 	opts = append([]audit.RelayOption{audit.WithWindow(64), audit.WithAckWait(2 * time.Second),
 		audit.WithInterval(50 * time.Millisecond), audit.WithBackoff(20*time.Millisecond, 200*time.Millisecond)}, opts...)
-	return audit.NewRelay(db, b.js, testLog(t), opts...)
+	return audit.NewRelay(store.Outbox(), b.js, testLog(t), opts...)
 }
 
 // run starts r.Run and returns a function that stops it and waits.
@@ -242,9 +243,9 @@ func drain(t *testing.T, r *audit.Relay) {
 
 func TestRelayPublishesEveryRecordOnceInOrder(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	appendN(t, db, 150, "alice") // before the relay starts: the start publishes them
-	r := fastRelay(t, db, b, audit.WithReader(store.Reader()))
+	r := fastRelay(t, db, b)
 	stop := run(t, r)
 	waitPublished(t, r, b, 150)
 	for range 3 { // more after start, several per transaction, woken by Kick
@@ -273,7 +274,7 @@ func TestRelayPublishesEveryRecordOnceInOrder(t *testing.T) {
 // are appended: afterwards the stream and the log agree, once each, in order.
 func TestRelayKeepsOrderAcrossNATSRestart(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	r := fastRelay(t, db, b)
 	run(t, r)
 
@@ -290,18 +291,12 @@ func TestRelayKeepsOrderAcrossNATSRestart(t *testing.T) {
 	go func() {
 		ctx := context.Background()
 		for i := range total {
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				done <- err
-				return
-			}
-			if _, err := audit.Append(ctx, tx, newEvent(i, fmt.Sprint("user-", i%7), time.Now())); err != nil {
-				tx.Rollback()
-				done <- err
-				return
-			}
-			if err := tx.Commit(); err != nil {
-				done <- err
+			ev := newEvent(i, fmt.Sprint("user-", i%7), time.Now())
+			errs := db.Write(ctx, []channels.Unit{{Run: func(ctx context.Context, tx channels.Tx) error {
+				return tx.Append(ctx, ev)
+			}}})
+			if errs[0] != nil {
+				done <- errs[0]
 				return
 			}
 			r.Kick()
@@ -336,7 +331,7 @@ func TestRelayKeepsOrderAcrossNATSRestart(t *testing.T) {
 // puts them back, in order, before anything newer.
 func TestRelayRepublishesEventsJetStreamLost(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	appendN(t, db, 50, "alice")
 	drain(t, fastRelay(t, db, b))
 	checkStream(t, b, db)
@@ -368,7 +363,7 @@ func TestRelayRepublishesEventsJetStreamLost(t *testing.T) {
 // relay that is already running.
 func TestRelayRepublishesIntoARecreatedStream(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	r := fastRelay(t, db, b)
 	run(t, r)
 	appendN(t, db, 30, "alice")
@@ -393,7 +388,7 @@ func TestRelayRepublishesIntoARecreatedStream(t *testing.T) {
 // the foreign message last.
 func TestRelayIsNotWedgedByAForeignMessage(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	r := fastRelay(t, db, b)
 	stop := run(t, r)
 	appendN(t, db, 10, "alice")
@@ -428,7 +423,7 @@ func TestRelayIsNotWedgedByAForeignMessage(t *testing.T) {
 
 func TestDrainPublishesTheBacklog(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	appendN(t, db, 100, "alice")
 	r := fastRelay(t, db, b)
 	drain(t, r)
@@ -450,7 +445,7 @@ func TestDrainPublishesTheBacklog(t *testing.T) {
 
 func TestReadyReportsBacklogAndAStuckRelay(t *testing.T) {
 	store, b := openStore(t), newBus(t)
-	db := store.Writer()
+	db := store
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -489,7 +484,7 @@ func BenchmarkRelayDrain(b *testing.B) {
 	for _, window := range []int{1, 64, audit.DefaultWindow} {
 		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
 			store, bs := openStore(b), newBus(b)
-			db := store.Writer()
+			db := store
 			for done := 0; done < b.N; {
 				n := min(500, b.N-done)
 				evs := make([]mfa.Event, n)
@@ -499,8 +494,7 @@ func BenchmarkRelayDrain(b *testing.B) {
 				appendEvents(b, db, evs...)
 				done += n
 			}
-			r := audit.NewRelay(db, bs.js, slog.New(slog.DiscardHandler), audit.WithWindow(window),
-				audit.WithReader(store.Reader()))
+			r := audit.NewRelay(store.Outbox(), bs.js, slog.New(slog.DiscardHandler), audit.WithWindow(window))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			b.ReportAllocs()

@@ -1,28 +1,21 @@
 package audit_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	mfa "github.com/mfad/mfad"
-	"github.com/mfad/mfad/audit"
-	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 // openStore opens a real worker store in a temporary directory.
-func openStore(t testing.TB) *channels.Store {
-	t.Helper()
-	store, err := channels.OpenStore(context.Background(), filepath.Join(t.TempDir(), "mfad.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	return store
-}
+func openStore(t testing.TB) *sqlite.Store { return sqlitetest.Open(t, "") }
+
+// chain is the test stores' audit chain.
+var chain = sqlitetest.Chain()
 
 // types cycles through a few event types so subjects differ.
 var types = []string{mfa.EventVerifyFailed, mfa.EventTOTPDeviceVerified, mfa.EventSignInEnabled, mfa.EventBackupUsed}
@@ -40,35 +33,25 @@ func newEvent(i int, user string, at time.Time) mfa.Event {
 	}
 }
 
-// appendEvents appends the events in one transaction on the writer, as a worker does.
-func appendEvents(t testing.TB, db *sql.DB, evs ...mfa.Event) {
+// appendEvents appends the events in one transaction, as a worker's command does.
+func appendEvents(t testing.TB, store *sqlite.Store, evs ...mfa.Event) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	for _, ev := range evs {
-		if _, err := audit.Append(ctx, tx, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	sqlitetest.Append(t, store, evs...)
 }
 
 // appendN appends n events of user, one transaction each, and returns them.
-func appendN(t testing.TB, db *sql.DB, n int, user string) []mfa.Event {
+func appendN(t testing.TB, store *sqlite.Store, n int, user string) []mfa.Event {
 	t.Helper()
 	evs := make([]mfa.Event, n)
 	for i := range evs {
 		evs[i] = newEvent(i, user, time.Now())
-		appendEvents(t, db, evs[i])
+		appendEvents(t, store, evs[i])
 	}
 	return evs
 }
+
+// dbOf is a plain connection to the store's file.
+func dbOf(t testing.TB, store *sqlite.Store) *sql.DB { return sqlitetest.DB(t, store) }
 
 // auditRow is a row as the tests read it back.
 type auditRow struct {
@@ -79,9 +62,9 @@ type auditRow struct {
 	Published bool
 }
 
-func auditRows(t testing.TB, db *sql.DB) []auditRow {
+func auditRows(t testing.TB, store *sqlite.Store) []auditRow {
 	t.Helper()
-	rows, err := db.Query("SELECT seq, event_id, type, body, published_at IS NOT NULL FROM audit_log ORDER BY seq")
+	rows, err := dbOf(t, store).Query("SELECT seq, event_id, type, body, published_at IS NOT NULL FROM audit_log ORDER BY seq")
 	if err != nil {
 		t.Fatal(err)
 	}

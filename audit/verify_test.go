@@ -1,22 +1,28 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"strings"
 	"testing"
 	"time"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 func TestTriggersKeepTheLogAppendOnly(t *testing.T) {
-	db := openStore(t).Writer()
-	appendN(t, db, 3, "alice")
+	store := openStore(t)
+	db := dbOf(t, store)
+	appendN(t, store, 3, "alice")
 	refused := []string{
 		"DELETE FROM audit_log WHERE seq = 2",
 		"DELETE FROM audit_log",
@@ -24,6 +30,7 @@ func TestTriggersKeepTheLogAppendOnly(t *testing.T) {
 		"UPDATE audit_log SET body = '{}' WHERE seq = 1",
 		"UPDATE audit_log SET hash = prev_hash WHERE seq = 3",
 		"UPDATE audit_log SET seq = 10 WHERE seq = 3",
+		"UPDATE audit_log SET key_id = '' WHERE seq = 3",
 		// published_at together with another column is still a change
 		"UPDATE audit_log SET published_at = 1, user_id = 'bob' WHERE seq = 1",
 	}
@@ -45,7 +52,7 @@ func TestTriggersKeepTheLogAppendOnly(t *testing.T) {
 			t.Errorf("%s: allowed", stmt)
 		}
 	}
-	if n, err := audit.Verify(context.Background(), db); err != nil || n != 3 {
+	if n, err := audit.Verify(context.Background(), store.Records(), chain); err != nil || n != 3 {
 		t.Fatalf("Verify = %d, %v; want 3 records, intact", n, err)
 	}
 }
@@ -60,10 +67,16 @@ func dropTriggers(t *testing.T, db *sql.DB) {
 	}
 }
 
-// forgeHash recomputes a record's hash as chain.go does: an attacker can, since the
-// chain is unkeyed.
-func forgeHash(seq int64, eventID, typ, user, actor, entry, source, body string, prev []byte, created int64) []byte {
-	h := sha256.New()
+// forgeHash recomputes a record's hash as an attacker without the chain key can: a
+// plain SHA-256 of the same canonical form (the link of schema 1), or an HMAC under a
+// key of the attacker's own.
+func forgeHash(key []byte, seq int64, eventID, typ, user, actor, entry, source, body, keyID string, prev []byte, created int64) []byte {
+	var h hash.Hash
+	if key == nil {
+		h = sha256.New()
+	} else {
+		h = hmac.New(sha256.New, key)
+	}
 	h.Write(prev)
 	putInt := func(v int64) {
 		var n [8]byte
@@ -76,6 +89,9 @@ func forgeHash(seq int64, eventID, typ, user, actor, entry, source, body string,
 		putString(s)
 	}
 	putInt(created)
+	if key != nil {
+		putString(keyID)
+	}
 	return h.Sum(nil)
 }
 
@@ -88,7 +104,59 @@ func hashOf(t *testing.T, db *sql.DB, seq int64) []byte {
 	return h
 }
 
+// rechain rewrites records from..to as an attacker who holds the database but not the
+// chain key would: each gets a hash recomputed with key (nil: plain SHA-256) and keyID,
+// and is linked to the rewritten record before it, so the chain is consistent again
+// everywhere but in the key.
+func rechain(t *testing.T, db *sql.DB, from, to int64, key []byte, keyID string) {
+	t.Helper()
+	prev := audit.Genesis
+	if from > 1 {
+		prev = hashOf(t, db, from-1)
+	}
+	for seq := from; seq <= to; seq++ {
+		var id, typ, user, actor, entry, source, body string
+		var created int64
+		err := db.QueryRow("SELECT event_id, type, user_id, actor, entry_point, source, body, created_at FROM audit_log WHERE seq = ?", seq).
+			Scan(&id, &typ, &user, &actor, &entry, &source, &body, &created)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := forgeHash(key, seq, id, typ, user, actor, entry, source, body, keyID, prev, created)
+		if _, err := db.Exec("UPDATE audit_log SET prev_hash = ?, hash = ?, key_id = ? WHERE seq = ?", prev, h, keyID, seq); err != nil {
+			t.Fatal(err)
+		}
+		prev = h
+	}
+}
+
+// insertAt5 makes room at seq 5 (highest first, the primary key is unique), then
+// inserts a record linked to 4: with a plain SHA-256 hash, or under c when it is set.
+func insertAt5(t *testing.T, db *sql.DB, c *audit.Chain) {
+	t.Helper()
+	for seq := int64(10); seq >= 5; seq-- {
+		if _, err := db.Exec("UPDATE audit_log SET seq = seq + 1 WHERE seq = ?", seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev := hashOf(t, db, 4)
+	ev := mfa.Event{ID: mfa.NewID(), Type: mfa.EventSignInDisabled, UserID: "alice", Actor: "alice", Time: time.UnixMilli(1)}
+	r, err := chain.Next(ev, 5, prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == nil {
+		r.Hash = forgeHash(nil, 5, r.EventID, r.Type, r.UserID, r.Actor, r.EntryPoint, r.Source, r.Body, r.KeyID, prev, r.CreatedAt)
+	}
+	_, err = db.Exec(`INSERT INTO audit_log (seq, event_id, type, user_id, actor, entry_point, source, body, key_id, prev_hash, hash, created_at)
+		VALUES (5, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?)`, r.EventID, r.Type, r.UserID, r.Actor, r.Body, r.KeyID, prev, r.Hash, r.CreatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestVerifyNamesTheFirstBadRecord(t *testing.T) {
+	keyID := chain.PrimaryKeyID()
 	tests := []struct {
 		name    string
 		tamper  func(t *testing.T, db *sql.DB)
@@ -104,15 +172,28 @@ func TestVerifyNamesTheFirstBadRecord(t *testing.T) {
 		{"altered created_at", func(t *testing.T, db *sql.DB) {
 			db.Exec("UPDATE audit_log SET created_at = created_at - 3600000 WHERE seq = 1")
 		}, 1, audit.Altered},
-		{"altered with a recomputed hash", func(t *testing.T, db *sql.DB) {
-			var id, typ, user, entry, source, body string
-			var prev []byte
-			var created int64
-			db.QueryRow("SELECT event_id, type, user_id, entry_point, source, body, prev_hash, created_at FROM audit_log WHERE seq = 5").
-				Scan(&id, &typ, &user, &entry, &source, &body, &prev, &created)
-			h := forgeHash(5, id, typ, user, "mallory", entry, source, body, prev, created)
-			db.Exec("UPDATE audit_log SET actor = 'mallory', hash = ? WHERE seq = 5", h)
+		{"altered with its hash recomputed", func(t *testing.T, db *sql.DB) {
+			db.Exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 5")
+			rechain(t, db, 5, 5, nil, keyID)
 		}, 5, audit.Altered},
+		// The attack a plain hash chain let through: rewrite a record, then recompute
+		// every later hash so that each links to the one before.
+		{"rewritten and every later hash recomputed", func(t *testing.T, db *sql.DB) {
+			db.Exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+			rechain(t, db, 4, 10, nil, keyID)
+		}, 4, audit.Altered},
+		{"rewritten under a key of the attacker's", func(t *testing.T, db *sql.DB) {
+			db.Exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+			rechain(t, db, 4, 10, bytes.Repeat([]byte{1}, audit.KeySize), keyID)
+		}, 4, audit.Altered},
+		{"rewritten as an unkeyed log of schema 1", func(t *testing.T, db *sql.DB) {
+			db.Exec("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+			rechain(t, db, 1, 10, nil, "")
+		}, 1, audit.Altered},
+		{"unkeyed under a forged start of the keyed chain", func(t *testing.T, db *sql.DB) {
+			rechain(t, db, 1, 10, nil, "")
+			db.Exec("INSERT INTO store_meta (name, value) VALUES (?, CAST('11:' || hex(randomblob(40)) AS BLOB))", audit.KeyedFromMeta)
+		}, 1, audit.Altered},
 		{"removed from the middle", func(t *testing.T, db *sql.DB) {
 			db.Exec("DELETE FROM audit_log WHERE seq = 6")
 		}, 6, audit.Removed},
@@ -123,25 +204,16 @@ func TestVerifyNamesTheFirstBadRecord(t *testing.T) {
 			db.Exec("DELETE FROM audit_log WHERE seq = 1")
 		}, 1, audit.Removed},
 		{"inserted in the middle", func(t *testing.T, db *sql.DB) {
-			// Make room at seq 5 (highest first, the primary key is unique), then
-			// insert a record chained to 4 with a correct hash of its own.
-			for seq := int64(10); seq >= 5; seq-- {
-				if _, err := db.Exec("UPDATE audit_log SET seq = seq + 1 WHERE seq = ?", seq); err != nil {
-					t.Fatal(err)
-				}
-			}
-			prev := hashOf(t, db, 4)
-			id, body := mfa.NewID(), `{"forged":true}`
-			h := forgeHash(5, id, mfa.EventSignInDisabled, "alice", "alice", "", "", body, prev, 1)
-			_, err := db.Exec(`INSERT INTO audit_log (seq, event_id, type, user_id, actor, entry_point, source, body, prev_hash, hash, created_at)
-				VALUES (5, ?, ?, 'alice', 'alice', '', '', ?, ?, ?, 1)`, id, mfa.EventSignInDisabled, body, prev, h)
-			if err != nil {
-				t.Fatal(err)
-			}
+			insertAt5(t, db, nil)
+		}, 5, audit.Altered},
+		// Even whoever holds the key cannot slip a record in: the one after it still
+		// links to the one before.
+		{"inserted in the middle with the key", func(t *testing.T, db *sql.DB) {
+			insertAt5(t, db, chain)
 		}, 5, audit.Inserted},
 		{"appended with a wrong hash", func(t *testing.T, db *sql.DB) {
-			_, err := db.Exec(`INSERT INTO audit_log (seq, event_id, type, user_id, actor, entry_point, source, body, prev_hash, hash, created_at)
-				SELECT 11, 'x', type, user_id, actor, entry_point, source, body, hash, hash, created_at FROM audit_log WHERE seq = 10`)
+			_, err := db.Exec(`INSERT INTO audit_log (seq, event_id, type, user_id, actor, entry_point, source, body, key_id, prev_hash, hash, created_at)
+				SELECT 11, 'x', type, user_id, actor, entry_point, source, body, key_id, hash, hash, created_at FROM audit_log WHERE seq = 10`)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,14 +221,15 @@ func TestVerifyNamesTheFirstBadRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := openStore(t).Writer()
-			appendN(t, db, 10, "alice")
-			if n, err := audit.Verify(context.Background(), db); err != nil || n != 10 {
+			store := openStore(t)
+			db := dbOf(t, store)
+			appendN(t, store, 10, "alice")
+			if n, err := audit.Verify(context.Background(), store.Records(), chain); err != nil || n != 10 {
 				t.Fatalf("before tampering: Verify = %d, %v", n, err)
 			}
 			dropTriggers(t, db)
 			tt.tamper(t, db)
-			_, err := audit.Verify(context.Background(), db)
+			_, err := audit.Verify(context.Background(), store.Records(), chain)
 			var ce *audit.ChainError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Verify = %v, want a ChainError", err)
@@ -169,8 +242,8 @@ func TestVerifyNamesTheFirstBadRecord(t *testing.T) {
 }
 
 func TestVerifyAcceptsAnIntactLog(t *testing.T) {
-	db := openStore(t).Writer()
-	if n, err := audit.Verify(context.Background(), db); err != nil || n != 0 {
+	store := openStore(t)
+	if n, err := audit.Verify(context.Background(), store.Records(), chain); err != nil || n != 0 {
 		t.Fatalf("empty log: Verify = %d, %v", n, err)
 	}
 	// Several records per transaction, as a group commit writes them.
@@ -180,55 +253,58 @@ func TestVerifyAcceptsAnIntactLog(t *testing.T) {
 		for i := range evs {
 			evs[i] = newEvent(i, "user-"+string(rune('a'+batch)), now)
 		}
-		appendEvents(t, db, evs...)
+		appendEvents(t, store, evs...)
 	}
 	// Marking published changes nothing the chain covers.
-	if _, err := db.Exec("UPDATE audit_log SET published_at = 1 WHERE seq <= 50"); err != nil {
+	if _, err := dbOf(t, store).Exec("UPDATE audit_log SET published_at = 1 WHERE seq <= 50"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := audit.Verify(context.Background(), db); err != nil || n != 100 {
+	if n, err := audit.Verify(context.Background(), store.Records(), chain); err != nil || n != 100 {
 		t.Fatalf("Verify = %d, %v; want 100, nil", n, err)
+	}
+	// Verifying needs the key: under another one, nothing checks.
+	other, _ := audit.NewChain(bytes.Repeat([]byte{9}, audit.KeySize))
+	if _, err := audit.Verify(context.Background(), store.Records(), other); !errors.Is(err, audit.ErrUnknownChainKey) {
+		t.Fatalf("Verify under a key that did not link the log = %v, want ErrUnknownChainKey named", err)
+	}
+	// After a rotation the old key, kept second, still verifies the old records.
+	rotated, _ := audit.NewChain(bytes.Repeat([]byte{9}, audit.KeySize), sqlitetest.ChainKey)
+	if n, err := audit.Verify(context.Background(), store.Records(), rotated); err != nil || n != 100 {
+		t.Fatalf("Verify with the old key second = %d, %v", n, err)
 	}
 }
 
-// BenchmarkAppend measures one event encoded, chained, hashed and inserted inside a
-// transaction of 128, the worker's group-commit batch, without the commit (whose fsync
-// the batch shares; BenchmarkAppendCommit has it). The transactions are rolled back,
-// so every batch starts from the same table.
+// BenchmarkAppend measures one event encoded, chained, hashed and inserted in a group
+// commit of 128 commands of one event each, the fsync of the batch's commit included.
 func BenchmarkAppend(b *testing.B) {
-	db := openStore(b).Writer()
-	appendN(b, db, 1000, "alice") // a log that is not empty
+	store := openStore(b)
+	appendN(b, store, 1000, "alice") // a log that is not empty
 	ctx := context.Background()
-	ev := newEvent(0, "alice", time.Now())
-	var tx *sql.Tx
-	n := 0
+	units := make([]channels.Unit, 128)
+	for i := range units {
+		units[i] = channels.Unit{UserID: "alice", Run: func(ctx context.Context, tx channels.Tx) error {
+			return tx.Append(ctx, newEvent(i, "alice", time.Now()))
+		}}
+	}
 	b.ReportAllocs()
-	for b.Loop() {
-		if n%128 == 0 {
-			if tx != nil {
-				tx.Rollback()
+	for n := 0; b.Loop(); n++ {
+		if n%len(units) == 0 {
+			for _, err := range store.Write(ctx, units) {
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
-			var err error
-			if tx, err = db.BeginTx(ctx, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-		n++
-		ev.ID = mfa.NewID()
-		if _, err := audit.Append(ctx, tx, ev); err != nil {
-			b.Fatal(err)
 		}
 	}
-	tx.Rollback()
 }
 
 // BenchmarkAppendCommit is one event per transaction, commit (fsync) included.
 func BenchmarkAppendCommit(b *testing.B) {
-	db := openStore(b).Writer()
+	store := openStore(b)
 	ev := newEvent(0, "alice", time.Now())
 	b.ReportAllocs()
 	for b.Loop() {
 		ev.ID = mfa.NewID()
-		appendEvents(b, db, ev)
+		appendEvents(b, store, ev)
 	}
 }

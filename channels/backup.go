@@ -3,8 +3,6 @@ package channels
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"fmt"
 	"strings"
 
 	mfa "github.com/mfad/mfad"
@@ -12,7 +10,7 @@ import (
 
 // Backup codes (API.md §0): 10 codes xxxx-xxxx over the lowercase base32 alphabet
 // (40 bits each), shown once, stored as keyed hashes, each usable once. They exist only
-// while the user has a verified TOTP device.
+// while the user has a verified method of a strong kind (mfa.KindRules.Strong).
 const (
 	backupCodeCount    = 10
 	backupCodeAlphabet = "abcdefghijklmnopqrstuvwxyz234567"
@@ -44,84 +42,87 @@ func normalizeBackupCode(s string) (string, bool) {
 }
 
 // issueBackupCodes replaces the user's codes with a new set and returns it.
-func (w *Worker) issueBackupCodes(ctx context.Context, tx *dbTx, c *call) ([]string, error) {
+func (r *rules) issueBackupCodes(ctx context.Context, tx Tx, c *call) ([]string, error) {
 	userID := c.cmd.UserID
-	replaced, err := deleteBackupCodes(ctx, tx, userID)
+	codes := make([]string, backupCodeCount)
+	hashes := make([]CodeHash, backupCodeCount)
+	for i := range codes {
+		codes[i] = newBackupCode()
+		hashes[i].KeyID, hashes[i].Sum = r.sealer.Hash(userID, codes[i])
+	}
+	replaced, err := tx.ReplaceBackupCodes(ctx, userID, hashes, c.now)
 	if err != nil {
 		return nil, err
 	}
-	codes := make([]string, backupCodeCount)
-	for i := range codes {
-		codes[i] = newBackupCode()
-		keyID, sum := w.sealer.Hash(userID, codes[i])
-		_, err := tx.ExecContext(ctx,
-			"INSERT INTO backup_codes (user_id, key_id, code_hash, created_at) VALUES (?, ?, ?, ?)",
-			userID, keyID, sum, c.now.UnixMilli())
-		if err != nil {
-			return nil, fmt.Errorf("store backup code: %w", err)
-		}
-	}
-	err = w.emit(ctx, tx, c, mfa.EventBackupGenerated, mfa.EventObject{Type: mfa.ObjectBackupCodes},
+	err = r.emit(ctx, tx, c, mfa.EventBackupGenerated, mfa.EventObject{Type: mfa.ObjectBackupCodes},
 		map[string]any{"count": backupCodeCount, "replaced": replaced})
 	return codes, err
 }
 
-// revokeBackupCodes deletes the user's codes (cascade of the last TOTP device going).
-func (w *Worker) revokeBackupCodes(ctx context.Context, tx *dbTx, c *call) error {
-	n, err := deleteBackupCodes(ctx, tx, c.cmd.UserID)
+// revokeBackupCodes deletes the user's codes (cascade of the last strong method going).
+func (r *rules) revokeBackupCodes(ctx context.Context, tx Tx, c *call) error {
+	n, err := tx.DeleteBackupCodes(ctx, c.cmd.UserID)
 	if err != nil || n == 0 {
 		return err
 	}
-	return w.emit(ctx, tx, c, mfa.EventBackupRevoked, mfa.EventObject{Type: mfa.ObjectBackupCodes},
+	return r.emit(ctx, tx, c, mfa.EventBackupRevoked, mfa.EventObject{Type: mfa.ObjectBackupCodes},
 		map[string]any{"count": n})
 }
 
-func deleteBackupCodes(ctx context.Context, tx *dbTx, userID string) (int, error) {
-	res, err := tx.ExecContext(ctx, "DELETE FROM backup_codes WHERE user_id = ?", userID)
-	if err != nil {
-		return 0, fmt.Errorf("delete backup codes: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
-}
-
 // useBackupCode spends the matching unused code of the user, if any. Every unused code
-// is compared (in constant time), so timing does not tell which one matched.
-func (w *Worker) useBackupCode(ctx context.Context, tx *dbTx, c *call, code string) (bool, error) {
-	rows, err := tx.QueryContext(ctx,
-		"SELECT id, key_id, code_hash FROM backup_codes WHERE user_id = ? AND used_at IS NULL", c.cmd.UserID)
+// is compared (in constant time), so timing does not tell which one matched; spending
+// it is what accepts it, so of two uses of one code at once, one wins.
+func (r *rules) useBackupCode(ctx context.Context, tx Tx, c *call, code string) (bool, error) {
+	unused, err := tx.UnusedBackupCodes(ctx, c.cmd.UserID)
 	if err != nil {
-		return false, fmt.Errorf("read backup codes: %w", err)
+		return false, err
 	}
 	var match int64
-	for rows.Next() {
-		var (
-			id    int64
-			keyID string
-			sum   []byte
-		)
-		if err := rows.Scan(&id, &keyID, &sum); err != nil {
-			rows.Close()
-			return false, fmt.Errorf("scan backup code: %w", err)
+	for _, bc := range unused {
+		if r.sealer.Match(bc.KeyID, c.cmd.UserID, code, bc.Sum) && match == 0 {
+			match = bc.ID
 		}
-		if w.sealer.Match(keyID, c.cmd.UserID, code, sum) && match == 0 {
-			match = id
-		}
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return false, fmt.Errorf("read backup codes: %w", err)
 	}
 	if match == 0 {
 		return false, nil
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE backup_codes SET used_at = ? WHERE id = ?", c.now.UnixMilli(), match); err != nil {
-		return false, fmt.Errorf("spend backup code: %w", err)
+	won, err := tx.SpendBackupCode(ctx, match, c.now)
+	if err != nil || !won {
+		return false, err
 	}
-	var remaining int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM backup_codes WHERE user_id = ? AND used_at IS NULL",
-		c.cmd.UserID).Scan(&remaining); err != nil {
-		return false, fmt.Errorf("count backup codes: %w", err)
+	_, remaining, err := tx.BackupCodeCounts(ctx, c.cmd.UserID)
+	if err != nil {
+		return false, err
 	}
-	return true, w.emit(ctx, tx, c, mfa.EventBackupUsed, mfa.EventObject{Type: mfa.ObjectBackupCodes},
+	return true, r.emit(ctx, tx, c, mfa.EventBackupUsed, mfa.EventObject{Type: mfa.ObjectBackupCodes},
 		map[string]any{"remaining": remaining})
+}
+
+// backupCount is the backup code status.
+func (r *rules) backupCount(ctx context.Context, tx Tx, c *call) (any, error) {
+	total, remaining, err := tx.BackupCodeCounts(ctx, c.cmd.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return mfa.BackupCodeCount{Remaining: remaining, Total: total}, nil
+}
+
+// backupRegenerate replaces the backup codes. They exist only beside a verified strong
+// method.
+func (r *rules) backupRegenerate(ctx context.Context, tx Tx, c *call) (any, error) {
+	counts, err := tx.CountVerified(ctx, c.cmd.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if strongCount(counts) == 0 {
+		return nil, mfa.ErrNoTOTPDevice
+	}
+	codes, err := r.issueBackupCodes(ctx, tx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.securityNotice(ctx, tx, c, noticeBackupReissued); err != nil {
+		return nil, err
+	}
+	return mfa.BackupCodes{Codes: codes}, nil
 }

@@ -1,14 +1,8 @@
 package channels
 
 import (
-	"context"
-	"path/filepath"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
-
-	mfa "github.com/mfad/mfad"
 )
 
 // BenchmarkTOTPMatch is the code check alone: three HMAC steps, constant-time compares.
@@ -23,62 +17,4 @@ func BenchmarkTOTPMatch(b *testing.B) {
 			b.Fatal("refused")
 		}
 	}
-}
-
-// benchVerify drives sign-in verifications, each with a fresh time step so replay
-// protection accepts it, through the worker and SQLite (synchronous=FULL). parallel
-// submitters share commits when group commit is on.
-func benchVerify(b *testing.B, batch, parallel int) {
-	var mu sync.Mutex
-	now := time.Unix(1_700_000_000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	w, _ := newTestWorker(&testing.T{}, filepath.Join(b.TempDir(), "mfad.db"), Config{Now: clock, BatchSize: batch, LockoutThreshold: 1 << 30}, key(1))
-	defer w.Stop(context.Background())
-	tp := DefaultTOTPPolicy.params()
-	secrets := make([]string, parallel)
-	for i := range parallel {
-		user := "u" + strconv.Itoa(i)
-		r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPSetup, UserID: user, Actor: user,
-			Params: mustJSONB(mfa.TOTPSetupParams{DeviceName: "x"})})
-		var s mfa.TOTPSetup
-		mustUnmarshalB(r.Data, &s)
-		code, _ := tp.code(s.Secret, tp.step(now))
-		w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPVerify, UserID: user, Actor: user,
-			Params: mustJSONB(mfa.TOTPVerifyParams{Code: code})})
-		secrets[i] = s.Secret
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	rounds := b.N/parallel + 1
-	for range rounds {
-		mu.Lock()
-		now = now.Add(30 * time.Second)
-		mu.Unlock()
-		var wg sync.WaitGroup
-		for i := range parallel {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				user := "u" + strconv.Itoa(i)
-				code, _ := tp.code(secrets[i], tp.step(clock()))
-				r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdVerify, UserID: user, Actor: user,
-					Params: mustJSONB(mfa.VerifyParams{Code: code})})
-				if !r.OK {
-					b.Errorf("verify: %+v", r)
-				}
-			}()
-		}
-		wg.Wait()
-	}
-	b.ReportMetric(float64(rounds*parallel)/b.Elapsed().Seconds(), "verifies/s")
-}
-
-// BenchmarkVerifyCommand: one command at a time, one fsync each.
-func BenchmarkVerifyCommand(b *testing.B) { benchVerify(b, 1, 1) }
-
-// BenchmarkVerifyGroupCommit: 64 concurrent commands sharing commits, against the same
-// 64 with group commit off: the gain of the one fsync per batch.
-func BenchmarkVerifyGroupCommit(b *testing.B) {
-	b.Run("on", func(b *testing.B) { benchVerify(b, 128, 64) })
-	b.Run("off", func(b *testing.B) { benchVerify(b, 1, 64) })
 }

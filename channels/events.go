@@ -4,12 +4,11 @@ import (
 	"context"
 
 	mfa "github.com/mfad/mfad"
-	"github.com/mfad/mfad/audit"
 )
 
 // emit records one fact of the running command in the audit log, in its transaction.
-func (w *Worker) emit(ctx context.Context, tx *dbTx, c *call, eventType string, obj mfa.EventObject, detail map[string]any) error {
-	_, err := audit.Append(ctx, tx, mfa.Event{
+func (r *rules) emit(ctx context.Context, tx Tx, c *call, eventType string, obj mfa.EventObject, detail map[string]any) error {
+	err := tx.Append(ctx, mfa.Event{
 		ID:         mfa.NewID(),
 		Type:       eventType,
 		UserID:     c.cmd.UserID,
@@ -25,4 +24,8 @@ func (w *Worker) emit(ctx context.Context, tx *dbTx, c *call, eventType string, 
 	}
 	c.events++
 	return nil
+}
+
+func userObject(id string) mfa.EventObject {
+	return mfa.EventObject{Type: mfa.ObjectUser, ID: id}
 }

@@ -45,11 +45,13 @@ func methodIndex(m string) int {
 	return len(verifyMethods) - 1
 }
 
-// counted is what one command did that the metrics count after the commit.
+// counted is what one command did that the metrics (and the lockout log line) count
+// after the commit.
 type counted struct {
-	result  verifyResult
-	method  int // index in verifyMethods
-	lockout bool
+	result      verifyResult
+	method      int       // index in verifyMethods
+	lockedUntil time.Time // a lock the command started
+	untilReset  bool      // the lock lasts until an administrator's reset
 }
 
 // verify records the command's code check. A command checks at most one code.
@@ -57,16 +59,18 @@ func (k *counted) verify(r verifyResult, method string) {
 	k.result, k.method = r, methodIndex(method)
 }
 
-// failed records a refused code: wrong, or (replayed) right but already used; lockout
-// says it started a lock.
-func (k *counted) failed(replayed bool, method string, lockout bool) {
+// failed records a refused code: wrong, or (replayed) right but already used; until is
+// the end of the lock it started, if any.
+func (k *counted) failed(replayed bool, method string, until time.Time, untilReset bool) {
 	r := verifyFailure
 	if replayed {
 		r = verifyReplayed
 	}
 	k.verify(r, method)
-	k.lockout = lockout
+	k.lockedUntil, k.untilReset = until, untilReset
 }
+
+func (k *counted) lockout() bool { return !k.lockedUntil.IsZero() }
 
 // methodOf reads the method of a failure's audit detail.
 func methodOf(detail map[string]any) string {
@@ -86,7 +90,7 @@ type tallies struct {
 }
 
 func (t *tallies) add(k counted) {
-	if k.lockout {
+	if k.lockout() {
 		t.lockouts++
 	}
 	if k.result != verifyNone {
@@ -109,8 +113,9 @@ type workerMetrics struct {
 
 type replyKey struct{ typ, code string }
 
-// newWorkerMetrics registers the worker's series with reg; nil turns them off.
-func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
+// newWorkerMetrics registers the worker's series with reg; nil turns them off. queued
+// reports the write commands waiting.
+func newWorkerMetrics(reg prometheus.Registerer, routes map[string]route, queued func() int) *workerMetrics {
 	if reg == nil {
 		return nil
 	}
@@ -121,7 +126,7 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"type"}))
 	m := &workerMetrics{
-		duration: make(map[string]prometheus.Observer, len(w.routes)),
+		duration: make(map[string]prometheus.Observer, len(routes)),
 		replies: activity.RegisterMetric(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mfad_command_replies_total",
 			Help: "Commands answered by the workers, by command type and outcome code (OK for success).",
@@ -138,11 +143,11 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 		})),
 		lockouts: activity.RegisterMetric(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mfad_lockouts_total",
-			Help: "Lockouts started: a user's LockoutThreshold-th consecutive failed code check.",
+			Help: "Lockouts started: every LockoutThreshold-th consecutive failed code check of a user.",
 		})),
 		codes: map[replyKey]prometheus.Counter{},
 	}
-	for typ := range w.routes {
+	for typ := range routes {
 		m.duration[typ] = duration.WithLabelValues(typ)
 	}
 	verifications := activity.RegisterMetric(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -160,7 +165,7 @@ func newWorkerMetrics(reg prometheus.Registerer, w *Worker) *workerMetrics {
 	activity.RegisterMetric(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mfad_command_queue_length",
 		Help: "Write commands waiting for the single writer.",
-	}, func() float64 { return float64(len(w.queue)) }))
+	}, func() float64 { return float64(queued()) }))
 	return m
 }
 

@@ -12,10 +12,9 @@ import (
 // TestWorkerMetricsAllocations: recording a command's reply and duration, and a
 // batch's tallies, allocates nothing once the series exist.
 func TestWorkerMetricsAllocations(t *testing.T) {
-	w := &Worker{routes: map[string]route{mfa.CmdVerify: {}}, queue: make(chan *job)}
-	m := newWorkerMetrics(prometheus.NewRegistry(), w)
+	m := newWorkerMetrics(prometheus.NewRegistry(), map[string]route{mfa.CmdVerify: {}}, func() int { return 0 })
 	var tl tallies
-	tl.add(counted{result: verifyFailure, method: methodIndex(mfa.VerifiedByTOTP), lockout: true})
+	tl.add(counted{result: verifyFailure, method: methodIndex(mfa.VerifiedByTOTP), lockedUntil: time.Now()})
 	reply := mfa.Reply{Code: mfa.CodeInvalidCode}
 	start := time.Now()
 	record := func() {

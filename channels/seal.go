@@ -66,6 +66,17 @@ func KeyID(key []byte) string {
 // PrimaryKeyID is the id of the key new values are sealed with.
 func (s *Sealer) PrimaryKeyID() string { return s.primary }
 
+// KeyIDs are the ids of the configured keys, the primary first.
+func (s *Sealer) KeyIDs() []string {
+	ids := []string{s.primary}
+	for id := range s.aeads {
+		if id != s.primary {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 func derive(key []byte, label string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(label))

@@ -2,198 +2,251 @@ package channels
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 
 	mfa "github.com/mfad/mfad"
 )
 
-// Store is the SQLite database of one worker host. Writes go through a single connection:
-// SQLite allows one writer at a time, and queueing in our own process (the write loop)
-// is cheaper and fairer than contending for the file lock. Reads use a pool of their own
-// and see committed data only (WAL).
-type Store struct {
-	path  string
-	write *sql.DB
-	read  *sql.DB
-
-	checkpoint     *sql.DB // the checkpointer's own connection
-	stopCheckpoint context.CancelFunc
-	checkpointDone chan struct{}
+// Store is the database the rules run on, declared here where it is used. Each
+// implementation (channels/sqlite, channels/postgres) owns its SQL, migrations and
+// concurrency control, and passes the conformance suite in channels/storetest.
+//
+// Every guarantee the rules rely on is one Tx operation whose result says whether it
+// won (ClaimStep, SpendBackupCode, SpendCode, AddFailure, TakeSendSlot, MarkVerified,
+// ReserveCommand): it holds under concurrent writers by the operation itself, not
+// because something else happens to serialise them.
+type Store interface {
+	// Write runs units in order in one write transaction and commits them together.
+	// A unit whose Run returns an error keeps none of its writes (audit records
+	// included); the others commit. The result has one entry per unit: nil when its
+	// writes committed, the error Run returned, or the transaction's own error when
+	// nothing could be committed.
+	//
+	// Run may be called more than once: a store may roll a whole batch back and run it
+	// again without a failed unit. Each call must start from scratch.
+	Write(ctx context.Context, units []Unit) []error
+	// Read runs fn in a read-only transaction that sees one committed state.
+	Read(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// RelayNotifications hands queued notifications with an id after after, oldest first
+	// and at most limit, to send, and deletes the ones send reports sent. Rows another
+	// worker is sending are skipped, so every row goes out once. It returns the last id
+	// it looked at (after when none).
+	RelayNotifications(ctx context.Context, after int64, limit int, send func([]QueuedNotification) []int64) (int64, error)
+	// Writable commits a small write: the readiness probe of a worker.
+	Writable(ctx context.Context) error
 }
 
-// writerDriver is the SQLite driver of the writer connection: SQLite's automatic
-// checkpoint is off there. It runs inside the commit that crosses the WAL threshold,
-// copying pages back to the database file and fsyncing it, and on a large database
-// that made one commit in every few hundred tens of milliseconds late. The
-// checkpointer does that work beside the writer instead.
-const writerDriver = "sqlite3-mfad-writer"
-
-func init() {
-	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
-		return err
-	}})
+// Unit is one command's work in a write transaction. UserID names the user whose rows
+// it touches ("" for none): a store that runs writers in parallel keeps each user's
+// units apart.
+type Unit struct {
+	UserID string
+	Run    func(ctx context.Context, tx Tx) error
 }
 
-// checkpointEvery is how often the checkpointer copies the WAL back into the database.
-// Each checkpoint ends with an fsync of the database file, which the writer's WAL fsync
-// then queues behind; on a large database checkpoints every 250 ms set the tail of the
-// write latency (1M users, delete-device p99 80–104 ms against 53–69 ms at 1 s, with the
-// same throughput; BENCHMARKS.md). Less often again (2 s) gained nothing more and grew
-// the WAL and RSS.
-const checkpointEvery = time.Second
+// Tx is a transaction of a Store: what the rules read and write. In a Read
+// transaction only the reads may be used.
+type Tx interface {
+	// Users. A user the store has never seen reads as the zero user with the id.
+	User(ctx context.Context, id string) (User, error)
+	EnsureUser(ctx context.Context, id string, now time.Time) error
+	// SetSignIn turns MFA sign-in on or off and reports whether it changed.
+	SetSignIn(ctx context.Context, id string, on bool, now time.Time) (bool, error)
+	// AddFailure counts one failed code check and returns the new count of consecutive
+	// failures and the lock in force, read in the same statement.
+	AddFailure(ctx context.Context, id string, now time.Time) (failures int, lockedUntil time.Time, err error)
+	// LockUntil extends the user's lock to until; a lock never gets shorter.
+	LockUntil(ctx context.Context, id string, until, now time.Time) error
+	// ResetFailures clears the failure count after a success.
+	ResetFailures(ctx context.Context, id string, now time.Time) error
+	// ClearLockout clears the failure count and any lock (an administrator's reset).
+	ClearLockout(ctx context.Context, id string, now time.Time) error
 
-// OpenStore opens (creating if needed) the database at path and brings its schema to
-// mfa.SchemaVersion.
-func OpenStore(ctx context.Context, path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create database directory: %w", err)
-	}
-	// _txlock=immediate: every transaction takes the write lock at BEGIN, so a
-	// read-then-write inside it can never fail with SQLITE_BUSY half way.
-	// synchronous=FULL: a commit is on disk before the reply leaves.
-	write, err := sql.Open(writerDriver, dsn(path, url.Values{
-		"_journal_mode": {"WAL"},
-		"_synchronous":  {"FULL"},
-		"_foreign_keys": {"on"},
-		"_busy_timeout": {"10000"},
-		"_txlock":       {"immediate"},
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
+	// Methods: verified ones unless the name says pending.
+	Methods(ctx context.Context, userID string, kind mfa.Kind) ([]Method, error) // kind "" = all; id order
+	PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (Method, bool, error)
+	MethodByID(ctx context.Context, id int64) (Method, bool, error)
+	CountVerified(ctx context.Context, userID string) (map[mfa.Kind]int, error)
+	InsertMethod(ctx context.Context, m NewMethod) (int64, error)
+	// MarkVerified makes a pending method a verified one with the TOTP step it was
+	// verified with (-1 for none), unless the user already has limit verified methods
+	// of its kind (limit 0: no limit). It reports whether it did.
+	MarkVerified(ctx context.Context, id int64, now time.Time, step int64, limit int) (bool, error)
+	// DeletePending discards the user's pending rows of kind and returns them.
+	DeletePending(ctx context.Context, userID string, kind mfa.Kind) ([]Method, error)
+	DeleteMethod(ctx context.Context, id int64) error
+	// ClaimStep records step as the method's last accepted TOTP step, if it is later
+	// than the one recorded, and reports whether it was.
+	ClaimStep(ctx context.Context, id, step int64) (bool, error)
+	TouchMethod(ctx context.Context, id int64, now time.Time) error
+	// ListMethods is the user's verified methods as reads show them: primary first,
+	// then newest first. The primary is the TOTP device verified first.
+	ListMethods(ctx context.Context, userID string, kind mfa.Kind) ([]mfa.Method, error)
 
-	s := &Store{path: path, write: write}
-	if err := s.migrate(ctx); err != nil {
-		write.Close()
-		return nil, err
-	}
+	// Backup codes, keyed hashes only.
+	ReplaceBackupCodes(ctx context.Context, userID string, codes []CodeHash, now time.Time) (replaced int, err error)
+	DeleteBackupCodes(ctx context.Context, userID string) (int, error)
+	UnusedBackupCodes(ctx context.Context, userID string) ([]BackupCode, error)
+	// SpendBackupCode marks an unused code used and reports whether this call did.
+	SpendBackupCode(ctx context.Context, id int64, now time.Time) (bool, error)
+	BackupCodeCounts(ctx context.Context, userID string) (total, remaining int, err error)
 
-	read, err := sql.Open("sqlite3", dsn(path, url.Values{
-		"_foreign_keys": {"on"},
-		"_busy_timeout": {"10000"},
-		"_query_only":   {"true"},
-	}))
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
-	}
-	n := 2 * runtime.GOMAXPROCS(0)
-	read.SetMaxOpenConns(n)
-	read.SetMaxIdleConns(n)
-	s.read = read
+	// One-time codes sent over SMS or e-mail.
+	PutCode(ctx context.Context, c PendingCode) error
+	OutstandingCodes(ctx context.Context, userID, purpose string, kind mfa.Kind, now time.Time) ([]OutstandingCode, error)
+	// SpendCode deletes the method's outstanding code if its hash is sum, and reports
+	// whether this call did.
+	SpendCode(ctx context.Context, methodID int64, sum []byte) (bool, error)
+	// TakeSendSlot records a code sent to the user unless limit codes were sent in the
+	// window before now; refused, it says when a slot frees up.
+	TakeSendSlot(ctx context.Context, userID string, now time.Time, window time.Duration, limit int) (ok bool, retryAt time.Time, err error)
 
-	cp, err := sql.Open("sqlite3", dsn(path, url.Values{"_busy_timeout": {"10000"}, "_synchronous": {"FULL"}}))
-	if err != nil {
-		write.Close()
-		read.Close()
-		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
-	}
-	cp.SetMaxOpenConns(1)
-	s.checkpoint = cp
-	cctx, stop := context.WithCancel(context.Background())
-	s.stopCheckpoint, s.checkpointDone = stop, make(chan struct{})
-	go s.checkpointer(cctx)
-	return s, nil
+	// ReserveCommand reserves an idempotency key for a command about to run. When the
+	// key was used within window, nothing is reserved and the earlier command is
+	// returned with found true.
+	ReserveCommand(ctx context.Context, userID, key, typ string, requestHash []byte, now time.Time, window time.Duration) (StoredCommand, bool, error)
+	// SaveReply stores the sealed reply of a reserved key.
+	SaveReply(ctx context.Context, userID, key string, sealed []byte) error
+
+	// QueueNotification adds a message for the gateway to the notification outbox.
+	QueueNotification(ctx context.Context, n QueuedNotification) error
+
+	// Append records an event in the audit log. The store assigns its seq and chain
+	// link when the transaction commits, so a unit that fails leaves no record.
+	Append(ctx context.Context, ev mfa.Event) error
+	QueryAudit(ctx context.Context, q mfa.AuditQuery) (mfa.AuditPage, error)
+
+	// Dashboard reads.
+	EventCounts(ctx context.Context, from, to time.Time) (map[string]int, error)
+	Adoption(ctx context.Context) (mfa.Adoption, error)
+	Lockouts(ctx context.Context, now time.Time, maxFailures, limit int) (mfa.Lockouts, error) // locked at now, or at maxFailures failures
+	OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error)
+
+	// Key rotation: how many records each sealing key still seals or hashes, and the
+	// methods whose secret or address is sealed with another key than primary (after
+	// the id after, at most limit), to seal again.
+	KeyUsage(ctx context.Context) ([]KeyUse, error)
+	StaleMethods(ctx context.Context, primary string, after int64, limit int) ([]Method, error)
+	ResealMethod(ctx context.Context, id int64, secretEnc, destEnc []byte) error
+
+	// Facts about the store itself (the key canary).
+	Meta(ctx context.Context, name string) ([]byte, bool, error)
+	SetMeta(ctx context.Context, name string, value []byte) error
+
+	// Sweep deletes, at most limit rows of each kind: idempotent replies created before
+	// repliesBefore, pending methods and one-time codes expired at now, and send-limit
+	// records older than sendsBefore.
+	Sweep(ctx context.Context, now, repliesBefore, sendsBefore time.Time, limit int) error
 }
 
-// checkpointer copies committed WAL frames back into the database file, PASSIVE: it
-// never waits for the writer or the readers, and the writer never waits for it.
-func (s *Store) checkpointer(ctx context.Context) {
-	defer close(s.checkpointDone)
-	every(ctx, checkpointEvery, func() {
-		// Errors are transient (SQLITE_BUSY while another checkpoint runs); the next
-		// tick tries again.
-		_, _ = s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
-	})
+// User is a user's MFA state.
+type User struct {
+	ID             string
+	SignInEnabled  bool
+	FailedAttempts int       // consecutive failed code checks
+	LockedUntil    time.Time // zero when never locked
 }
 
-// every calls fn once per interval until ctx ends.
-func every(ctx context.Context, interval time.Duration, fn func()) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			fn()
-		}
+// lockedUntil is the end of the user's lock, or the zero time when not locked at now.
+func (u User) lockedUntil(now time.Time) time.Time {
+	if !u.LockedUntil.After(now) {
+		return time.Time{}
 	}
+	return u.LockedUntil
 }
 
-func dsn(path string, params url.Values) string {
-	return "file:" + path + "?" + params.Encode()
+// Method is a stored method row, pending or verified. Secrets and addresses are sealed.
+type Method struct {
+	ID           int64
+	UserID       string
+	Kind         mfa.Kind
+	Label        string
+	SecretEnc    []byte // TOTP secret
+	DestEnc      []byte // phone number or e-mail address
+	Hint         string // masked address
+	Verified     bool
+	EntryPoint   string
+	LastUsedStep int64
+	Algorithm    string // TOTP profile
+	Digits       int
+	Period       int
+	CreatedAt    time.Time
 }
 
-// migrate applies the schema to a new database and refuses one that is newer than this
-// binary. There are no migrations yet: version 1 is the first release.
-func (s *Store) migrate(ctx context.Context) error {
-	var version int
-	if err := s.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("read schema version of %s: %w", s.path, err)
-	}
-	switch {
-	case version == mfa.SchemaVersion:
-		return nil
-	case version > mfa.SchemaVersion:
-		return fmt.Errorf("database %s has schema version %d, newer than this mfad (%d)", s.path, version, mfa.SchemaVersion)
-	case version != 0:
-		return fmt.Errorf("database %s has schema version %d and no migration to %d exists", s.path, version, mfa.SchemaVersion)
-	}
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin schema migration: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, mfa.Schema); err != nil {
-		return fmt.Errorf("apply schema to %s: %w", s.path, err)
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", mfa.SchemaVersion)); err != nil {
-		return fmt.Errorf("record schema version: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit schema migration: %w", err)
-	}
-	return nil
+// NewMethod is a pending method to insert.
+type NewMethod struct {
+	UserID     string
+	Kind       mfa.Kind
+	Label      string
+	SecretEnc  []byte
+	DestEnc    []byte
+	Hint       string
+	EntryPoint string
+	Algorithm  string // TOTP profile; empty for other kinds
+	Digits     int
+	Period     int
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
-// Writer is the single-connection handle for writes; the audit relay marks published
-// records through it.
-func (s *Store) Writer() *sql.DB { return s.write }
-
-// Reader is the read-only pool.
-func (s *Store) Reader() *sql.DB { return s.read }
-
-// Writable commits a small write, so the lock, the file system and fsync all answer:
-// the readiness probe of a worker.
-func (s *Store) Writable(ctx context.Context) error {
-	_, err := s.write.ExecContext(ctx,
-		"INSERT INTO store_meta (name, value) VALUES ('readiness', CAST(CAST(unixepoch('subsec') AS TEXT) AS BLOB)) "+
-			"ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-	if err != nil {
-		return fmt.Errorf("database not writable: %w", err)
-	}
-	return nil
+// CodeHash is a keyed hash of a code and the id of its key.
+type CodeHash struct {
+	KeyID string
+	Sum   []byte
 }
 
-// Close stops the checkpointer, checkpoints what is left and closes the pools.
-func (s *Store) Close() error {
-	s.stopCheckpoint()
-	<-s.checkpointDone
-	_, err := s.checkpoint.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(err, s.checkpoint.Close(), s.read.Close(), s.write.Close())
+// BackupCode is an unused backup code's hash.
+type BackupCode struct {
+	ID int64
+	CodeHash
+}
+
+// PendingCode is a one-time code to store for a method, replacing its outstanding one.
+type PendingCode struct {
+	MethodID  int64
+	Purpose   string // codeRegister or codeSignIn
+	Hash      CodeHash
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// OutstandingCode is an unexpired one-time code with its method.
+type OutstandingCode struct {
+	Method  Method
+	Purpose string
+	Hash    CodeHash
+}
+
+// StoredCommand is an earlier command with the same idempotency key.
+type StoredCommand struct {
+	Type        string
+	RequestHash []byte
+	ReplySealed []byte
+}
+
+// KeyUse is how many records of one kind a sealing key seals (or keys the hash of).
+type KeyUse struct {
+	Record string // one of the Record* names
+	KeyID  string
+	Count  int
+}
+
+// What a key seals or keys, as KeyUse names it.
+const (
+	RecordSecret       = "TOTP secret"
+	RecordAddress      = "phone or e-mail address"
+	RecordBackupCode   = "backup code"
+	RecordOneTimeCode  = "one-time code"
+	RecordReply        = "idempotent reply"
+	RecordNotification = "queued notification"
+	RecordCanary       = "key canary"
+)
+
+// QueuedNotification is a row of the notification outbox.
+type QueuedNotification struct {
+	ID         int64 // assigned by the store
+	MsgID      string
+	Subject    string
+	BodySealed []byte
+	CreatedAt  time.Time
 }

@@ -1,13 +1,9 @@
-package channels
+package channels_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
-	"io"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,31 +13,21 @@ import (
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/audit"
+	. "github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+var (
+	key         = sqlitetest.Key
+	quietLogger = sqlitetest.Quiet
+)
 
-func key(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
-
-// newTestWorker runs a worker without NATS on a fresh store; tests call Do.
-func newTestWorker(t *testing.T, path string, cfg Config, keys ...[]byte) (*Worker, *Store) {
+// newTestWorker runs a worker without NATS on a fresh store; tests call Do. db is a
+// connection to the store's file for the test to look at the tables.
+func newTestWorker(t *testing.T, path string, cfg Config, keys ...[]byte) (*Worker, *sql.DB) {
 	t.Helper()
-	store, err := OpenStore(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	sealer, err := NewSealer(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Logger = quietLogger()
-	w, err := NewWorker(cfg, store, sealer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Stop(context.Background()) })
-	return w, store
+	w, store := sqlitetest.Worker(t, path, cfg, keys...)
+	return w, sqlitetest.DB(t, store)
 }
 
 func do(t *testing.T, w *Worker, typ, user string, params any) mfa.Reply {
@@ -59,29 +45,21 @@ func do(t *testing.T, w *Worker, typ, user string, params any) mfa.Reply {
 
 func count(t *testing.T, db *sql.DB, query string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return sqlitetest.Count(t, db, query, args...)
 }
 
 func TestWrongKeyFailsClosed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mfad.db")
-	w, store := newTestWorker(t, path, Config{}, key(1))
+	w, store := sqlitetest.Worker(t, path, Config{}, key(1))
 	if r := do(t, w, mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: "Phone"}); !r.OK {
 		t.Fatalf("setup: %+v", r)
 	}
 	w.Stop(context.Background())
 	store.Close()
 
-	store2, err := OpenStore(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store2.Close()
+	store2 := sqlitetest.Open(t, path)
 	wrong, _ := NewSealer(key(2))
-	_, err = NewWorker(Config{Logger: quietLogger()}, store2, wrong)
+	_, err := NewWorker(Config{Logger: quietLogger()}, store2, wrong)
 	if !errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), KeyID(key(1))) ||
 		!strings.Contains(err.Error(), KeyID(key(2))) {
 		t.Fatalf("start with the wrong key: %v", err)
@@ -94,34 +72,9 @@ func TestWrongKeyFailsClosed(t *testing.T) {
 	}
 	defer w2.Stop(context.Background())
 	var canary []byte
-	store2.write.QueryRow("SELECT value FROM store_meta WHERE name = 'key_canary'").Scan(&canary)
+	sqlitetest.DB(t, store2).QueryRow("SELECT value FROM store_meta WHERE name = 'key_canary'").Scan(&canary)
 	if KeyOf(canary) != KeyID(key(2)) {
 		t.Fatal("canary not re-sealed with the new primary key")
-	}
-}
-
-func TestSealer(t *testing.T) {
-	s, _ := NewSealer(key(3))
-	sealed := s.Seal([]byte("JBSWY3DPEHPK3PXP"), []byte("alice"))
-	if bytes.Contains(sealed, []byte("JBSWY3DPEHPK3PXP")) {
-		t.Fatal("plaintext visible")
-	}
-	if got, err := s.Open(sealed, []byte("alice")); err != nil || string(got) != "JBSWY3DPEHPK3PXP" {
-		t.Fatalf("open: %q %v", got, err)
-	}
-	if _, err := s.Open(sealed, []byte("bob")); err == nil {
-		t.Fatal("a value sealed for alice opened for bob")
-	}
-	sealed[len(sealed)-1] ^= 1
-	if _, err := s.Open(sealed, []byte("alice")); err == nil {
-		t.Fatal("a tampered value opened")
-	}
-	if _, err := NewSealer([]byte("short")); err == nil {
-		t.Fatal("a short key was accepted")
-	}
-	id, sum := s.Hash("alice", "abcd-efgh")
-	if !s.Match(id, "alice", "abcd-efgh", sum) || s.Match(id, "bob", "abcd-efgh", sum) || s.Match(id, "alice", "abcd-efgi", sum) {
-		t.Fatal("keyed hash matches wrongly")
 	}
 }
 
@@ -129,16 +82,16 @@ func TestSealer(t *testing.T) {
 // records, then failed before commit, leaves neither behind; the commands batched with
 // it are not affected.
 func TestFaultRollsBackStateAndAudit(t *testing.T) {
-	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{BatchWait: 50 * time.Millisecond}, key(1))
-	w.routes["test.fault"] = route{fn: func(ctx context.Context, tx *dbTx, c *call) (any, error) {
-		if err := ensureUser(ctx, tx, c.cmd.UserID, c.now); err != nil {
-			return nil, err
+	w, store := sqlitetest.Worker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{BatchWait: 50 * time.Millisecond}, key(1))
+	w.AddRoute("test.fault", func(ctx context.Context, tx Tx, cmd *mfa.Command, now time.Time) error {
+		if err := tx.EnsureUser(ctx, cmd.UserID, now); err != nil {
+			return err
 		}
-		if err := w.setSignIn(ctx, tx, c, true, "test"); err != nil {
-			return nil, err
+		if err := w.SetSignInForTest(ctx, tx, cmd, now); err != nil {
+			return err
 		}
-		return nil, errors.New("disk on fire")
-	}}
+		return errors.New("disk on fire")
+	})
 	var wg sync.WaitGroup
 	replies := make([]mfa.Reply, 3)
 	for i, typ := range []string{mfa.CmdTOTPSetup, "test.fault", mfa.CmdTOTPSetup} {
@@ -152,7 +105,7 @@ func TestFaultRollsBackStateAndAudit(t *testing.T) {
 	if !replies[0].OK || !replies[2].OK || replies[1].OK || replies[1].Code != mfa.CodeInternal {
 		t.Fatalf("replies %+v", replies)
 	}
-	db := store.Reader()
+	db := sqlitetest.DB(t, store)
 	if n := count(t, db, "SELECT count(*) FROM users WHERE id = 'mallory'"); n != 0 {
 		t.Fatal("the failed command's user row survived")
 	}
@@ -162,9 +115,8 @@ func TestFaultRollsBackStateAndAudit(t *testing.T) {
 	if n := count(t, db, "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventTOTPDeviceSetUp); n != 2 {
 		t.Fatalf("%d setup events, want 2", n)
 	}
-	// The chain skips the rolled-back record: the command after it chained to the
-	// record before it (the transaction's cached chain head was forgotten).
-	if n, err := audit.Verify(context.Background(), db); err != nil || n != 2 {
+	// The rolled-back command took no place in the chain.
+	if n, err := audit.Verify(context.Background(), store.Records(), sqlitetest.Chain()); err != nil || n != 2 {
 		t.Fatalf("audit chain after a rolled-back command: %d records, %v", n, err)
 	}
 }
@@ -179,7 +131,7 @@ func TestIdempotentCommandAppliesOnce(t *testing.T) {
 	if !first.OK || !second.Replayed || string(first.Data) != string(second.Data) {
 		t.Fatalf("first %+v second %+v", first, second)
 	}
-	if n := count(t, store.Reader(), "SELECT count(*) FROM methods"); n != 1 {
+	if n := count(t, store, "SELECT count(*) FROM methods"); n != 1 {
 		t.Fatalf("%d methods after a repeated key", n)
 	}
 	// Keys are per user: bob's k1 is his own.
@@ -188,7 +140,7 @@ func TestIdempotentCommandAppliesOnce(t *testing.T) {
 		t.Fatal("bob got alice's reply")
 	}
 	// After the window, the key is free again.
-	w.cfg.Now = func() time.Time { return time.Now().Add(IdempotencyWindow + time.Minute) }
+	w.SetClock(func() time.Time { return time.Now().Add(IdempotencyWindow + time.Minute) })
 	cmd.UserID, cmd.Actor = "alice", "alice"
 	if r, _ := w.Do(context.Background(), cmd); r.Replayed || !r.OK {
 		t.Fatalf("after the window: %+v", r)
@@ -213,51 +165,13 @@ func TestCodeSendLimit(t *testing.T) {
 	if r.OK || r.Code != mfa.CodeTooManyAttempts || r.RetryAfter != 7*60 {
 		t.Fatalf("fourth send: %+v, want TOO_MANY_ATTEMPTS retry after 420 s", r)
 	}
-	var plan string
-	store.Reader().QueryRow(`EXPLAIN QUERY PLAN SELECT count(*), min(created_at) FROM audit_log
-		WHERE type = 'channel.code_sent' AND user_id = ? AND created_at > ?`, "alice", 0).Scan(new(int), new(int), new(int), &plan)
-	if !strings.Contains(plan, "audit_log_codes_sent") {
-		t.Fatalf("the send limit scans: %s", plan)
-	}
 	now = now.Add(7 * time.Minute)
 	if r := register(); !r.OK {
 		t.Fatalf("after the window: %+v", r)
 	}
 	// Nothing of the refused send was kept: three sends, three pending codes replaced.
-	if n := count(t, store.Reader(), "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventChannelCodeSent); n != 4 {
+	if n := count(t, store, "SELECT count(*) FROM audit_log WHERE type = ?", mfa.EventChannelCodeSent); n != 4 {
 		t.Fatalf("%d codes sent, want 4", n)
-	}
-}
-
-// TestStatementCacheNeverHoldsItsLockWhilePreparing: preparing waits for a connection;
-// a transaction holding the last connection must still be able to look statements up
-// meanwhile, or neither ever goes on (this deadlocked the read pool under load).
-func TestStatementCacheNeverHoldsItsLockWhilePreparing(t *testing.T) {
-	store, err := OpenStore(context.Background(), filepath.Join(t.TempDir(), "mfad.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	cache := newStmtCache(store.write) // one connection
-	cache.lookup("SELECT 1")           // seen, to be prepared
-	tx, err := store.write.Begin()     // the connection is now taken
-	if err != nil {
-		t.Fatal(err)
-	}
-	preparing := make(chan struct{})
-	go func() { cache.prepareMissing(context.Background()); close(preparing) }()
-	time.Sleep(50 * time.Millisecond) // prepareMissing is waiting for the connection
-	looked := make(chan struct{})
-	go func() { cache.lookup("SELECT 2"); close(looked) }()
-	select {
-	case <-looked:
-	case <-time.After(5 * time.Second):
-		t.Fatal("lookup blocked behind a prepare waiting for our own connection")
-	}
-	tx.Rollback()
-	<-preparing
-	if cache.lookup("SELECT 1") == nil {
-		t.Fatal("SELECT 1 was not prepared once the connection was free")
 	}
 }
 
@@ -308,7 +222,7 @@ func TestSweepDeletesWhatExpired(t *testing.T) {
 		Params: mustJSON(t, mfa.TOTPSetupParams{DeviceName: "x"})})
 
 	runSweep(t, w)
-	db := store.Reader()
+	db := store
 	if n := count(t, db, "SELECT count(*) FROM commands"); n != 1 {
 		t.Errorf("%d stored replies, want carol's alone", n)
 	}
@@ -326,41 +240,7 @@ func TestSweepDeletesWhatExpired(t *testing.T) {
 // runSweep runs one sweep through the writer and waits for it.
 func runSweep(t *testing.T, w *Worker) {
 	t.Helper()
-	done := make(chan mfa.Reply, 1)
-	if !w.enqueueSweep(func(r mfa.Reply) { done <- r }) {
-		t.Fatal("worker stopped")
-	}
-	if r := <-done; !r.OK {
+	if r := w.RunSweep(); !r.OK {
 		t.Fatalf("sweep: %+v", r)
-	}
-}
-
-// TestCheckpointsHappenBesideTheWriter: the writer never checkpoints inside a commit;
-// the checkpointer copies the WAL back into the database within a few ticks.
-func TestCheckpointsHappenBesideTheWriter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mfad.db")
-	w, store := newTestWorker(t, path, Config{}, key(1))
-	var auto int
-	if err := store.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
-		t.Fatalf("writer wal_autocheckpoint = %d (%v), want 0", auto, err)
-	}
-	size := func() int64 {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Size()
-	}
-	before := size()
-	for i := range 300 {
-		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
-	}
-	// Only a checkpoint writes pages into the database file; nobody here asks for one.
-	deadline := time.Now().Add(5 * time.Second)
-	for size() <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("database file still %d bytes: no checkpoint ran", before)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

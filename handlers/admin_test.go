@@ -8,7 +8,7 @@ import (
 )
 
 func TestAdminGetAndReset(t *testing.T) {
-	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 2 })
+	s := newStack(t, func(o *stackOptions) { o.worker.Lockout.Threshold = 2 })
 	d := s.enrol("alice", "Phone")
 	s.enrol("alice", "Tablet")
 	// Alice locks herself out.
@@ -45,7 +45,7 @@ func TestAdminGetAndReset(t *testing.T) {
 	s.enrol("alice", "New phone")
 
 	// The reset is audited with the admin as the actor of every fact.
-	rows, err := s.Store.Reader().Query(`SELECT type, actor FROM audit_log WHERE user_id = 'alice' AND seq >
+	rows, err := s.DB.Query(`SELECT type, actor FROM audit_log WHERE user_id = 'alice' AND seq >
 		(SELECT seq FROM audit_log WHERE type = 'admin.reset') - 1 ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,37 +10,27 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	mfa "github.com/mfad/mfad"
-	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 // seedAudit appends events straight into the stack's log, in one transaction on the
 // writer as a worker would: alice on even i, bob on odd, a minute apart.
 func seedAudit(t *testing.T, s *stack, n int, start time.Time) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := s.Store.Writer().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
 	kinds := []string{mfa.EventVerifyFailed, mfa.EventTOTPDeviceVerified}
+	evs := make([]mfa.Event, n)
 	for i := range n {
 		user := "alice"
 		if i%2 == 1 {
 			user = "bob"
 		}
-		_, err := audit.Append(ctx, tx, mfa.Event{
+		evs[i] = mfa.Event{
 			ID: mfa.NewID(), Type: kinds[(i/2)%2], UserID: user, Actor: user, Source: "pc",
 			Object: mfa.EventObject{Type: mfa.ObjectTOTPDevice, ID: fmt.Sprint(i)},
 			Time:   start.Add(time.Duration(i) * time.Minute),
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	sqlitetest.Append(t, s.Store, evs...)
 }
 
 // auditSeqs lists the seq of each record of an answer, and its next_cursor (0 = null).

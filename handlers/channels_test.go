@@ -87,6 +87,16 @@ func (g *gateway) next(subject string) notice {
 	return notice{}
 }
 
+// added checks the security notice of a factor added, sent to the new channel at to
+// (NIST SP 800-63B: the user hears of every binding change).
+func (g *gateway) added(subject, to string) {
+	g.t.Helper()
+	n := g.next(subject)
+	if n.To != to || n.Template != "mfa_method_added" || n.Code != "" {
+		g.t.Fatalf("notification %+v, want mfa_method_added to %s without a code", n, to)
+	}
+}
+
 // quiet checks that nothing more was sent. The outbox relay runs right after each
 // commit, so a short wait after the last answer is enough to see a stray message.
 func (g *gateway) quiet() {
@@ -120,7 +130,7 @@ func otherCode(code string) string {
 // auditedTypes are the types of the user's audit records, oldest first.
 func auditedTypes(t testing.TB, s *stack, user string) []string {
 	t.Helper()
-	rows, err := s.Store.Reader().Query("SELECT type FROM audit_log WHERE user_id = ? ORDER BY seq", user)
+	rows, err := s.DB.Query("SELECT type FROM audit_log WHERE user_id = ? ORDER BY seq", user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +179,7 @@ func smsChannel(t testing.TB, s *stack, g *gateway, user, phone, from string) {
 	code := g.next(activity.NotifySMS).oneTimeCode(t, s, user, phone, "mfa_channel_code", "en")
 	r = s.druid(user, activity.VerbValidate, druidActivity(user, activity.VerbValidate, "sms", "mfa_code", code), "From", from)
 	checkDruid(t, r, http.StatusOK, "MFA channel validated")
+	g.added(activity.NotifySMS, phone)
 }
 
 // TestSMSChannelThroughDruID is the end-to-end test: a code reaches the gateway
@@ -192,6 +203,7 @@ func TestSMSChannelThroughDruID(t *testing.T) {
 
 	r = s.druid("alice", activity.VerbValidate, druidActivity("alice", activity.VerbValidate, "sms", "mfa_code", code))
 	checkDruid(t, r, http.StatusOK, "MFA channel validated")
+	g.added(activity.NotifySMS, phone)
 
 	st = mfaStatus(t, s, "alice")
 	if st["enabled"] != true || len(st["methods"].([]any)) != 1 || get(st, "methods", 0, "type") != "sms" ||
@@ -223,7 +235,7 @@ func TestSMSChannelThroughDruID(t *testing.T) {
 	}
 	// Events and logs carry the masked number only.
 	var bodies []byte
-	rows, err := s.Store.Reader().Query("SELECT body FROM audit_log")
+	rows, err := s.DB.Query("SELECT body FROM audit_log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +293,7 @@ func TestEmailChannelThroughBanking(t *testing.T) {
 		get(r.Body, "backupCodes") != nil {
 		t.Fatalf("confirm e-mail: %d %s", r.Status, r.Raw)
 	}
+	g.added(activity.NotifyEmail, email)
 	r = s.as("alice", http.MethodGet, "/settings/Mfa", "")
 	if r.Status != http.StatusOK || get(r.Body, "mfaSignInEnabled") != true || get(r.Body, "methods", 0, "type") != "email" ||
 		get(r.Body, "methods", 0, "label") != "a****@example.com" || get(r.Body, "methods", 0, "verified") != true {

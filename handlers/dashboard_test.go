@@ -56,7 +56,7 @@ func newDashStack(t testing.TB) (*stack, jetstream.JetStream) {
 		t.Fatal(err)
 	}
 	feed.f.Store(activity.NewFeed(js, quiet))
-	r := audit.NewRelay(s.Store.Writer(), js, quiet, audit.WithReader(s.Store.Reader()),
+	r := audit.NewRelay(s.Store.Outbox(), js, quiet,
 		audit.WithInterval(50*time.Millisecond), audit.WithClock(s.Clock.Now))
 	relay.Store(r)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -315,8 +315,8 @@ func TestBackupCodes(t *testing.T) {
 
 func TestLockout(t *testing.T) {
 	s := newStack(t, func(o *stackOptions) {
-		o.worker.LockoutThreshold = 3
-		o.worker.LockoutDuration = 5 * time.Minute
+		o.worker.Lockout.Threshold = 3
+		o.worker.Lockout.Duration = 5 * time.Minute
 	})
 	d := s.enrol("alice", "Phone")
 	bad := func() response {
@@ -346,7 +346,7 @@ func TestLockout(t *testing.T) {
 }
 
 func TestLockoutCountsSetupFailuresToo(t *testing.T) {
-	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 2 })
+	s := newStack(t, func(o *stackOptions) { o.worker.Lockout.Threshold = 2 })
 	d := s.setup("alice", "Phone")
 	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/verify", `{"code":"`+wrongCode(s.code(d))+`"}`), 400, "INVALID_CODE")
 	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/verify", `{"code":"`+wrongCode(s.code(d))+`"}`), 400, "INVALID_CODE")
@@ -355,7 +355,7 @@ func TestLockoutCountsSetupFailuresToo(t *testing.T) {
 
 // TestParallelReplay: 30 simultaneous submissions of one valid code, exactly one wins.
 func TestParallelReplay(t *testing.T) {
-	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 100 })
+	s := newStack(t, func(o *stackOptions) { o.worker.Lockout.Threshold = 100 })
 	d := s.enrol("alice", "Phone")
 	code := s.code(d)
 	tok := s.token("alice")
@@ -381,7 +381,7 @@ func TestParallelReplay(t *testing.T) {
 }
 
 func TestParallelReplayWithoutGroupCommit(t *testing.T) {
-	s := newStack(t, func(o *stackOptions) { o.worker.BatchSize = 1; o.worker.LockoutThreshold = 100 })
+	s := newStack(t, func(o *stackOptions) { o.worker.BatchSize = 1; o.worker.Lockout.Threshold = 100 })
 	d := s.enrol("alice", "Phone")
 	code := s.code(d)
 	var wg sync.WaitGroup
@@ -460,7 +460,7 @@ var _ = channels.KeySize
 // TestEnrolmentDoesNotResetLockout: a stolen token could otherwise enrol a device of its
 // own between bursts of guesses against the user's real factor and never be locked.
 func TestEnrolmentDoesNotResetLockout(t *testing.T) {
-	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 3 })
+	s := newStack(t, func(o *stackOptions) { o.worker.Lockout.Threshold = 3 })
 	real := s.enrol("alice", "Phone")
 	bad := func() int {
 		return s.as("alice", http.MethodPost, "/api/v1/mfa/verify", `{"code":"`+wrongCode(s.code(real))+`"}`).Status
@@ -475,7 +475,7 @@ func TestEnrolmentDoesNotResetLockout(t *testing.T) {
 // TestBankingReEnableResetsFailures: turning sign-in back on with a code of an existing
 // device is a success like a sign-in.
 func TestBankingReEnableResetsFailures(t *testing.T) {
-	s := newStack(t, func(o *stackOptions) { o.worker.LockoutThreshold = 3 })
+	s := newStack(t, func(o *stackOptions) { o.worker.Lockout.Threshold = 3 })
 	d := s.enrol("alice", "Phone")
 	s.as("alice", http.MethodDelete, "/settings/MfaSignIn", "")
 	for range 2 {

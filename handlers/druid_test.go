@@ -421,6 +421,9 @@ func TestDruidMandatoryChannel(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("confirm e-mail: %d %s", r.Status, r.Raw)
 	}
+	// Every address of the user hears of the factor added, kind by kind.
+	g.added(activity.NotifyEmail, "alice@example.com")
+	g.added(activity.NotifySMS, "+34600111222")
 
 	st := mfaStatus(t, s, "alice")
 	voluntary := map[string]bool{}
@@ -527,6 +530,7 @@ func TestDruidIdempotencyKey(t *testing.T) {
 	// The replay sent no new code: the first one still confirms the channel.
 	r := s.druid("alice", activity.VerbValidate, druidActivity("alice", activity.VerbValidate, "sms", "mfa_code", code))
 	checkDruid(t, r, http.StatusOK, "MFA channel validated")
+	g.added(activity.NotifySMS, "+34600111222")
 	if n := occurrences(auditedTypes(t, s, "alice"), mfa.EventChannelRegistered); n != 1 {
 		t.Fatalf("%d registrations, want 1", n)
 	}

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +20,8 @@ import (
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
 	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 	"github.com/mfad/mfad/handlers"
 )
 
@@ -51,7 +54,8 @@ type stack struct {
 	t      testing.TB
 	URL    string
 	Clock  *clock
-	Store  *channels.Store
+	Store  *sqlite.Store
+	DB     *sql.DB // another connection to the store's file, to look at the tables
 	Worker *channels.Worker
 	Sealer *channels.Sealer
 	DBPath string
@@ -81,12 +85,7 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	nc := natstest.Connect(t, ns.ClientURL())
 	natstest.JetStream(t, nc) // the streams, so the notification relay gets its acks
 	dbPath := filepath.Join(t.TempDir(), "mfad.db")
-	ctx := context.Background()
-	store, err := channels.OpenStore(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqlitetest.Open(t, dbPath)
 	sealer, err := channels.NewSealer(bytes.Repeat([]byte{7}, channels.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +111,7 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	}
 	srv := httptest.NewServer(handlers.New(hc))
 	t.Cleanup(srv.Close)
-	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, Worker: worker, Sealer: sealer, DBPath: dbPath,
+	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, DB: sqlitetest.DB(t, store), Worker: worker, Sealer: sealer, DBPath: dbPath,
 		NATSURL: ns.ClientURL()}
 }
 

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels/sqlite"
 )
 
 const auditUsage = `Usage: mfad audit <command> [flags]
@@ -63,34 +60,36 @@ func parseAuditFlags(fs *flag.FlagSet, args []string, getenv func(string) string
 }
 
 const verifyAbout = `Reads the audit log of <data-dir>/mfad.db (read-only: it is safe while mfad runs)
-and checks every record: sequence numbers follow each other from 1, each record
-hashes to its hash, and each prev_hash is the hash of the record before.
+and checks every record: sequence numbers follow each other from 1, each record's
+hash is its HMAC link under the audit chain key (--audit-key, or audit.key in the
+data dir), and each prev_hash is the hash of the record before. Without the key
+nobody can rewrite a record and the chain after it so that this passes.
 Prints "ok: N records" and exits 0, or names the first bad record and exits 1.
-The newest records can be dropped, or forged ones appended, by someone able to
-write the file: compare with MFA_EVENTS or an audit sink for that.
+The newest records can still be dropped by someone able to write the file:
+compare with MFA_EVENTS or an audit sink for that.
 `
 
-// runAuditVerify: mfad audit verify [--data-dir].
+// runAuditVerify: mfad audit verify [--data-dir] [--audit-key].
 func runAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var dataDir string
+	var cfg Config
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fs.StringVar(&dataDir, "data-dir", "./data", "directory of mfad.db")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of mfad.db")
+	cfg.registerAuditKey(fs)
 	annotateEnv(fs)
 	if err := parseAuditFlags(fs, args, getenv, stdout, verifyAbout); err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, "mfad.db")
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("audit verify: no database: %w", err)
-	}
-	// Read-only: verifying must never create, migrate or lock the live database.
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+url.Values{
-		"mode": {"ro"}, "_query_only": {"true"}, "_busy_timeout": {"10000"}}.Encode())
+	path := cfg.dbPath()
+	db, err := sqlite.OpenReadOnly(ctx, path)
 	if err != nil {
-		return fmt.Errorf("audit verify: open %s: %w", path, err)
+		return fmt.Errorf("audit verify: %w", err)
 	}
 	defer db.Close()
-	n, err := audit.Verify(ctx, db)
+	chain, err := cfg.auditChain(false)
+	if err != nil {
+		return fmt.Errorf("audit verify: %w", err)
+	}
+	n, err := audit.Verify(ctx, db.Records(), chain)
 	if err != nil {
 		return fmt.Errorf("audit verify: %s: %w (%d records before it are intact)", path, err, n)
 	}
@@ -302,9 +301,9 @@ func runAuditSink(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer nc.Close()
-	sink, err := openSink(ctx, dbPath)
+	sink, err := sqlite.OpenSink(ctx, dbPath)
 	if err != nil {
-		return err
+		return fmt.Errorf("audit sink: %w", err)
 	}
 	defer sink.Close()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -330,41 +329,10 @@ func auditConnect(natsURL, creds, name string) (*nats.Conn, jetstream.JetStream,
 	return nc, js, nil
 }
 
-// sinkSchema is the sink's table: one row per event, the event id its key, so a
-// redelivery is a no-op.
-const sinkSchema = `CREATE TABLE IF NOT EXISTS events (
-    event_id    TEXT    PRIMARY KEY,
-    audit_seq   INTEGER,
-    stream_seq  INTEGER NOT NULL,
-    subject     TEXT    NOT NULL,
-    body        TEXT    NOT NULL,
-    received_at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS events_by_audit_seq ON events (audit_seq);`
-
-// openSink opens (creating) the sink database: WAL and synchronous=FULL, because an
-// event is acknowledged to JetStream once it is committed here.
-func openSink(ctx context.Context, path string) (*sql.DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("audit sink: create directory of %s: %w", path, err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+url.Values{
-		"_journal_mode": {"WAL"}, "_synchronous": {"FULL"}, "_busy_timeout": {"10000"}, "_txlock": {"immediate"}}.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("audit sink: open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, sinkSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("audit sink: create tables in %s: %w", path, err)
-	}
-	return db, nil
-}
-
 // runSink copies events until ctx ends: fetch a batch, store it in one transaction,
 // then acknowledge it. A crash between commit and ack redelivers the batch, which the
 // event-id key absorbs.
-func runSink(ctx context.Context, js jetstream.JetStream, db *sql.DB, durable string, batch int, log *slog.Logger) error {
+func runSink(ctx context.Context, js jetstream.JetStream, sink *sqlite.Sink, durable string, batch int, log *slog.Logger) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, activity.EventsStream, jetstream.ConsumerConfig{
 		Durable:       durable,
 		Description:   "mfad audit sink",
@@ -398,7 +366,7 @@ func runSink(ctx context.Context, js jetstream.JetStream, db *sql.DB, durable st
 		if len(got) == 0 {
 			continue
 		}
-		stored, err := storeEvents(context.WithoutCancel(ctx), db, got, log)
+		stored, err := storeEvents(ctx, sink, got, log)
 		if err != nil {
 			// Not acknowledged: JetStream redelivers after AckWait.
 			log.Error("store events failed, they will be redelivered", "err", err)
@@ -416,15 +384,10 @@ func runSink(ctx context.Context, js jetstream.JetStream, db *sql.DB, durable st
 	return nil
 }
 
-// storeEvents inserts a batch in one transaction and returns how many were new.
-func storeEvents(ctx context.Context, db *sql.DB, msgs []jetstream.Msg, log *slog.Logger) (int64, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	var stored int64
-	now := time.Now().UnixMilli()
+// storeEvents stores a batch in one transaction and returns how many were new.
+// Messages without a Nats-Msg-Id are not audit events and are skipped.
+func storeEvents(ctx context.Context, sink *sqlite.Sink, msgs []jetstream.Msg, log *slog.Logger) (int64, error) {
+	events := make([]sqlite.SinkEvent, 0, len(msgs))
 	for _, m := range msgs {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
 		meta, err := m.Metadata()
@@ -436,23 +399,11 @@ func storeEvents(ctx context.Context, db *sql.DB, msgs []jetstream.Msg, log *slo
 				"subject", m.Subject(), "stream_seq", meta.Sequence.Stream)
 			continue
 		}
-		var auditSeq sql.NullInt64
-		if n, err := strconv.ParseInt(m.Headers().Get(activity.EventSeqHeader), 10, 64); err == nil {
-			auditSeq = sql.NullInt64{Int64: n, Valid: true}
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO events (event_id, audit_seq, stream_seq, subject, body, received_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
-			id, auditSeq, meta.Sequence.Stream, m.Subject(), string(m.Data()), now)
-		if err != nil {
-			return 0, fmt.Errorf("insert event %s: %w", id, err)
-		}
-		n, _ := res.RowsAffected()
-		stored += n
+		seq, _ := strconv.ParseInt(m.Headers().Get(activity.EventSeqHeader), 10, 64)
+		events = append(events, sqlite.SinkEvent{EventID: id, AuditSeq: seq, StreamSeq: meta.Sequence.Stream,
+			Subject: m.Subject(), Body: m.Data()})
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
-	}
-	return stored, nil
+	return sink.Store(ctx, events)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -22,35 +23,26 @@ import (
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
 	"github.com/mfad/mfad/audit"
-	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 // auditDataDir makes a data dir whose mfad.db holds n audit records, and returns the
 // open store too (closed when the test ends).
-func auditDataDir(t *testing.T, n int) (string, *channels.Store) {
+func auditDataDir(t *testing.T, n int) (string, *sqlite.Store) {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := context.Background()
-	store, err := channels.OpenStore(ctx, filepath.Join(dir, "mfad.db"))
-	if err != nil {
+	// The chain key lives beside the database, as serve keeps it without MFAD_AUDIT_KEY.
+	key := base64.StdEncoding.EncodeToString(sqlitetest.ChainKey) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, auditKeyFile), []byte(key), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	store := sqlitetest.Open(t, filepath.Join(dir, "mfad.db"))
 	kinds := []string{mfa.EventTOTPDeviceVerified, mfa.EventVerifyFailed, mfa.EventSignInDisabled}
 	for i := range n {
-		tx, err := store.Writer().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = audit.Append(ctx, tx, mfa.Event{ID: mfa.NewID(), Type: kinds[i%len(kinds)],
+		sqlitetest.Append(t, store, mfa.Event{ID: mfa.NewID(), Type: kinds[i%len(kinds)],
 			UserID: "alice", Actor: "alice", Source: "pc", EntryPoint: "bank-app",
 			Object: mfa.EventObject{Type: mfa.ObjectTOTPDevice, ID: fmt.Sprint(i + 1)}, Time: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return dir, store
 }
@@ -107,7 +99,7 @@ func TestAuditVerifyExitStatus(t *testing.T) {
 	}
 
 	// Tamper as someone with write access to the file would.
-	db := store.Writer()
+	db := sqlitetest.DB(t, store)
 	for _, stmt := range []string{
 		"DROP TRIGGER audit_log_no_update",
 		"UPDATE audit_log SET actor = 'mallory' WHERE seq = 4",
@@ -165,11 +157,11 @@ func TestAuditHelp(t *testing.T) {
 
 // publishedBus starts NATS, relays a data dir's audit log into MFA_EVENTS and returns
 // the server URL and a JetStream context.
-func publishedBus(t *testing.T, store *channels.Store) (string, jetstream.JetStream) {
+func publishedBus(t *testing.T, store *sqlite.Store) (string, jetstream.JetStream) {
 	t.Helper()
 	ns := natstest.Server(t)
 	js := natstest.JetStream(t, natstest.Connect(t, ns.ClientURL()))
-	relay := audit.NewRelay(store.Writer(), js, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	relay := audit.NewRelay(store.Outbox(), js, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := relay.Drain(ctx); err != nil {

@@ -33,18 +33,21 @@ type Config struct {
 	IntrospectionWait   time.Duration
 
 	SecretKey string
+	AuditKey  string
 
-	TOTPIssuer        string
-	TOTPAlgorithm     string
-	TOTPDigits        int
-	TOTPPeriod        int
-	MaxTOTPDevices    int
-	LockoutThreshold  int
-	LockoutDuration   time.Duration
-	CodeSendLimit     int
-	CodeSendWindow    time.Duration
-	MandatoryChannels string
-	StepUpMaxAge      time.Duration
+	TOTPIssuer         string
+	TOTPAlgorithm      string
+	TOTPDigits         int
+	TOTPPeriod         int
+	MaxTOTPDevices     int
+	LockoutThreshold   int
+	LockoutDuration    time.Duration
+	LockoutMaxDuration time.Duration
+	LockoutMaxFailures int
+	CodeSendLimit      int
+	CodeSendWindow     time.Duration
+	MandatoryChannels  string
+	StepUpMaxAge       time.Duration
 
 	StreamReplicas    int
 	IngestMaxAttempts int
@@ -59,7 +62,7 @@ type Config struct {
 }
 
 // secretFlags are masked when the configuration is logged.
-var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "introspection-secret": true, "sms-password": true}
+var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit-key": true, "introspection-secret": true, "sms-password": true}
 
 // register defines the flags of serve (and, for the token and audit commands, the
 // subset they need) on fs.
@@ -81,14 +84,17 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.IntrospectionWait, "introspection-timeout", 3*time.Second, "introspection timeout; beyond it requests answer 504")
 
 	fs.StringVar(&c.SecretKey, "secret-key", "", "base64 AES-256 key(s) sealing secrets at rest, comma-separated, first seals; empty = generated key file in the data dir")
+	c.registerAuditKey(fs)
 
 	fs.StringVar(&c.TOTPIssuer, "totp-issuer", "mfad", "issuer shown in authenticator apps")
 	fs.StringVar(&c.TOTPAlgorithm, "totp-algorithm", "SHA1", "TOTP HMAC algorithm of new devices: SHA1, SHA256 or SHA512")
 	fs.IntVar(&c.TOTPDigits, "totp-digits", 6, "TOTP code length of new devices: 6 or 8")
 	fs.IntVar(&c.TOTPPeriod, "totp-period", 30, "TOTP time step of new devices, seconds")
 	fs.IntVar(&c.MaxTOTPDevices, "max-totp-devices", 5, "verified TOTP devices per user")
-	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", 5, "consecutive failed code checks that lock a user")
-	fs.DurationVar(&c.LockoutDuration, "lockout-duration", 5*time.Minute, "how long a lock lasts")
+	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", 5, "consecutive failed code checks per lock: every one of that many starts a lock")
+	fs.DurationVar(&c.LockoutDuration, "lockout-duration", 5*time.Minute, "how long the first lock lasts; each next one lasts twice as long")
+	fs.DurationVar(&c.LockoutMaxDuration, "lockout-max-duration", 24*time.Hour, "the longest lock")
+	fs.IntVar(&c.LockoutMaxFailures, "lockout-max-failures", 100, "consecutive failed code checks after which a user stays locked until an admin reset")
 	fs.IntVar(&c.CodeSendLimit, "code-send-limit", 5, "SMS/e-mail codes sent to one user per --code-send-window at most (each is a paid message)")
 	fs.DurationVar(&c.CodeSendWindow, "code-send-window", 15*time.Minute, "the window of --code-send-limit")
 	fs.StringVar(&c.MandatoryChannels, "mandatory-channels", "", "entry point:channel pairs users may not remove, e.g. bank-web:sms,bank-app:totp")
@@ -130,6 +136,12 @@ func (c *Config) check() error {
 	if err := checkLogFormat(c.LogFormat); err != nil {
 		return err
 	}
+	if c.LockoutThreshold < 1 || c.LockoutMaxFailures < c.LockoutThreshold {
+		return usageError{fmt.Sprintf("--lockout-max-failures (%d) must be at least --lockout-threshold (%d), which must be positive", c.LockoutMaxFailures, c.LockoutThreshold)}
+	}
+	if c.LockoutDuration <= 0 || c.LockoutMaxDuration < c.LockoutDuration {
+		return usageError{fmt.Sprintf("--lockout-max-duration (%s) must be at least --lockout-duration (%s), which must be positive", c.LockoutMaxDuration, c.LockoutDuration)}
+	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
 	}
@@ -164,16 +176,19 @@ func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
 }
 
 // sealingKeys decodes MFAD_SECRET_KEY (comma-separated base64 keys).
-func (c *Config) sealingKeys() ([][]byte, error) {
+func (c *Config) sealingKeys() ([][]byte, error) { return decodeKeys("MFAD_SECRET_KEY", c.SecretKey) }
+
+// decodeKeys decodes a comma-separated list of base64 32-byte keys.
+func decodeKeys(name, list string) ([][]byte, error) {
 	var keys [][]byte
-	for i, k := range strings.Split(c.SecretKey, ",") {
+	for i, k := range strings.Split(list, ",") {
 		k = strings.TrimSpace(k)
 		if k == "" {
 			continue
 		}
 		b, err := decodeKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("MFAD_SECRET_KEY key %d: %w", i+1, err)
+			return nil, fmt.Errorf("%s key %d: %w", name, i+1, err)
 		}
 		keys = append(keys, b)
 	}

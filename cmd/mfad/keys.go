@@ -4,11 +4,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
 )
 
 // Generated key files in the data dir. They make the no-configuration start work; a
@@ -16,6 +20,7 @@ import (
 const (
 	devJWTSecretFile = "jwt-dev.secret"
 	sealingKeyFile   = "secret.key"
+	auditKeyFile     = "audit.key"
 )
 
 // loadOrCreateKey returns the base64 key in dataDir/name, creating a random 32-byte one
@@ -75,4 +80,53 @@ func (c *Config) jwtSecret() ([]byte, bool, error) {
 	}
 	key, err := loadOrCreateKey(c.DataDir, devJWTSecretFile)
 	return key, true, err
+}
+
+// registerAuditKey defines --audit-key (serve, and audit verify, which needs the key).
+func (c *Config) registerAuditKey(fs *flag.FlagSet) {
+	fs.StringVar(&c.AuditKey, "audit-key", "", "base64 32-byte key(s) linking the audit chain, comma-separated, first links; empty = generated key file audit.key in the data dir")
+}
+
+// auditChain is the audit chain of MFAD_AUDIT_KEY, or of the key file in the data dir,
+// which create makes on first use.
+func (c *Config) auditChain(create bool) (*audit.Chain, error) {
+	keys, err := decodeKeys("MFAD_AUDIT_KEY", c.AuditKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		var key []byte
+		if create {
+			key, err = loadOrCreateKey(c.DataDir, auditKeyFile)
+		} else if key, err = readKey(filepath.Join(c.DataDir, auditKeyFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no audit chain key: set MFAD_AUDIT_KEY (--audit-key) or keep %s in the data dir %s", auditKeyFile, c.DataDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{key}
+	}
+	return audit.NewChain(keys...)
+}
+
+// sealer is the Sealer of MFAD_SECRET_KEY, or of the key file in the data dir, which
+// create makes on first use.
+func (c *Config) sealer(create bool) (*channels.Sealer, error) {
+	keys, err := c.sealingKeys()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		var key []byte
+		if create {
+			key, err = loadOrCreateKey(c.DataDir, sealingKeyFile)
+		} else if key, err = readKey(filepath.Join(c.DataDir, sealingKeyFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no sealing key: set MFAD_SECRET_KEY (--secret-key) or keep %s in the data dir %s", sealingKeyFile, c.DataDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{key}
+	}
+	return channels.NewSealer(keys...)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite"
 	"github.com/mfad/mfad/handlers"
 )
 
@@ -112,7 +113,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	}}}
 
 	if cfg.runsWorker() {
-		store, err := channels.OpenStore(ctx, cfg.dbPath())
+		chain, err := cfg.auditChain(true)
+		if err != nil {
+			return err
+		}
+		store, err := sqlite.Open(ctx, cfg.dbPath(), chain)
 		if err != nil {
 			return err
 		}
@@ -185,12 +190,12 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int, lo
 // shutdown timeout ends; the rest goes out at the next start). The relay has a
 // JetStream context of its own so that acknowledgements it stopped waiting for are
 // dropped after its ack wait instead of piling up.
-func startRelay(store *channels.Store, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) (*audit.Relay, func(context.Context) error, error) {
+func startRelay(store *sqlite.Store, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) (*audit.Relay, func(context.Context) error, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(audit.DefaultAckWait))
 	if err != nil {
 		return nil, nil, fmt.Errorf("JetStream for the outbox relay: %w", err)
 	}
-	relay := audit.NewRelay(store.Writer(), js, log.With("component", "relay"), audit.WithReader(store.Reader()), audit.WithMetrics(reg))
+	relay := audit.NewRelay(store.Outbox(), js, log.With("component", "relay"), audit.WithMetrics(reg))
 	// Not the serve context: that ends at the signal, and the relay must keep
 	// publishing while the HTTP server and the workers finish their last commands.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -211,19 +216,8 @@ func startRelay(store *channels.Store, nc *nats.Conn, reg prometheus.Registerer,
 	return relay, stop, nil
 }
 
-func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit func(), reg prometheus.Registerer, log *slog.Logger) (*channels.Worker, error) {
-	keys, err := cfg.sealingKeys()
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		key, err := loadOrCreateKey(cfg.DataDir, sealingKeyFile)
-		if err != nil {
-			return nil, err
-		}
-		keys = [][]byte{key}
-	}
-	sealer, err := channels.NewSealer(keys...)
+func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit func(), reg prometheus.Registerer, log *slog.Logger) (*channels.Worker, error) {
+	sealer, err := cfg.sealer(true)
 	if err != nil {
 		return nil, err
 	}
@@ -239,18 +233,18 @@ func startWorker(cfg *Config, store *channels.Store, nc *nats.Conn, afterCommit 
 	worker, err := channels.NewWorker(channels.Config{
 		TOTP: channels.TOTPPolicy{Issuer: cfg.TOTPIssuer, Algorithm: alg,
 			Digits: otp.Digits(cfg.TOTPDigits), Period: uint(cfg.TOTPPeriod)},
-		MaxTOTPDevices:   cfg.MaxTOTPDevices,
-		LockoutThreshold: cfg.LockoutThreshold,
-		LockoutDuration:  cfg.LockoutDuration,
-		CodeSendLimit:    cfg.CodeSendLimit,
-		CodeSendWindow:   cfg.CodeSendWindow,
-		Mandatory:        mandatory,
-		BatchSize:        batch,
-		BatchWait:        cfg.BatchWait,
-		Version:          semver(version),
-		Logger:           log.With("component", "worker"),
-		AfterCommit:      afterCommit,
-		Metrics:          reg,
+		MaxTOTPDevices: cfg.MaxTOTPDevices,
+		Lockout: channels.LockoutPolicy{Threshold: cfg.LockoutThreshold, Duration: cfg.LockoutDuration,
+			MaxDuration: cfg.LockoutMaxDuration, MaxFailures: cfg.LockoutMaxFailures},
+		CodeSendLimit:  cfg.CodeSendLimit,
+		CodeSendWindow: cfg.CodeSendWindow,
+		Mandatory:      mandatory,
+		BatchSize:      batch,
+		BatchWait:      cfg.BatchWait,
+		Version:        semver(version),
+		Logger:         log.With("component", "worker"),
+		AfterCommit:    afterCommit,
+		Metrics:        reg,
 	}, store, sealer)
 	if err != nil {
 		return nil, err

@@ -4,13 +4,12 @@ import (
 	"context"
 
 	mfa "github.com/mfad/mfad"
-	"github.com/mfad/mfad/audit"
 )
 
 // auditQuery is the audit log read (GET /api/v1/audit). An admin sees every user's
 // records; anyone else only their own: the filter is forced to the caller, and asking
 // for another user is refused rather than silently answered with one's own records.
-func (w *Worker) auditQuery(ctx context.Context, tx *dbTx, c *call) (any, error) {
+func (r *rules) auditQuery(ctx context.Context, tx Tx, c *call) (any, error) {
 	var q mfa.AuditQuery
 	if err := c.params(&q); err != nil {
 		return nil, err
@@ -21,5 +20,5 @@ func (w *Worker) auditQuery(ctx context.Context, tx *dbTx, c *call) (any, error)
 		}
 		q.UserID = c.cmd.UserID
 	}
-	return audit.Query(ctx, tx, q)
+	return tx.QueryAudit(ctx, q)
 }

@@ -1,11 +1,10 @@
-package channels
+package channels_test
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
+	. "github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 // The SMS and e-mail channel rules (phone.go), run by a real worker on a temporary
@@ -25,6 +26,7 @@ import (
 type phoneRig struct {
 	t    *testing.T
 	w    *Worker
+	db   *sql.DB
 	dir  string
 	mu   sync.Mutex
 	now  time.Time
@@ -34,21 +36,9 @@ type phoneRig struct {
 func newPhoneRig(t *testing.T, cfg Config) *phoneRig {
 	t.Helper()
 	r := &phoneRig{t: t, dir: t.TempDir(), now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-	store, err := OpenStore(context.Background(), filepath.Join(r.dir, "mfad.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	sealer, err := NewSealer(bytes.Repeat([]byte{3}, KeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg.Now = r.clock
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if r.w, err = NewWorker(cfg, store, sealer); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.w.Stop(context.Background()) })
+	w, store := sqlitetest.Worker(t, filepath.Join(r.dir, "mfad.db"), cfg, key(3))
+	r.w, r.db = w, sqlitetest.DB(t, store)
 	return r
 }
 
@@ -98,28 +88,14 @@ func (r *phoneRig) refused(typ, user string, params any, code string) mfa.Reply 
 	return reply
 }
 
-// outboxed is a queued notification with its subject.
-type outboxed struct {
-	notification
-	Subject string
-}
-
 // sent returns the notifications queued since the last call.
-func (r *phoneRig) sent() []outboxed {
+func (r *phoneRig) sent() []Outboxed {
 	r.t.Helper()
-	queued, _, err := r.w.readNotifications(context.Background(), 0, 1000)
+	queued, err := r.w.Outbox(context.Background())
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	var out []outboxed
-	for _, q := range queued[r.seen:] {
-		var n outboxed
-		if err := json.Unmarshal(q.body, &n.notification); err != nil {
-			r.t.Fatal(err)
-		}
-		n.Subject = q.subject
-		out = append(out, n)
-	}
+	out := queued[r.seen:]
 	r.seen = len(queued)
 	return out
 }
@@ -136,7 +112,7 @@ func (r *phoneRig) code(to, template string) string {
 	if strings.Contains(to, "@") {
 		subject = activity.NotifyEmail
 	}
-	want := r.clock().Add(codeTTL).UTC().Format(time.RFC3339)
+	want := r.clock().Add(CodeTTL).UTC().Format(time.RFC3339)
 	if n.Subject != subject || n.To != to || n.Template != template || n.ExpiresAt != want || n.Lang != mfa.LangEnglish {
 		r.t.Fatalf("notification %+v, want %s to %s on %s expiring %s", n, template, to, subject, want)
 	}
@@ -150,7 +126,7 @@ func (r *phoneRig) code(to, template string) string {
 func (r *phoneRig) count(query string, args ...any) int {
 	r.t.Helper()
 	var n int
-	if err := r.w.store.read.QueryRow(query, args...).Scan(&n); err != nil {
+	if err := r.db.QueryRow(query, args...).Scan(&n); err != nil {
 		r.t.Fatal(err)
 	}
 	return n
@@ -160,8 +136,25 @@ func (r *phoneRig) count(query string, args ...any) int {
 func (r *phoneRig) channel(user string, kind mfa.Kind, to string) {
 	r.t.Helper()
 	r.ok(mfa.CmdChannelRegister, user, mfa.ChannelParams{Channel: kind, Address: to})
-	code := r.code(to, templateChannelCode)
+	code := r.code(to, TemplateChannelCode)
+	r.validate(user, kind, to, code)
+}
+
+// validate confirms the new channel of kind at to with code; the user's addresses, the
+// new one among them, hear of the factor added.
+func (r *phoneRig) validate(user string, kind mfa.Kind, to, code string) {
+	r.t.Helper()
 	r.ok(mfa.CmdChannelValidate, user, mfa.ChannelParams{Channel: kind, Code: code})
+	var heard bool
+	for _, n := range r.sent() {
+		if n.Template != NoticeMethodAdded || n.Code != "" || n.Changed != mfa.CmdChannelValidate {
+			r.t.Fatalf("after validating %s: %+v, want only factor-added notices", to, n.Notification)
+		}
+		heard = heard || n.To == to
+	}
+	if !heard {
+		r.t.Fatalf("the new channel %s did not hear of its own addition", to)
+	}
 }
 
 // wrong is a well-formed code that is not code.
@@ -213,13 +206,13 @@ func TestChannelRegisterChecks(t *testing.T) {
 func TestChannelCodeLifecycle(t *testing.T) {
 	r := newPhoneRig(t, Config{})
 	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Address: testPhone})
-	code := r.code(testPhone, templateChannelCode)
+	code := r.code(testPhone, TemplateChannelCode)
 
 	if n := r.count("SELECT count(*) FROM methods WHERE user_id = 'alice' AND verified = 0 AND destination_hint = '+34******222'"); n != 1 {
 		t.Fatalf("%d pending SMS rows with the masked number", n)
 	}
 	var sum []byte
-	if err := r.w.store.read.QueryRow("SELECT code_hash FROM pending_codes WHERE purpose = 'register' AND attempts = 0").Scan(&sum); err != nil {
+	if err := r.db.QueryRow("SELECT code_hash FROM pending_codes WHERE purpose = 'register'").Scan(&sum); err != nil {
 		t.Fatal(err)
 	}
 	if len(sum) != 32 || bytes.Contains(sum, []byte(code)) {
@@ -227,8 +220,8 @@ func TestChannelCodeLifecycle(t *testing.T) {
 	}
 
 	r.refused(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: wrong(code)}, mfa.CodeInvalidCode)
-	if n := r.count("SELECT attempts FROM pending_codes"); n != 1 {
-		t.Fatalf("%d attempts recorded on the code, want 1", n)
+	if n := r.count("SELECT count(*) FROM pending_codes"); n != 1 {
+		t.Fatalf("%d codes outstanding after a wrong one, want the right one still", n)
 	}
 	if n := r.count("SELECT failed_attempts FROM users WHERE id = 'alice'"); n != 1 {
 		t.Fatalf("%d failures counted, want 1", n)
@@ -236,7 +229,7 @@ func TestChannelCodeLifecycle(t *testing.T) {
 	// The wrong code did not spend the right one; e-mail has no code outstanding.
 	r.refused(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Code: code}, mfa.CodeNoPendingSetup)
 
-	r.advance(codeTTL - time.Second)
+	r.advance(CodeTTL - time.Second)
 	reply := r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: code})
 	var res mfa.Removal
 	if err := json.Unmarshal(reply.Data, &res); err != nil || !res.SignInEnabled {
@@ -260,15 +253,15 @@ func TestChannelCodeLifecycle(t *testing.T) {
 func TestChannelCodeExpires(t *testing.T) {
 	r := newPhoneRig(t, Config{})
 	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Address: testEmail})
-	code := r.code(testEmail, templateChannelCode)
-	r.advance(codeTTL)
+	code := r.code(testEmail, TemplateChannelCode)
+	r.advance(CodeTTL)
 	r.refused(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Code: code}, mfa.CodeNoPendingSetup)
 	if n := r.count("SELECT count(*) FROM methods WHERE verified = 1"); n != 0 {
 		t.Fatal("an expired code verified the channel")
 	}
 	// A new registration sends a new code, which works.
 	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Address: testEmail})
-	r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Code: r.code(testEmail, templateChannelCode)})
+	r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Code: r.code(testEmail, TemplateChannelCode)})
 }
 
 // TestChannelReRegister: registering again replaces the pending registration and its
@@ -278,23 +271,23 @@ func TestChannelReRegister(t *testing.T) {
 	r := newPhoneRig(t, Config{})
 	params := mfa.ChannelParams{Channel: mfa.KindSMS, Address: testPhone}
 	r.ok(mfa.CmdChannelRegister, "alice", params)
-	first := r.code(testPhone, templateChannelCode)
+	first := r.code(testPhone, TemplateChannelCode)
 	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Address: "+34600333444"})
-	second := r.code("+34600333444", templateChannelCode)
+	second := r.code("+34600333444", TemplateChannelCode)
 	if n := r.count("SELECT count(*) FROM methods WHERE user_id = 'alice'"); n != 1 {
 		t.Fatalf("%d rows after a second registration, want the one that replaced the first", n)
 	}
 	if first != second {
 		r.refused(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: first}, mfa.CodeInvalidCode)
 	}
-	r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: second})
+	r.validate("alice", mfa.KindSMS, "+34600333444", second)
 
 	r.refused(mfa.CmdChannelRegister, "alice", params, mfa.CodeChannelExists)
 	if n := len(r.sent()); n != 0 {
 		t.Fatalf("a refused registration sent %d notifications", n)
 	}
 	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Address: "+34600333444"})
-	again := r.code("+34600333444", templateChannelCode)
+	again := r.code("+34600333444", TemplateChannelCode)
 	r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: again})
 	if n := r.count("SELECT count(*) FROM methods WHERE user_id = 'alice' AND verified = 1"); n != 1 {
 		t.Fatalf("%d verified methods after confirming again, want 1", n)
@@ -308,7 +301,7 @@ func TestChannelCodePurposes(t *testing.T) {
 	r.channel("alice", mfa.KindSMS, testPhone)
 
 	r.ok(mfa.CmdOTPSend, "alice", mfa.OTPSendParams{Method: mfa.KindSMS})
-	signIn := r.code(testPhone, templateSignInCode)
+	signIn := r.code(testPhone, TemplateSignInCode)
 	r.refused(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Code: signIn}, mfa.CodeNoPendingSetup)
 	reply := r.ok(mfa.CmdVerify, "alice", mfa.VerifyParams{Code: signIn})
 	var v mfa.Verified
@@ -317,7 +310,7 @@ func TestChannelCodePurposes(t *testing.T) {
 	}
 
 	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindSMS, Address: testPhone})
-	register := r.code(testPhone, templateChannelCode)
+	register := r.code(testPhone, TemplateChannelCode)
 	r.refused(mfa.CmdVerify, "alice", mfa.VerifyParams{Code: register}, mfa.CodeInvalidCode)
 }
 
@@ -352,7 +345,7 @@ func TestChannelDelete(t *testing.T) {
 		t.Fatalf("notices %+v, want one to the e-mail and one to the removed number", ns)
 	}
 	for _, n := range ns {
-		if n.Template != noticeMethodRemoved || n.Code != "" || n.Changed != mfa.CmdChannelDelete || n.UserID != "alice" {
+		if n.Template != NoticeMethodRemoved || n.Code != "" || n.Changed != mfa.CmdChannelDelete || n.UserID != "alice" {
 			t.Fatalf("notice %+v", n)
 		}
 	}
@@ -361,7 +354,7 @@ func TestChannelDelete(t *testing.T) {
 	if err := json.Unmarshal(reply.Data, &res); err != nil || res.Removed != 1 || res.SignInEnabled {
 		t.Fatalf("delete email: %s", reply.Data)
 	}
-	if ns := r.sent(); len(ns) != 1 || ns[0].To != testEmail || ns[0].Template != noticeMethodRemoved {
+	if ns := r.sent(); len(ns) != 1 || ns[0].To != testEmail || ns[0].Template != NoticeMethodRemoved {
 		t.Fatalf("notices %+v", ns)
 	}
 	r.refused(mfa.CmdChannelDelete, "alice", mfa.ChannelParams{Channel: mfa.KindEmail}, mfa.CodeChannelNotFound)
@@ -371,8 +364,8 @@ func TestChannelDelete(t *testing.T) {
 	if reply := r.do(mfa.CmdChannelRegister, "bob", "bank-app", mfa.ChannelParams{Channel: mfa.KindSMS, Address: "+34600999888"}); !reply.OK {
 		t.Fatalf("register: %+v", reply)
 	}
-	code := r.code("+34600999888", templateChannelCode)
-	r.ok(mfa.CmdChannelValidate, "bob", mfa.ChannelParams{Channel: mfa.KindSMS, Code: code})
+	code := r.code("+34600999888", TemplateChannelCode)
+	r.validate("bob", mfa.KindSMS, "+34600999888", code)
 	for _, from := range []string{"bank-web", "bank-app"} {
 		if reply := r.do(mfa.CmdChannelDelete, "bob", from, mfa.ChannelParams{Channel: mfa.KindSMS}); reply.Code != mfa.CodeChannelNotVoluntary {
 			t.Fatalf("delete of a mandatory channel from %s: %+v", from, reply)

@@ -1,8 +1,9 @@
-package channels
+package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/channels"
 )
 
 // TestQueryPlans runs every command against a store, then asks SQLite for the plan of
@@ -18,18 +20,22 @@ import (
 // rows through an index.
 func TestQueryPlans(t *testing.T) {
 	now := time.Now()
-	w, store := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{Now: func() time.Time { return now }}, key(1))
+	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	w := testWorker(t, store, channels.Config{Now: func() time.Time { return now }})
 	ctx := context.Background()
 	for _, u := range []string{"alice", "bob"} {
 		setup := do(t, w, mfa.CmdTOTPSetup, u, mfa.TOTPSetupParams{DeviceName: "Phone"})
 		var s mfa.TOTPSetup
-		mustUnmarshal(t, setup.Data, &s)
-		tp := DefaultTOTPPolicy.params()
-		code, _ := tp.code(s.Secret, tp.step(now))
-		do(t, w, mfa.CmdTOTPVerify, u, mfa.TOTPVerifyParams{Code: code})
+		if err := json.Unmarshal(setup.Data, &s); err != nil {
+			t.Fatal(err)
+		}
+		do(t, w, mfa.CmdTOTPVerify, u, mfa.TOTPVerifyParams{Code: totpCode(t, s.Secret, now)})
 		now = now.Add(30 * time.Second)
-		code, _ = tp.code(s.Secret, tp.step(now))
-		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{Code: code})
+		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{Code: totpCode(t, s.Secret, now)})
 		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{Code: "000000"})
 		do(t, w, mfa.CmdVerify, u, mfa.VerifyParams{BackupCode: "abcd-efgh"})
 		do(t, w, mfa.CmdStatus, u, nil)
@@ -48,12 +54,12 @@ func TestQueryPlans(t *testing.T) {
 		w.Do(ctx, mfa.Command{ID: mfa.NewID(), Type: mfa.CmdAdminReset, UserID: u, Actor: "admin", Admin: true})
 		do(t, w, mfa.CmdAuditQuery, u, mfa.AuditQuery{UserID: u})
 	}
-	runSweep(t, w)
+	sweep(t, store, now)
 	// Statements seen in a transaction are prepared right after it; the last read's are
 	// prepared by now too.
-	w.writeStmts.prepareMissing(ctx)
+	store.writeStmts.prepareMissing(ctx)
 	var queries []string
-	for _, c := range []*stmtCache{w.writeStmts, w.readStmts} {
+	for _, c := range []*stmtCache{store.writeStmts, store.readStmts} {
 		c.mu.RLock()
 		for q := range c.m {
 			queries = append(queries, q)
@@ -69,7 +75,7 @@ func TestQueryPlans(t *testing.T) {
 		if strings.HasPrefix(q, "SAVEPOINT") || strings.HasPrefix(q, "RELEASE") || strings.HasPrefix(q, "ROLLBACK") {
 			continue
 		}
-		for _, step := range plan(t, store.Reader(), q) {
+		for _, step := range plan(t, store.read, q) {
 			if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") && !strings.HasPrefix(step, "SCAN CONSTANT") {
 				t.Errorf("full scan %q in\n%s", step, q)
 			}
@@ -96,4 +102,39 @@ func plan(t *testing.T, db *sql.DB, q string) []string {
 		steps = append(steps, detail)
 	}
 	return steps
+}
+
+// TestQueryUsesTheIndexes checks the plans: a user or type filter walks its index in
+// seq order instead of sorting or scanning the table.
+func TestQueryUsesTheIndexes(t *testing.T) {
+	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	db := store.read
+	plans := map[string]string{
+		"user_id = ?": "audit_log_by_user",
+		"type = ?":    "audit_log_by_type",
+	}
+	for filter, index := range plans {
+		rows, err := db.Query("EXPLAIN QUERY PLAN SELECT seq FROM audit_log WHERE seq > 0 AND "+filter+" ORDER BY seq LIMIT 51", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "; ")
+		if !strings.Contains(text, index) || strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q, want %s without a sort", filter, text, index)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package channels
+package sqlite
 
 import (
 	"context"
@@ -78,51 +78,4 @@ func (c *stmtCache) close() {
 		st.Close()
 		delete(c.m, q)
 	}
-}
-
-// dbTx is a transaction that runs its statements prepared when it can; the rules compose
-// their steps on one of these as on a *sql.Tx.
-type dbTx struct {
-	*sql.Tx
-	stmts *stmtCache
-
-	// the audit chain head as last appended in this transaction (audit.HeadCache)
-	headSeq  int64
-	headHash []byte
-	headOK   bool
-}
-
-// ChainHead is the audit chain head appended in this transaction, if it is known.
-func (t *dbTx) ChainHead() (int64, []byte, bool) { return t.headSeq, t.headHash, t.headOK }
-
-// SetChainHead records the head after an append.
-func (t *dbTx) SetChainHead(seq int64, hash []byte) {
-	t.headSeq, t.headHash, t.headOK = seq, hash, true
-}
-
-// forgetChainHead is for a rollback to a savepoint: the records after it are gone.
-func (t *dbTx) forgetChainHead() { t.headOK = false }
-
-// ExecContext runs a statement in the transaction.
-func (t *dbTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return t.Tx.ExecContext(ctx, query, args...)
-}
-
-// QueryContext runs a query in the transaction.
-func (t *dbTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return t.Tx.QueryContext(ctx, query, args...)
-}
-
-// QueryRowContext runs a single-row query in the transaction.
-func (t *dbTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
 }

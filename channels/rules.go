@@ -1,0 +1,97 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// rules are the MFA rules: every command type's handler, run in a store transaction.
+// They reach the database only through Tx.
+type rules struct {
+	cfg    Config
+	sealer *Sealer
+	log    *slog.Logger
+}
+
+// routes is every command the workers run: the whole surface of the "mfa" micro
+// service on one screen.
+func (r *rules) routes() map[string]route {
+	return map[string]route{
+		mfa.CmdStatus:           {fn: r.status, msg: mfa.MsgOK, read: true},
+		mfa.CmdSettings:         {fn: r.status, msg: mfa.MsgOK, read: true},
+		mfa.CmdTOTPSetup:        {fn: r.totpSetup, msg: mfa.MsgSetupStarted},
+		mfa.CmdTOTPVerify:       {fn: r.totpVerify, msg: mfa.MsgDeviceVerified},
+		mfa.CmdTOTPList:         {fn: r.totpList, msg: mfa.MsgDevicesListed, read: true},
+		mfa.CmdTOTPRemove:       {fn: r.totpRemove, msg: mfa.MsgDeviceRemoved, faultCode: mfa.CodeDeviceRemove},
+		mfa.CmdSecretRemove:     {fn: r.secretRemove, msg: mfa.MsgSecretRemoved},
+		mfa.CmdSignInEnable:     {fn: r.signInEnable, msg: mfa.MsgSignInEnabled},
+		mfa.CmdSignInDisable:    {fn: r.signInDisable, msg: mfa.MsgSignInDisabled},
+		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true},
+		mfa.CmdBackupRegenerate: {fn: r.backupRegenerate, msg: mfa.MsgBackupRegenerated},
+		mfa.CmdOTPSend:          {fn: r.otpSend, msg: mfa.MsgCodeSent},
+		mfa.CmdVerify:           {fn: r.verify, msg: mfa.MsgVerified},
+		mfa.CmdChannelRegister:  {fn: r.channelRegister, msg: mfa.MsgChannelUpdated},
+		mfa.CmdChannelValidate:  {fn: r.channelValidate, msg: mfa.MsgChannelValidated},
+		mfa.CmdChannelDelete:    {fn: r.channelDelete, msg: mfa.MsgChannelDeleted},
+		mfa.CmdAuditQuery:       {fn: r.auditQuery, msg: mfa.MsgOK, read: true},
+		mfa.CmdAdminGet:         {fn: r.adminGet, msg: mfa.MsgOK, read: true},
+		mfa.CmdAdminReset:       {fn: r.adminReset, msg: mfa.MsgMFAReset},
+		mfa.CmdActivityRejected: {fn: r.activityRejected, msg: mfa.MsgOK},
+		mfa.CmdDashboard:        {fn: r.dashboardStats, msg: mfa.MsgOK, read: true},
+	}
+}
+
+// apply runs one write command and reports whether its writes are kept. A command with
+// an idempotency key reserves the key first: a key seen before gets the stored reply
+// and changes nothing.
+func (r *rules) apply(ctx context.Context, tx Tx, c *call, rt route) (mfa.Reply, bool) {
+	if c.cmd.Key != "" {
+		stored, found, err := r.reserve(ctx, tx, c)
+		if err != nil {
+			return r.reply(c, rt, nil, err), false
+		}
+		if found {
+			return stored, true
+		}
+	}
+	data, err := rt.fn(ctx, tx, c)
+	reply := r.reply(c, rt, data, err)
+	if err != nil && mfa.AsError(err) == nil {
+		return reply, false
+	}
+	if c.cmd.Key != "" {
+		if err := r.saveReply(ctx, tx, c, reply); err != nil {
+			return r.reply(c, rt, nil, err), false
+		}
+	}
+	return reply, true
+}
+
+// reply turns a handler's result into the reply sent back.
+func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
+	if err != nil {
+		if outcome := mfa.AsError(err); outcome != nil {
+			return mfa.ErrorReply(outcome, c.cmd.Lang)
+		}
+		r.log.Error("command failed", "type", c.cmd.Type, "command_id", c.cmd.ID,
+			"request_id", c.cmd.RequestID, "err", err)
+		return mfa.ErrorReply(&mfa.Error{Code: rt.fault()}, c.cmd.Lang)
+	}
+	msg := rt.msg
+	if c.msg != "" {
+		msg = c.msg
+	}
+	out := mfa.Reply{OK: true, Message: mfa.Text(c.cmd.Lang, msg)}
+	if data != nil {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			r.log.Error("encode reply", "type", c.cmd.Type, "err", err)
+			return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeInternal}, c.cmd.Lang)
+		}
+		out.Data = raw
+	}
+	return out
+}

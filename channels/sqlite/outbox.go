@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
+)
+
+// auditLog reads the audit log from db: what the relay and Verify need.
+type auditLog struct{ db *sql.DB }
+
+var _ audit.Records = auditLog{}
+
+func scanRecord(row scanner) (audit.Record, error) {
+	var r audit.Record
+	err := row.Scan(&r.Seq, &r.EventID, &r.Type, &r.UserID, &r.Actor, &r.EntryPoint, &r.Source, &r.Body,
+		&r.KeyID, &r.PrevHash, &r.Hash, &r.CreatedAt, &r.Published)
+	return r, err
+}
+
+func (l auditLog) Load(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	rows, err := l.db.QueryContext(ctx, qAuditFrom, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (l auditLog) Walk(ctx context.Context, fn func(*audit.Record) error) error {
+	rows, err := l.db.QueryContext(ctx, qAuditWalk)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (l auditLog) KeyedFrom(ctx context.Context) ([]byte, error) {
+	var v []byte
+	err := l.db.QueryRowContext(ctx, qMeta, audit.KeyedFromMeta).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func (l auditLog) FirstUnpublished(ctx context.Context) (int64, error) {
+	var seq int64
+	err := l.db.QueryRowContext(ctx, qFirstUnpublished).Scan(&seq)
+	return seq, err
+}
+
+func (l auditLog) PublishedFrom(ctx context.Context, seq int64) (int, error) {
+	var n int
+	err := l.db.QueryRowContext(ctx, qPublishedFrom, seq).Scan(&n)
+	return n, err
+}
+
+func (l auditLog) EventID(ctx context.Context, seq int64) (string, bool, error) {
+	var id string
+	err := l.db.QueryRowContext(ctx, qEventID, seq).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return id, err == nil, err
+}
+
+func (l auditLog) Backlog(ctx context.Context) (int, time.Time, error) {
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	if err := l.db.QueryRowContext(ctx, qBacklog).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, err
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, time.UnixMilli(oldest.Int64), nil
+}
+
+// outbox is the audit log as the relay sees it: read from the read pool, so the relay
+// queues for the single writer only to mark records published.
+type outbox struct {
+	auditLog
+	write *sql.DB
+}
+
+var _ audit.Outbox = outbox{}
+
+func (o outbox) MarkPublished(ctx context.Context, from, to int64, at time.Time) error {
+	_, err := o.write.ExecContext(ctx, qMarkPublished, at.UnixMilli(), from, to)
+	return err
+}
+
+// Outbox is the audit log as the outbox relay reads and marks it.
+func (s *Store) Outbox() audit.Outbox { return outbox{auditLog{s.read}, s.write} }
+
+// Records is the audit log as audit.Verify reads it.
+func (s *Store) Records() audit.Records { return auditLog{s.read} }
+
+// RelayNotifications reads queued notifications from the read pool and deletes the
+// sent ones through the writer. One worker host owns a SQLite file, and its one relay
+// is the only reader of the outbox.
+func (s *Store) RelayNotifications(ctx context.Context, after int64, limit int, send func([]channels.QueuedNotification) []int64) (int64, error) {
+	rows, err := s.read.QueryContext(ctx, qNotifications, after, limit)
+	if err != nil {
+		return after, fmt.Errorf("read notification outbox: %w", err)
+	}
+	var batch []channels.QueuedNotification
+	last := after
+	for rows.Next() {
+		var (
+			n       channels.QueuedNotification
+			created int64
+		)
+		if err := rows.Scan(&n.ID, &n.MsgID, &n.Subject, &n.BodySealed, &created); err != nil {
+			rows.Close()
+			return after, fmt.Errorf("scan notification: %w", err)
+		}
+		n.CreatedAt = fromMS(created)
+		batch = append(batch, n)
+		last = n.ID
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return after, fmt.Errorf("read notification outbox: %w", err)
+	}
+	if len(batch) == 0 {
+		return after, nil
+	}
+	return last, s.deleteNotifications(ctx, send(batch))
+}
+
+func (s *Store) deleteNotifications(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := "DELETE FROM notify_outbox WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
+	if _, err := s.write.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("delete published notifications: %w", err)
+	}
+	return nil
+}
+
+// ReadOnly is a database opened only to read its audit log (mfad audit verify): it
+// never creates, migrates or locks the file, so it is safe beside a running mfad.
+type ReadOnly struct {
+	db *sql.DB
+}
+
+// OpenReadOnly opens the database at path read-only. It refuses a file that does not
+// exist or whose schema this binary does not know.
+func OpenReadOnly(ctx context.Context, path string) (*ReadOnly, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no database: %w", err)
+	}
+	db, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"mode": {"ro"}, "_query_only": {"true"}, "_busy_timeout": {"10000"}}))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read schema version of %s: %w", path, err)
+	}
+	if v != SchemaVersion {
+		db.Close()
+		return nil, fmt.Errorf("%s has schema version %d, this mfad reads %d (start mfad serve once to migrate it)", path, v, SchemaVersion)
+	}
+	return &ReadOnly{db: db}, nil
+}
+
+// Records is the audit log as audit.Verify reads it.
+func (r *ReadOnly) Records() audit.Records { return auditLog{r.db} }
+
+// Close closes the database.
+func (r *ReadOnly) Close() error { return r.db.Close() }

@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
+)
+
+// Store is the SQLite database of one worker host. Writes go through a single connection:
+// SQLite allows one writer at a time, and queueing in our own process (the workers'
+// batcher) is cheaper and fairer than contending for the file lock. Reads use a pool of
+// their own and see committed data only (WAL).
+type Store struct {
+	path  string
+	chain *audit.Chain
+	write *sql.DB
+	read  *sql.DB
+
+	writeStmts, readStmts *stmtCache
+
+	checkpoint     *sql.DB // the checkpointer's own connection
+	stopCheckpoint context.CancelFunc
+	checkpointDone chan struct{}
+	lastWrite      atomic.Int64 // Unix ns of the last write transaction's end
+}
+
+var _ channels.Store = (*Store)(nil)
+
+// writerDriver is the SQLite driver of the writer connection: SQLite's automatic
+// checkpoint is off there. It runs inside the commit that crosses the WAL threshold,
+// copying pages back to the database file and fsyncing it, and on a large database
+// that made one commit in every few hundred tens of milliseconds late. The
+// checkpointer does that work beside the writer instead.
+const writerDriver = "sqlite3-mfad-writer"
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit), nil)
+		return err
+	}})
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL back into the database.
+// Each checkpoint ends with an fsync of the database file, which the writer's WAL fsync
+// then queues behind; on a large database checkpoints every 250 ms set the tail of the
+// write latency (1M users, delete-device p99 80–104 ms against 53–69 ms at 1 s, with the
+// same throughput; BENCHMARKS.md). Less often again (2 s) gained nothing more and grew
+// the WAL and RSS.
+const checkpointEvery = time.Second
+
+// walSizeLimit is what the WAL file is truncated to when a checkpoint has copied all
+// of it back (PRAGMA journal_size_limit). Without it the file keeps the size of its
+// busiest moment for ever: 3–10× the database under sustained load.
+const walSizeLimit = 64 << 20
+
+// idleTruncate is how long the writer must have been idle before the checkpointer
+// truncates the WAL to nothing: a TRUNCATE checkpoint waits for readers and blocks
+// writers while it waits, so it only runs when nobody is writing.
+const idleTruncate = 2 * time.Second
+
+// Open opens (creating if needed) the database at path and migrates it to
+// SchemaVersion. chain links the audit records the store appends. The file, its WAL
+// and its shared-memory file are readable by their owner only.
+func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) {
+	if chain == nil {
+		return nil, errors.New("open store: no audit chain")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create database directory: %w", err)
+	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
+	// _txlock=immediate: every transaction takes the write lock at BEGIN, so a
+	// read-then-write inside it can never fail with SQLITE_BUSY half way.
+	// synchronous=FULL: a commit is on disk before the reply leaves.
+	write, err := sql.Open(writerDriver, dsn(path, url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_foreign_keys": {"on"},
+		"_busy_timeout": {"10000"},
+		"_txlock":       {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	if err := migrate(ctx, write, path, chain); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_foreign_keys": {"on"},
+		"_busy_timeout": {"10000"},
+		"_query_only":   {"true"},
+	}))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	n := 2 * runtime.GOMAXPROCS(0)
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+
+	// A short busy timeout: a TRUNCATE checkpoint blocks new writers while it waits
+	// for readers, and it is better skipped than allowed to hold them up.
+	cp, err := sql.Open("sqlite3", dsn(path, url.Values{
+		"_busy_timeout": {"100"},
+		"_synchronous":  {"FULL"},
+	}))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
+	}
+	cp.SetMaxOpenConns(1)
+	s := &Store{
+		path: path, chain: chain, write: write, read: read, checkpoint: cp,
+		writeStmts: newStmtCache(write), readStmts: newStmtCache(read),
+	}
+	cctx, stop := context.WithCancel(context.Background())
+	s.stopCheckpoint, s.checkpointDone = stop, make(chan struct{})
+	go s.checkpointer(cctx)
+	return s, nil
+}
+
+// ownerOnly creates the database file with mode 0600 (SQLite gives its WAL and
+// shared-memory files the mode of the database file) and narrows the mode of files
+// an earlier version left readable by others.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restrict database file %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// checkpointer copies committed WAL frames back into the database file, PASSIVE: it
+// never waits for the writer or the readers, and the writer never waits for it. Once
+// the writer has been idle a while it truncates the WAL, so the file shrinks back
+// after a burst.
+func (s *Store) checkpointer(ctx context.Context) {
+	defer close(s.checkpointDone)
+	truncated := false
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		// Errors are transient (SQLITE_BUSY while another checkpoint runs or a reader
+		// holds an old snapshot); the next tick tries again.
+		if time.Since(time.Unix(0, s.lastWrite.Load())) < idleTruncate {
+			truncated = false
+			_, _ = s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+			continue
+		}
+		if !truncated {
+			var busy, frames, copied int
+			err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+			truncated = err == nil && busy == 0
+		}
+	}
+}
+
+func dsn(path string, params url.Values) string {
+	return "file:" + path + "?" + params.Encode()
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Writable commits a small write, so the lock, the file system and fsync all answer:
+// the readiness probe of a worker.
+func (s *Store) Writable(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, qWritable); err != nil {
+		return fmt.Errorf("database not writable: %w", err)
+	}
+	return nil
+}
+
+// Close stops the checkpointer, checkpoints what is left and closes the pools.
+func (s *Store) Close() error {
+	s.stopCheckpoint()
+	<-s.checkpointDone
+	s.writeStmts.close()
+	s.readStmts.close()
+	err := s.read.Close()
+	// Best effort: what is not checkpointed now is at the next open.
+	_, _ = s.checkpoint.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(err, s.checkpoint.Close(), s.write.Close())
+}

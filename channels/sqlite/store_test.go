@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/channels"
+)
+
+// TestStatementCacheNeverHoldsItsLockWhilePreparing: preparing waits for a connection;
+// a transaction holding the last connection must still be able to look statements up
+// meanwhile, or neither ever goes on (this deadlocked the read pool under load).
+func TestStatementCacheNeverHoldsItsLockWhilePreparing(t *testing.T) {
+	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	cache := newStmtCache(store.write) // one connection
+	cache.lookup("SELECT 1")           // seen, to be prepared
+	tx, err := store.write.Begin()     // the connection is now taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	preparing := make(chan struct{})
+	go func() { cache.prepareMissing(context.Background()); close(preparing) }()
+	// Until the pool counts a caller waiting for its one connection, prepareMissing has
+	// not reached the point where the deadlock would be.
+	for deadline := time.Now().Add(5 * time.Second); store.write.Stats().WaitCount == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("prepareMissing never waited for the connection")
+		}
+		runtime.Gosched()
+	}
+	looked := make(chan struct{})
+	go func() { cache.lookup("SELECT 2"); close(looked) }()
+	select {
+	case <-looked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("lookup blocked behind a prepare waiting for our own connection")
+	}
+	tx.Rollback()
+	<-preparing
+	if cache.lookup("SELECT 1") == nil {
+		t.Fatal("SELECT 1 was not prepared once the connection was free")
+	}
+}
+
+// TestCheckpointsHappenBesideTheWriter: the writer never checkpoints inside a commit;
+// the checkpointer copies the WAL back into the database within a few ticks.
+func TestCheckpointsHappenBesideTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mfad.db")
+	store, err := Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	w := testWorker(t, store, channels.Config{})
+	var auto int
+	if err := store.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("writer wal_autocheckpoint = %d (%v), want 0", auto, err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for i := range 300 {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+	// Only a checkpoint writes pages into the database file; nobody here asks for one.
+	deadline := time.Now().Add(5 * time.Second)
+	for size() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes: no checkpoint ran", before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFilesOwnerOnly: the database, its WAL and shared memory are readable by their
+// owner only, also when an older mfad left them readable by others.
+func TestFilesOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mfad.db")
+	store, err := Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testWorker(t, store, channels.Config{})
+	do(t, w, mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: "x"})
+	check := func(when string) {
+		t.Helper()
+		for _, name := range []string{"mfad.db", "mfad.db-wal", "mfad.db-shm"} {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if mode := fi.Mode().Perm(); mode != 0o600 {
+				t.Fatalf("%s: %s has mode %o, want 600", when, name, mode)
+			}
+		}
+	}
+	check("new database")
+	w.Stop(context.Background())
+	store.Close()
+	for _, name := range []string{"mfad.db", "mfad.db-wal", "mfad.db-shm"} {
+		os.Chmod(filepath.Join(dir, name), 0o644)
+	}
+	store, err = Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	do(t, testWorker(t, store, channels.Config{}), mfa.CmdTOTPSetup, "bob", mfa.TOTPSetupParams{DeviceName: "x"})
+	check("reopened after an older mfad")
+}
+
+// TestWALShrinksWhenIdle: a burst grows the WAL; once the writer is idle the
+// checkpointer truncates it, so it does not keep the size of its busiest moment.
+func TestWALShrinksWhenIdle(t *testing.T) {
+	dir := t.TempDir()
+	store, err := Open(context.Background(), filepath.Join(dir, "mfad.db"), testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var limit int64
+	if err := store.write.QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
+		t.Fatalf("writer journal_size_limit = %d (%v), want %d", limit, err, walSizeLimit)
+	}
+	w := testWorker(t, store, channels.Config{})
+	for i := range 200 {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+	wal := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, "mfad.db-wal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if wal() == 0 {
+		t.Fatal("the burst left no WAL: nothing to watch shrink")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for wal() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL is still %d bytes with the writer idle", wal())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

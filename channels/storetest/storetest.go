@@ -1,0 +1,946 @@
+// Package storetest is the conformance suite every channels.Store must pass: each
+// contract the rules rely on, alone and raced from several goroutines on separate
+// handles of one database (as several worker processes would be), and the audit
+// chain's order and verification. channels/sqlite and channels/postgres run it.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
+)
+
+// Store is a store under test: the rules' view and the audit log's.
+type Store interface {
+	channels.Store
+	Outbox() audit.Outbox
+	Records() audit.Records
+}
+
+// Database is one fresh, empty database of the store under test.
+type Database struct {
+	// Open returns a new handle on the database, with connections of its own, closed
+	// when the test ends. The first call creates the schema.
+	Open func() Store
+	// Chain is the audit chain the handles link records with.
+	Chain *audit.Chain
+	// OneRelay says the store supports a single notification relay per database
+	// (SQLite: one worker host owns the file), so relays on two handles are not raced.
+	OneRelay bool
+}
+
+// Run runs the suite. newDatabase makes a fresh database for each test.
+func Run(t *testing.T, newDatabase func(t *testing.T) Database) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, db Database)
+	}{
+		{"Users", testUsers},
+		{"FailuresCountedExactly", testFailuresRaced},
+		{"Methods", testMethods},
+		{"DeviceLimitExact", testDeviceLimitRaced},
+		{"ClaimStepOnce", testClaimStepRaced},
+		{"BackupCodeSpentOnce", testBackupCodesRaced},
+		{"OneTimeCodeSpentOnce", testCodesRaced},
+		{"SendLimitExact", testSendSlotsRaced},
+		{"IdempotencyKeyReservedOnce", testReserveRaced},
+		{"UnitRollback", testUnitRollback},
+		{"AuditChainRaced", testAuditRaced},
+		{"AuditQuery", testAuditQuery},
+		{"Outbox", testOutbox},
+		{"Notifications", testNotifications},
+		{"SweepAndMeta", testSweepAndMeta},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDatabase(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// write runs fn as one unit of user and fails the test on any error.
+func write(t *testing.T, s channels.Store, user string, fn func(ctx context.Context, tx channels.Tx) error) {
+	t.Helper()
+	if errs := s.Write(context.Background(), []channels.Unit{{UserID: user, Run: fn}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+}
+
+// read runs fn in a read transaction and fails the test on any error.
+func read(t *testing.T, s channels.Store, fn func(ctx context.Context, tx channels.Tx) error) {
+	t.Helper()
+	if err := s.Read(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// race runs n writes of one unit each at once, spread over handles, and returns what
+// each reported. A unit may run more than once (a store may retry a batch); the last
+// run's result counts.
+func race[T any](t *testing.T, handles []Store, n int, user func(i int) string,
+	fn func(ctx context.Context, tx channels.Tx, i int) (T, error)) []T {
+	t.Helper()
+	out := make([]T, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			h := handles[i%len(handles)]
+			res := h.Write(context.Background(), []channels.Unit{{UserID: user(i), Run: func(ctx context.Context, tx channels.Tx) error {
+				v, err := fn(ctx, tx, i)
+				out[i] = v
+				return err
+			}}})
+			errs[i] = res[0]
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("racer %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// handles opens n handles on db.
+func handles(db Database, n int) []Store {
+	hs := make([]Store, n)
+	for i := range hs {
+		hs[i] = db.Open()
+	}
+	return hs
+}
+
+func alice(int) string { return "alice" }
+
+func count[T comparable](vs []T, v T) int {
+	n := 0
+	for _, x := range vs {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+func testUsers(t *testing.T, db Database) {
+	s := db.Open()
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		u, err := tx.User(ctx, "nobody")
+		if err != nil || u.ID != "nobody" || u.SignInEnabled || u.FailedAttempts != 0 || !u.LockedUntil.IsZero() {
+			return fmt.Errorf("a user never seen: %+v, %v", u, err)
+		}
+		return nil
+	})
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		for range 2 {
+			if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+				return err
+			}
+		}
+		if changed, err := tx.SetSignIn(ctx, "alice", true, t0); err != nil || !changed {
+			return fmt.Errorf("sign-in on: changed %v, %v", changed, err)
+		}
+		if changed, err := tx.SetSignIn(ctx, "alice", true, t0); err != nil || changed {
+			return fmt.Errorf("sign-in on again: changed %v, %v", changed, err)
+		}
+		for want := 1; want <= 3; want++ {
+			n, locked, err := tx.AddFailure(ctx, "alice", t0)
+			if err != nil || n != want || !locked.IsZero() {
+				return fmt.Errorf("failure %d: count %d, lock %v, %v", want, n, locked, err)
+			}
+		}
+		if err := tx.LockUntil(ctx, "alice", t0.Add(time.Hour), t0); err != nil {
+			return err
+		}
+		if err := tx.LockUntil(ctx, "alice", t0.Add(time.Minute), t0); err != nil { // never shorter
+			return err
+		}
+		n, locked, err := tx.AddFailure(ctx, "alice", t0)
+		if err != nil || n != 4 || !locked.Equal(t0.Add(time.Hour)) {
+			return fmt.Errorf("failure 4: count %d, lock %v, %v", n, locked, err)
+		}
+		// A failure of a user never seen creates them.
+		if n, _, err := tx.AddFailure(ctx, "bob", t0); err != nil || n != 1 {
+			return fmt.Errorf("bob's first failure: %d, %v", n, err)
+		}
+		return nil
+	})
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		u, err := tx.User(ctx, "alice")
+		if err != nil || !u.SignInEnabled || u.FailedAttempts != 4 || !u.LockedUntil.Equal(t0.Add(time.Hour)) {
+			return fmt.Errorf("alice: %+v, %v", u, err)
+		}
+		return nil
+	})
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.ResetFailures(ctx, "alice", t0); err != nil {
+			return err
+		}
+		u, err := tx.User(ctx, "alice")
+		if err != nil || u.FailedAttempts != 0 || !u.LockedUntil.Equal(t0.Add(time.Hour)) {
+			return fmt.Errorf("after a reset of the count: %+v, %v", u, err)
+		}
+		if err := tx.ClearLockout(ctx, "alice", t0); err != nil {
+			return err
+		}
+		if u, err = tx.User(ctx, "alice"); err != nil || !u.LockedUntil.IsZero() {
+			return fmt.Errorf("after clearing the lock: %+v, %v", u, err)
+		}
+		return nil
+	})
+}
+
+// testFailuresRaced: failures counted at once from several handles each get a count of
+// their own, and the total is exact.
+func testFailuresRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	const n = 40
+	counts := race(t, hs, n, alice, func(ctx context.Context, tx channels.Tx, _ int) (int, error) {
+		c, _, err := tx.AddFailure(ctx, "alice", t0)
+		return c, err
+	})
+	slices.Sort(counts)
+	for i, c := range counts {
+		if c != i+1 {
+			t.Fatalf("counts %v, want 1…%d once each", counts, n)
+		}
+	}
+}
+
+func newTOTP(user, label string, expires time.Time) channels.NewMethod {
+	return channels.NewMethod{UserID: user, Kind: mfa.KindTOTP, Label: label, SecretEnc: []byte("sealed"),
+		Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: expires}
+}
+
+func testMethods(t *testing.T, db Database) {
+	s := db.Open()
+	var first, second, sms int64
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if first, err = tx.InsertMethod(ctx, newTOTP("alice", "Phone", t0.Add(time.Minute))); err != nil {
+			return err
+		}
+		if second, err = tx.InsertMethod(ctx, newTOTP("alice", "Tablet", t0.Add(time.Minute))); err != nil {
+			return err
+		}
+		sms, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindSMS, Label: "+34******222",
+			DestEnc: []byte("sealed address"), Hint: "+34******222", EntryPoint: "bank-app", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)})
+		if err != nil {
+			return err
+		}
+		if first == second || second == sms {
+			return fmt.Errorf("ids %d %d %d", first, second, sms)
+		}
+		m, ok, err := tx.PendingMethod(ctx, "alice", mfa.KindTOTP, nil, t0)
+		if err != nil || !ok || m.ID != second || m.Verified || m.Label != "Tablet" || string(m.SecretEnc) != "sealed" ||
+			m.Algorithm != "SHA1" || m.Digits != 6 || m.Period != 30 || m.LastUsedStep != -1 {
+			return fmt.Errorf("latest pending: %+v %v %v", m, ok, err)
+		}
+		if m, ok, err = tx.PendingMethod(ctx, "alice", mfa.KindTOTP, &first, t0); err != nil || !ok || m.ID != first {
+			return fmt.Errorf("pending by id: %+v %v %v", m, ok, err)
+		}
+		if _, ok, err = tx.PendingMethod(ctx, "alice", mfa.KindTOTP, &first, t0.Add(time.Minute)); err != nil || ok {
+			return fmt.Errorf("an expired pending row was found: %v %v", ok, err)
+		}
+		if _, ok, err = tx.PendingMethod(ctx, "bob", mfa.KindTOTP, &first, t0); err != nil || ok {
+			return fmt.Errorf("another user's pending row was found: %v %v", ok, err)
+		}
+		for _, id := range []int64{first, second} {
+			if ok, err := tx.MarkVerified(ctx, id, t0.Add(time.Duration(id)*time.Second), 100, 5); err != nil || !ok {
+				return fmt.Errorf("verify %d: %v %v", id, ok, err)
+			}
+		}
+		if ok, err := tx.MarkVerified(ctx, first, t0, 100, 5); err != nil || ok {
+			return fmt.Errorf("verified twice: %v %v", ok, err)
+		}
+		if ok, err := tx.MarkVerified(ctx, sms, t0, -1, 0); err != nil || !ok {
+			return fmt.Errorf("verify the SMS channel: %v %v", ok, err)
+		}
+		return nil
+	})
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		all, err := tx.Methods(ctx, "alice", "")
+		if err != nil || len(all) != 3 || all[0].ID != first || all[1].ID != second || all[2].ID != sms || !all[0].Verified ||
+			all[0].LastUsedStep != 100 || all[2].EntryPoint != "bank-app" || string(all[2].DestEnc) != "sealed address" {
+			return fmt.Errorf("methods %+v, %v", all, err)
+		}
+		totp, err := tx.Methods(ctx, "alice", mfa.KindTOTP)
+		if err != nil || len(totp) != 2 {
+			return fmt.Errorf("TOTP methods %+v, %v", totp, err)
+		}
+		counts, err := tx.CountVerified(ctx, "alice")
+		if err != nil || counts[mfa.KindTOTP] != 2 || counts[mfa.KindSMS] != 1 || len(counts) != 2 {
+			return fmt.Errorf("counts %v, %v", counts, err)
+		}
+		list, err := tx.ListMethods(ctx, "alice", "")
+		if err != nil || len(list) != 3 || list[0].ID != first || !list[0].Primary || list[1].Primary || list[2].Primary ||
+			list[0].VerifiedAt == nil || list[0].LastUsedAt != nil {
+			return fmt.Errorf("list %+v, %v", list, err)
+		}
+		// Newest first after the primary; equal creation times: the larger id first.
+		if list[1].ID != sms || list[2].ID != second || list[1].Destination != "+34******222" {
+			return fmt.Errorf("list order %+v", list)
+		}
+		if m, ok, err := tx.MethodByID(ctx, sms); err != nil || !ok || m.Kind != mfa.KindSMS || m.UserID != "alice" {
+			return fmt.Errorf("by id: %+v %v %v", m, ok, err)
+		}
+		if _, ok, err := tx.MethodByID(ctx, 1<<40); err != nil || ok {
+			return fmt.Errorf("an absent id was found: %v %v", ok, err)
+		}
+		return nil
+	})
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.TouchMethod(ctx, second, t0.Add(time.Hour)); err != nil {
+			return err
+		}
+		if err := tx.DeleteMethod(ctx, first); err != nil {
+			return err
+		}
+		list, err := tx.ListMethods(ctx, "alice", mfa.KindTOTP)
+		if err != nil || len(list) != 1 || list[0].ID != second || !list[0].Primary || list[0].LastUsedAt == nil ||
+			!list[0].LastUsedAt.Equal(t0.Add(time.Hour)) {
+			return fmt.Errorf("after removing the primary: %+v, %v", list, err)
+		}
+		if _, err := tx.InsertMethod(ctx, newTOTP("alice", "Pending", t0.Add(time.Minute))); err != nil {
+			return err
+		}
+		gone, err := tx.DeletePending(ctx, "alice", mfa.KindTOTP)
+		if err != nil || len(gone) != 1 || gone[0].Label != "Pending" {
+			return fmt.Errorf("discarded %+v, %v", gone, err)
+		}
+		if gone, err = tx.DeletePending(ctx, "alice", mfa.KindTOTP); err != nil || len(gone) != 0 {
+			return fmt.Errorf("discarded again %+v, %v", gone, err)
+		}
+		return nil
+	})
+}
+
+// testDeviceLimitRaced: pending devices verified at once never exceed the limit.
+func testDeviceLimitRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	const n, limit = 12, 5
+	ids := make([]int64, n)
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		for i := range ids {
+			var err error
+			if ids[i], err = tx.InsertMethod(ctx, newTOTP("alice", fmt.Sprint(i), t0.Add(time.Hour))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	won := race(t, hs, n, alice, func(ctx context.Context, tx channels.Tx, i int) (bool, error) {
+		return tx.MarkVerified(ctx, ids[i], t0, 1, limit)
+	})
+	if got := count(won, true); got != limit {
+		t.Fatalf("%d devices verified at once under a limit of %d", got, limit)
+	}
+}
+
+// testClaimStepRaced: one TOTP step claimed at once from several handles is accepted
+// once; an earlier step afterwards not at all.
+func testClaimStepRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	var id int64
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if id, err = tx.InsertMethod(ctx, newTOTP("alice", "Phone", t0.Add(time.Hour))); err != nil {
+			return err
+		}
+		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
+		return err
+	})
+	won := race(t, hs, 30, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
+		return tx.ClaimStep(ctx, id, 11)
+	})
+	if got := count(won, true); got != 1 {
+		t.Fatalf("step claimed %d times", got)
+	}
+	write(t, hs[1], "alice", func(ctx context.Context, tx channels.Tx) error {
+		for step, want := range map[int64]bool{10: false, 11: false, 9: false, 12: true} {
+			if ok, err := tx.ClaimStep(ctx, id, step); err != nil || ok != want {
+				return fmt.Errorf("claim step %d: %v %v, want %v", step, ok, err, want)
+			}
+		}
+		return nil
+	})
+}
+
+func testBackupCodesRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	codes := make([]channels.CodeHash, 10)
+	for i := range codes {
+		codes[i] = channels.CodeHash{KeyID: "k1", Sum: bytes.Repeat([]byte{byte(i)}, 32)}
+	}
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		if n, err := tx.ReplaceBackupCodes(ctx, "alice", codes[:3], t0); err != nil || n != 0 {
+			return fmt.Errorf("first set: replaced %d, %v", n, err)
+		}
+		if n, err := tx.ReplaceBackupCodes(ctx, "alice", codes, t0); err != nil || n != 3 {
+			return fmt.Errorf("second set: replaced %d, %v", n, err)
+		}
+		return nil
+	})
+	var target int64
+	read(t, hs[1], func(ctx context.Context, tx channels.Tx) error {
+		unused, err := tx.UnusedBackupCodes(ctx, "alice")
+		if err != nil || len(unused) != 10 {
+			return fmt.Errorf("unused %d, %v", len(unused), err)
+		}
+		for _, c := range unused {
+			if bytes.Equal(c.Sum, codes[4].Sum) && c.KeyID == "k1" {
+				target = c.ID
+			}
+		}
+		if target == 0 {
+			return fmt.Errorf("code 4 is not among the unused: %+v", unused)
+		}
+		return nil
+	})
+	won := race(t, hs, 20, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
+		return tx.SpendBackupCode(ctx, target, t0)
+	})
+	if got := count(won, true); got != 1 {
+		t.Fatalf("one backup code spent %d times", got)
+	}
+	read(t, hs[2], func(ctx context.Context, tx channels.Tx) error {
+		total, remaining, err := tx.BackupCodeCounts(ctx, "alice")
+		if err != nil || total != 10 || remaining != 9 {
+			return fmt.Errorf("counts %d/%d, %v", remaining, total, err)
+		}
+		return nil
+	})
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if n, err := tx.DeleteBackupCodes(ctx, "alice"); err != nil || n != 10 {
+			return fmt.Errorf("deleted %d, %v", n, err)
+		}
+		return nil
+	})
+}
+
+func testCodesRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	sum := bytes.Repeat([]byte{7}, 32)
+	var sms, email int64
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if sms, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindSMS, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		if email, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindEmail, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		if _, err := tx.MarkVerified(ctx, email, t0, -1, 0); err != nil {
+			return err
+		}
+		// A second code for a method replaces its first.
+		for _, s := range [][]byte{bytes.Repeat([]byte{1}, 32), sum} {
+			err := tx.PutCode(ctx, channels.PendingCode{MethodID: sms, Purpose: "register",
+				Hash: channels.CodeHash{KeyID: "k1", Sum: s}, ExpiresAt: t0.Add(5 * time.Minute), CreatedAt: t0})
+			if err != nil {
+				return err
+			}
+		}
+		return tx.PutCode(ctx, channels.PendingCode{MethodID: email, Purpose: "signin",
+			Hash: channels.CodeHash{KeyID: "k1", Sum: sum}, ExpiresAt: t0.Add(5 * time.Minute), CreatedAt: t0})
+	})
+	read(t, hs[1], func(ctx context.Context, tx channels.Tx) error {
+		reg, err := tx.OutstandingCodes(ctx, "alice", "register", mfa.KindSMS, t0)
+		if err != nil || len(reg) != 1 || reg[0].Method.ID != sms || !bytes.Equal(reg[0].Hash.Sum, sum) ||
+			reg[0].Purpose != "register" || reg[0].Method.Verified {
+			return fmt.Errorf("register codes %+v, %v", reg, err)
+		}
+		in, err := tx.OutstandingCodes(ctx, "alice", "signin", "", t0)
+		if err != nil || len(in) != 1 || in[0].Method.ID != email || !in[0].Method.Verified {
+			return fmt.Errorf("sign-in codes %+v, %v", in, err)
+		}
+		if none, err := tx.OutstandingCodes(ctx, "alice", "register", mfa.KindEmail, t0); err != nil || len(none) != 0 {
+			return fmt.Errorf("another kind's codes %+v, %v", none, err)
+		}
+		if none, err := tx.OutstandingCodes(ctx, "alice", "register", "", t0.Add(5*time.Minute)); err != nil || len(none) != 0 {
+			return fmt.Errorf("expired codes %+v, %v", none, err)
+		}
+		return nil
+	})
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if ok, err := tx.SpendCode(ctx, sms, bytes.Repeat([]byte{1}, 32)); err != nil || ok {
+			return fmt.Errorf("a replaced code spent: %v %v", ok, err)
+		}
+		return nil
+	})
+	won := race(t, hs, 20, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
+		return tx.SpendCode(ctx, sms, sum)
+	})
+	if got := count(won, true); got != 1 {
+		t.Fatalf("one code spent %d times", got)
+	}
+}
+
+// testSendSlotsRaced: codes sent at once never exceed the limit, and a refusal says
+// when the oldest leaves the window.
+func testSendSlotsRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	const limit, window = 5, 10 * time.Minute
+	won := race(t, hs, 16, alice, func(ctx context.Context, tx channels.Tx, i int) (bool, error) {
+		ok, _, err := tx.TakeSendSlot(ctx, "alice", t0.Add(time.Duration(i)*time.Millisecond), window, limit)
+		return ok, err
+	})
+	if got := count(won, true); got != limit {
+		t.Fatalf("%d codes sent under a limit of %d", got, limit)
+	}
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		ok, retry, err := tx.TakeSendSlot(ctx, "alice", t0.Add(time.Minute), window, limit)
+		if err != nil || ok || retry.Before(t0.Add(window)) || retry.After(t0.Add(window+time.Second)) {
+			return fmt.Errorf("over the limit: %v, retry at %v, %v", ok, retry, err)
+		}
+		if ok, _, err := tx.TakeSendSlot(ctx, "bob", t0.Add(time.Minute), window, limit); err != nil || !ok {
+			return fmt.Errorf("another user's first send: %v, %v", ok, err)
+		}
+		if ok, _, err := tx.TakeSendSlot(ctx, "alice", t0.Add(window+time.Second), window, limit); err != nil || !ok {
+			return fmt.Errorf("after the window: %v, %v", ok, err)
+		}
+		return nil
+	})
+}
+
+// testReserveRaced: one idempotency key used at once from several handles runs one
+// command; the others find it with its reply.
+func testReserveRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	hash := []byte("request hash")
+	type result struct {
+		found bool
+		reply string
+	}
+	got := race(t, hs, 20, alice, func(ctx context.Context, tx channels.Tx, _ int) (result, error) {
+		c, found, err := tx.ReserveCommand(ctx, "alice", "key-1", "totp.setup", hash, t0, time.Hour)
+		if err != nil || found {
+			return result{found, string(c.ReplySealed)}, err
+		}
+		return result{}, tx.SaveReply(ctx, "alice", "key-1", []byte("the reply"))
+	})
+	ran := 0
+	for _, r := range got {
+		switch {
+		case !r.found:
+			ran++
+		case r.reply != "the reply":
+			t.Fatalf("a retry found reply %q", r.reply)
+		}
+	}
+	if ran != 1 {
+		t.Fatalf("the command ran %d times", ran)
+	}
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		c, found, err := tx.ReserveCommand(ctx, "alice", "key-1", "totp.setup", []byte("other"), t0.Add(time.Minute), time.Hour)
+		if err != nil || !found || c.Type != "totp.setup" || string(c.RequestHash) != string(hash) {
+			return fmt.Errorf("the key within its window: %+v %v %v", c, found, err)
+		}
+		if _, found, err := tx.ReserveCommand(ctx, "bob", "key-1", "totp.setup", hash, t0, time.Hour); err != nil || found {
+			return fmt.Errorf("keys are per user: bob found alice's (%v)", err)
+		}
+		// Past the window the key is free again.
+		if _, found, err := tx.ReserveCommand(ctx, "alice", "key-1", "totp.verify", hash, t0.Add(2*time.Hour), time.Hour); err != nil || found {
+			return fmt.Errorf("an expired key was found: %v %v", found, err)
+		}
+		c, found, err = tx.ReserveCommand(ctx, "alice", "key-1", "totp.verify", hash, t0.Add(2*time.Hour), time.Hour)
+		if err != nil || !found || c.Type != "totp.verify" {
+			return fmt.Errorf("the key taken over: %+v %v %v", c, found, err)
+		}
+		return nil
+	})
+}
+
+// testUnitRollback: a unit that fails keeps none of its writes or records, and the
+// units beside it in the batch commit.
+func testUnitRollback(t *testing.T, db Database) {
+	s := db.Open()
+	boom := fmt.Errorf("boom")
+	units := []channels.Unit{
+		{UserID: "alice", Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+				return err
+			}
+			return tx.Append(ctx, event("alice", 0))
+		}},
+		{UserID: "mallory", Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.EnsureUser(ctx, "mallory", t0); err != nil {
+				return err
+			}
+			if _, err := tx.SetSignIn(ctx, "mallory", true, t0); err != nil {
+				return err
+			}
+			if err := tx.Append(ctx, event("mallory", 1)); err != nil {
+				return err
+			}
+			return boom
+		}},
+		{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
+				return err
+			}
+			return tx.Append(ctx, event("bob", 2))
+		}},
+	}
+	errs := s.Write(context.Background(), units)
+	if errs[0] != nil || errs[1] != boom || errs[2] != nil {
+		t.Fatalf("errors %v", errs)
+	}
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		if u, err := tx.User(ctx, "mallory"); err != nil || u.SignInEnabled {
+			return fmt.Errorf("the failed unit's write survived: %+v %v", u, err)
+		}
+		page, err := tx.QueryAudit(ctx, mfa.AuditQuery{})
+		if err != nil || len(page.Records) != 2 || page.Records[0].UserID != "alice" || page.Records[1].UserID != "bob" ||
+			page.Records[1].Seq != 2 {
+			return fmt.Errorf("records %+v, %v", page.Records, err)
+		}
+		return nil
+	})
+	if n, err := audit.Verify(context.Background(), s.Records(), db.Chain); err != nil || n != 2 {
+		t.Fatalf("chain after a rolled-back unit: %d, %v", n, err)
+	}
+}
+
+func event(user string, i int) mfa.Event {
+	return mfa.Event{ID: mfa.NewID(), Type: mfa.EventVerifyFailed, UserID: user, Actor: user, Source: "pc",
+		Object: mfa.EventObject{Type: mfa.ObjectUser, ID: user}, Time: t0.Add(time.Duration(i) * time.Second),
+		Detail: map[string]any{"i": i}}
+}
+
+// testAuditRaced: records appended at once from several handles and users form one
+// gap-free chain in commit order that verifies.
+func testAuditRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	const n, each = 40, 3
+	race(t, hs, n, func(i int) string { return fmt.Sprint("user-", i%7) }, func(ctx context.Context, tx channels.Tx, i int) (struct{}, error) {
+		for j := range each {
+			if err := tx.Append(ctx, event(fmt.Sprint("user-", i%7), i*each+j)); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, nil
+	})
+	got, err := audit.Verify(context.Background(), hs[0].Records(), db.Chain)
+	if err != nil || got != n*each {
+		t.Fatalf("Verify = %d, %v; want %d records", got, err, n*each)
+	}
+	// A command's records are consecutive: no other command's record falls between.
+	records, err := hs[1].Outbox().Load(context.Background(), 1, n*each+10)
+	if err != nil || len(records) != n*each {
+		t.Fatalf("loaded %d records, %v", len(records), err)
+	}
+	for i := 0; i < len(records); i += each {
+		for j := range each {
+			if r := records[i+j]; r.Seq != int64(i+j+1) {
+				t.Fatalf("record %d has seq %d", i+j+1, r.Seq)
+			}
+		}
+		if records[i].UserID != records[i+each-1].UserID {
+			t.Fatalf("records %d–%d mix commands", i+1, i+each)
+		}
+	}
+}
+
+func testAuditQuery(t *testing.T, db Database) {
+	s := db.Open()
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	types := []string{mfa.EventVerifyFailed, mfa.EventTOTPDeviceVerified, mfa.EventSignInEnabled, mfa.EventBackupUsed}
+	for i := range 30 {
+		user := "alice"
+		if i%2 == 1 {
+			user = "bob"
+		}
+		ev := mfa.Event{ID: mfa.NewID(), Type: types[i%len(types)], UserID: user, Actor: user, Source: "pc",
+			Object: mfa.EventObject{Type: mfa.ObjectTOTPDevice, ID: fmt.Sprint(i)}, Time: base.Add(time.Duration(i) * time.Minute)}
+		write(t, s, user, func(ctx context.Context, tx channels.Tx) error { return tx.Append(ctx, ev) })
+	}
+	query := func(q mfa.AuditQuery) mfa.AuditPage {
+		t.Helper()
+		var p mfa.AuditPage
+		read(t, s, func(ctx context.Context, tx channels.Tx) error {
+			var err error
+			p, err = tx.QueryAudit(ctx, q)
+			return err
+		})
+		if p.Records == nil {
+			t.Fatal("records is nil: it would encode as null")
+		}
+		return p
+	}
+	all := query(mfa.AuditQuery{})
+	if len(all.Records) != 30 || all.NextCursor != 0 {
+		t.Fatalf("default query: %d records, next %d", len(all.Records), all.NextCursor)
+	}
+	r := all.Records[3]
+	if r.Seq != 4 || r.UserID != "bob" || r.Actor != "bob" || r.Type != types[3] || r.Source != "pc" ||
+		!r.CreatedAt.Equal(base.Add(3*time.Minute)) || r.Published || !bytes.Contains(r.Event, []byte(`"mfa:seq":4`)) {
+		t.Fatalf("record 4 = %+v %s", r, r.Event)
+	}
+	for _, tc := range []struct {
+		name string
+		q    mfa.AuditQuery
+		want []int64
+		next int64
+	}{
+		{"user", mfa.AuditQuery{UserID: "bob", Limit: 4}, []int64{2, 4, 6, 8}, 8},
+		{"user next page", mfa.AuditQuery{UserID: "bob", Limit: 4, Cursor: 8}, []int64{10, 12, 14, 16}, 16},
+		{"user last page", mfa.AuditQuery{UserID: "bob", Limit: 4, Cursor: 24}, []int64{26, 28, 30}, 0},
+		{"exactly a page", mfa.AuditQuery{UserID: "bob", Limit: 3, Cursor: 24}, []int64{26, 28, 30}, 0},
+		{"type", mfa.AuditQuery{Type: types[1], Limit: 3}, []int64{2, 6, 10}, 10},
+		{"user and type", mfa.AuditQuery{UserID: "alice", Type: types[2]}, []int64{3, 7, 11, 15, 19, 23, 27}, 0},
+		{"since", mfa.AuditQuery{Since: base.Add(25 * time.Minute).UnixMilli()}, []int64{26, 27, 28, 29, 30}, 0},
+		{"since and cursor", mfa.AuditQuery{Since: base.Add(25 * time.Minute).UnixMilli(), Cursor: 28}, []int64{29, 30}, 0},
+		{"nobody", mfa.AuditQuery{UserID: "carol"}, []int64{}, 0},
+		{"past the end", mfa.AuditQuery{Cursor: 30}, []int64{}, 0},
+		{"over the most a page holds", mfa.AuditQuery{Limit: 10_000}, nil, 0},
+	} {
+		p := query(tc.q)
+		seqs := make([]int64, 0, len(p.Records))
+		for _, r := range p.Records {
+			seqs = append(seqs, r.Seq)
+		}
+		if tc.want == nil {
+			if len(seqs) != 30 {
+				t.Errorf("%s: %d records", tc.name, len(seqs))
+			}
+			continue
+		}
+		if !slices.Equal(seqs, tc.want) || p.NextCursor != tc.next {
+			t.Errorf("%s: seqs %v next %d; want %v next %d", tc.name, seqs, p.NextCursor, tc.want, tc.next)
+		}
+	}
+}
+
+// testOutbox: what the relay reads and marks.
+func testOutbox(t *testing.T, db Database) {
+	s := db.Open()
+	o := s.Outbox()
+	ctx := context.Background()
+	if seq, err := o.FirstUnpublished(ctx); err != nil || seq != 1 {
+		t.Fatalf("empty log: first unpublished %d, %v", seq, err)
+	}
+	for i := range 10 {
+		write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error { return tx.Append(ctx, event("alice", i)) })
+	}
+	if n, oldest, err := o.Backlog(ctx); err != nil || n != 10 || !oldest.Equal(t0) {
+		t.Fatalf("backlog %d oldest %v, %v", n, oldest, err)
+	}
+	recs, err := o.Load(ctx, 3, 4)
+	if err != nil || len(recs) != 4 || recs[0].Seq != 3 || recs[3].Seq != 6 || recs[0].EventID == "" || recs[0].Body == "" ||
+		recs[0].Type != mfa.EventVerifyFailed || recs[0].CreatedAt != t0.Add(2*time.Second).UnixMilli() {
+		t.Fatalf("load: %+v, %v", recs, err)
+	}
+	if id, ok, err := o.EventID(ctx, 3); err != nil || !ok || id != recs[0].EventID {
+		t.Fatalf("event id of 3: %q %v %v", id, ok, err)
+	}
+	if _, ok, err := o.EventID(ctx, 99); err != nil || ok {
+		t.Fatalf("event id of an absent record: %v %v", ok, err)
+	}
+	if err := o.MarkPublished(ctx, 1, 4, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.MarkPublished(ctx, 2, 6, t0.Add(2*time.Hour)); err != nil { // 2–4 already marked: kept
+		t.Fatal(err)
+	}
+	if seq, err := o.FirstUnpublished(ctx); err != nil || seq != 7 {
+		t.Fatalf("first unpublished %d, %v", seq, err)
+	}
+	if n, err := o.PublishedFrom(ctx, 5); err != nil || n != 2 {
+		t.Fatalf("published from 5: %d, %v", n, err)
+	}
+	if n, _, err := o.Backlog(ctx); err != nil || n != 4 {
+		t.Fatalf("backlog %d, %v", n, err)
+	}
+	if err := o.MarkPublished(ctx, 7, 10, t0); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := o.FirstUnpublished(ctx); err != nil || seq != 11 {
+		t.Fatalf("all published: first unpublished %d, %v", seq, err)
+	}
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		b, err := tx.OutboxBacklog(ctx)
+		if err != nil || b.AuditUnpublished != 0 || b.AuditOldest != nil {
+			return fmt.Errorf("dashboard backlog %+v, %v", b, err)
+		}
+		return nil
+	})
+}
+
+// testNotifications: every queued notification is handed to a relay once, in order,
+// and only the ones it reports sent are deleted.
+func testNotifications(t *testing.T, db Database) {
+	hs := handles(db, 2)
+	const n = 60
+	for i := range n {
+		write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+			return tx.QueueNotification(ctx, channels.QueuedNotification{MsgID: fmt.Sprint("m", i), Subject: "mfa.notify.sms",
+				BodySealed: []byte{byte(i)}, CreatedAt: t0.Add(time.Duration(i) * time.Second)})
+		})
+	}
+	read(t, hs[0], func(ctx context.Context, tx channels.Tx) error {
+		b, err := tx.OutboxBacklog(ctx)
+		if err != nil || b.NotificationsQueued != n || b.NotificationsOldest == nil || !b.NotificationsOldest.Equal(t0) {
+			return fmt.Errorf("backlog %+v, %v", b, err)
+		}
+		return nil
+	})
+	// A pass that sends nothing keeps everything.
+	last, err := hs[0].RelayNotifications(context.Background(), 0, 10, func([]channels.QueuedNotification) []int64 { return nil })
+	if err != nil || last == 0 {
+		t.Fatalf("relay pass: last %d, %v", last, err)
+	}
+	relays := 1
+	if !db.OneRelay {
+		relays = len(hs)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for r := range relays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var after int64
+			for {
+				last, err := hs[r].RelayNotifications(context.Background(), after, 7, func(batch []channels.QueuedNotification) []int64 {
+					ids := make([]int64, 0, len(batch))
+					for _, q := range batch {
+						mu.Lock()
+						seen[q.MsgID]++
+						mu.Unlock()
+						ids = append(ids, q.ID)
+					}
+					return ids
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if last == after {
+					return
+				}
+				after = last
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("%d of %d notifications relayed", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("notification %s relayed %d times", id, c)
+		}
+	}
+	read(t, hs[1], func(ctx context.Context, tx channels.Tx) error {
+		b, err := tx.OutboxBacklog(ctx)
+		if err != nil || b.NotificationsQueued != 0 {
+			return fmt.Errorf("after relaying: %+v, %v", b, err)
+		}
+		return nil
+	})
+}
+
+func testSweepAndMeta(t *testing.T, db Database) {
+	s := db.Open()
+	var old, fresh int64
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if old, err = tx.InsertMethod(ctx, newTOTP("alice", "old", t0.Add(time.Minute))); err != nil {
+			return err
+		}
+		if fresh, err = tx.InsertMethod(ctx, newTOTP("alice", "fresh", t0.Add(time.Hour))); err != nil {
+			return err
+		}
+		if err := tx.PutCode(ctx, channels.PendingCode{MethodID: fresh, Purpose: "register", Hash: channels.CodeHash{KeyID: "k", Sum: []byte("x")},
+			ExpiresAt: t0.Add(time.Minute), CreatedAt: t0}); err != nil {
+			return err
+		}
+		if _, _, err := tx.ReserveCommand(ctx, "alice", "old", "t", []byte("h"), t0, time.Hour); err != nil {
+			return err
+		}
+		if _, _, err := tx.ReserveCommand(ctx, "alice", "new", "t", []byte("h"), t0.Add(2*time.Hour), time.Hour); err != nil {
+			return err
+		}
+		_, _, err = tx.TakeSendSlot(ctx, "alice", t0, time.Hour, 5)
+		if err != nil {
+			return err
+		}
+		if _, found, err := tx.Meta(ctx, "canary"); err != nil || found {
+			return fmt.Errorf("meta before it was set: %v %v", found, err)
+		}
+		if err := tx.SetMeta(ctx, "canary", []byte("one")); err != nil {
+			return err
+		}
+		return tx.SetMeta(ctx, "canary", []byte("two"))
+	})
+	now := t0.Add(30 * time.Minute)
+	write(t, s, "", func(ctx context.Context, tx channels.Tx) error {
+		return tx.Sweep(ctx, now, t0.Add(time.Hour), now, 1000)
+	})
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		if v, found, err := tx.Meta(ctx, "canary"); err != nil || !found || string(v) != "two" {
+			return fmt.Errorf("meta %q %v %v", v, found, err)
+		}
+		if _, ok, err := tx.MethodByID(ctx, fresh); err != nil || !ok {
+			return fmt.Errorf("a fresh pending row was swept: %v %v", ok, err)
+		}
+		if _, ok, err := tx.MethodByID(ctx, old); err != nil || ok {
+			return fmt.Errorf("an expired pending row outlived the sweep: %v %v", ok, err)
+		}
+		if codes, err := tx.OutstandingCodes(ctx, "alice", "register", "", t0); err != nil || len(codes) != 0 {
+			return fmt.Errorf("an expired code outlived the sweep: %+v %v", codes, err)
+		}
+		return nil
+	})
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if _, found, err := tx.ReserveCommand(ctx, "alice", "new", "t", []byte("h"), t0.Add(2*time.Hour), time.Hour); err != nil || !found {
+			return fmt.Errorf("a key within its window was swept: %v %v", found, err)
+		}
+		if _, found, err := tx.ReserveCommand(ctx, "alice", "old", "t", []byte("h"), t0, 24*time.Hour); err != nil || found {
+			return fmt.Errorf("an expired key outlived the sweep: %v %v", found, err)
+		}
+		// The send record went with the sweep: a limit of one is free again.
+		if ok, _, err := tx.TakeSendSlot(ctx, "alice", t0.Add(time.Second), time.Hour, 1); err != nil || !ok {
+			return fmt.Errorf("the swept send record still counts: %v %v", ok, err)
+		}
+		return nil
+	})
+	if err := s.Writable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
