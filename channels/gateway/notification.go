@@ -27,7 +27,8 @@ type Notification struct {
 	Code     string `json:"code,omitempty"`
 	Lang     string `json:"lang"`
 	// ExpiresAt is when the code stops working (RFC 3339); for mfa_locked, when the
-	// lock ends, if the worker says.
+	// lock ends, if it ends by itself (the workers send mfa_locked for a lock that
+	// lasts until an administrator lifts it, without one).
 	ExpiresAt string `json:"expires_at,omitempty"`
 	// Changed is the command that changed the user's factors, for security notices.
 	Changed string `json:"changed,omitempty"`

@@ -125,6 +125,36 @@ func TestRenderChanged(t *testing.T) {
 	}
 }
 
+// TestRenderLocked: a lock that ends by itself says when; one without an end (the
+// workers lock until an administrator resets) says who lifts it.
+func TestRenderLocked(t *testing.T) {
+	r := testRenderer(t)
+	cases := []struct {
+		lang, expires string
+		want          []string
+	}{
+		{"en", testNow.Add(time.Hour).Format(time.RFC3339), []string{"until 10:26 UTC", "wait and try again"}},
+		{"en", "", []string{"until support unlocks your account", "contact support"}},
+		{"es", testNow.Add(time.Hour).Format(time.RFC3339), []string{"hasta las 10:26 UTC", "espera y vuelve"}},
+		{"es", "", []string{"hasta que soporte desbloquee tu cuenta", "contacta con soporte"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.lang+"/"+tc.expires, func(t *testing.T) {
+			m, err := r.render(ChannelEmail, Notification{To: "a@example.com", Template: "mfa_locked", Lang: tc.lang, ExpiresAt: tc.expires}, testNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []string{m.Text, m.HTML} {
+				for _, w := range tc.want {
+					if !strings.Contains(s, w) {
+						t.Errorf("%q lacks %q", s, w)
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestRenderRefuses(t *testing.T) {
 	r := testRenderer(t)
 	cases := []struct {

@@ -194,7 +194,10 @@ func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.
 	}
 	defer nc.Close()
 	newGateway := func(domain string) (*gateway.Gateway, error) {
-		js, err := jetstream.NewWithDomain(nc, domain) // "" is the account's own
+		js, err := jetstream.New(nc)
+		if domain != "" {
+			js, err = jetstream.NewWithDomain(nc, domain)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("JetStream: %w", err)
 		}
