@@ -2,12 +2,7 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,11 +12,12 @@ import (
 
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
+	"github.com/mfad/mfad/channels/gateway/gatewaytest"
 )
 
-// TestLeastPrivilege runs the gateway as a NATS user allowed exactly
-// PublishPermissions("") and SubscribePermissions, in mfad's account: it delivers, retries and dead-letters
-// with nothing more, and the server does hold it to them.
+// TestLeastPrivilege runs the gateway as a NATS user in mfad's account allowed exactly
+// PublishPermissions("") and SubscribePermissions: it delivers, retries and
+// dead-letters with nothing more, and the server does hold it to them.
 func TestLeastPrivilege(t *testing.T) {
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
@@ -84,81 +80,20 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
-// outsideAccountConf is a nats-server configuration in which the gateway has an
-// account of its own, as mfad's embedded server and README's external configuration
-// give it: MFAD holds JetStream and exports to GATEWAY the notifications, the consumer
-// API of mfad-gateway (which GATEWAY sees under the domain prefix $JS.mfad.API), its
-// acks and the dead-letter subjects.
-const outsideAccountConf = `
-listen: "127.0.0.1:-1"
-jetstream { store_dir: %q }
-accounts {
-  MFAD {
-    jetstream: enabled
-    users: [{user: admin, password: admin}]
-    exports: [
-      {stream: "mfa.notify.>", accounts: [GATEWAY]}
-      {service: "$JS.API.CONSUMER.CREATE.MFA_NOTIFY.mfad-gateway.>", accounts: [GATEWAY]}
-      {service: "$JS.API.CONSUMER.MSG.NEXT.MFA_NOTIFY.mfad-gateway", response_type: stream, accounts: [GATEWAY]}
-      {service: "$JS.ACK.MFA_NOTIFY.mfad-gateway.>", accounts: [GATEWAY]}
-      {service: "mfa.gateway.dead.>", accounts: [GATEWAY]}
-    ]
-  }
-  GATEWAY {
-    users: [{user: gateway, password: gateway, permissions: {
-      publish: {allow: %s}
-      subscribe: {allow: %s}
-    }}]
-    imports: [
-      {stream: {account: MFAD, subject: "mfa.notify.>"}}
-      {service: {account: MFAD, subject: "$JS.API.CONSUMER.CREATE.MFA_NOTIFY.mfad-gateway.>"}, to: "$JS.mfad.API.CONSUMER.CREATE.MFA_NOTIFY.mfad-gateway.>"}
-      {service: {account: MFAD, subject: "$JS.API.CONSUMER.MSG.NEXT.MFA_NOTIFY.mfad-gateway"}, to: "$JS.mfad.API.CONSUMER.MSG.NEXT.MFA_NOTIFY.mfad-gateway"}
-      {service: {account: MFAD, subject: "$JS.ACK.MFA_NOTIFY.mfad-gateway.>"}}
-      {service: {account: MFAD, subject: "mfa.gateway.dead.>"}}
-    ]
-  }
-}
-`
-
 // TestOutsideAccount: in an account of its own, with mfad's JetStream API imported
 // under a domain, and only PublishPermissions("mfad") and SubscribePermissions, the
 // gateway delivers, retries and dead-letters.
 func TestOutsideAccount(t *testing.T) {
-	quote := func(list []string) string {
-		q := make([]string, len(list))
-		for i, s := range list {
-			q[i] = strconv.Quote(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
-	}
-	conf := filepath.Join(t.TempDir(), "nats.conf")
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(outsideAccountConf, t.TempDir(),
-		quote(PublishPermissions("mfad")), quote(SubscribePermissions))), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := server.ProcessConfigFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.NoLog, opts.NoSigs = true, true
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	admin := &bus{url: ns.ClientURL(), js: natstest.JetStream(t, natstest.Connect(t, ns.ClientURL(), nats.UserInfo("admin", "admin")))}
+	ns := gatewaytest.OutsideAccount(t, PublishPermissions(gatewaytest.Domain), SubscribePermissions)
+	admin := &bus{url: ns.ClientURL(), js: natstest.JetStream(t, natstest.Connect(t, ns.ClientURL(),
+		nats.UserInfo(gatewaytest.Admin, gatewaytest.AdminPassword)))}
 
 	denied := make(chan string, 16)
-	nc := natstest.Connect(t, ns.ClientURL(), nats.UserInfo("gateway", "gateway"),
+	nc := natstest.Connect(t, ns.ClientURL(), nats.UserInfo(gatewaytest.Gateway, gatewaytest.GatewayPassword),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { denied <- err.Error() }))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	js, err := jetstream.NewWithDomain(nc, "mfad")
+	js, err := jetstream.NewWithDomain(nc, gatewaytest.Domain)
 	if err != nil {
 		t.Fatal(err)
 	}

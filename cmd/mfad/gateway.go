@@ -256,8 +256,11 @@ func startGateway(ctx context.Context, domain string, newGateway func(string) (*
 			if ctx.Err() != nil {
 				return nil, nil
 			}
-			if !errors.Is(err, nats.ErrNoResponders) {
-				break // this domain answered: the error is its
+			// Nobody answers for a domain a plain server does not have, and a user
+			// restricted to its account's own API cannot even ask (the request times
+			// out): try the next. Any answer is that domain's, and final.
+			if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) {
+				break
 			}
 		}
 		if attempt%15 == 0 { // every 30 s or so, not every 2

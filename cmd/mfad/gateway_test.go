@@ -2,15 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mfad/mfad/activity/natstest"
+	"github.com/mfad/mfad/channels/gateway"
+	"github.com/mfad/mfad/channels/gateway/gatewaytest"
 	"github.com/mfad/mfad/channels/gateway/smtptest"
 )
 
@@ -233,5 +241,52 @@ func TestGatewayConfigurationHidesSecrets(t *testing.T) {
 		if !strings.Contains(out, "smtp://mailer:xxxxx@mail.example.com:587") {
 			t.Errorf("the SMTP URL is not in the log, masked:\n%s", out)
 		}
+	}
+}
+
+// TestGatewayJetStreamDomain: --js-domain auto finds mfad's streams both where the
+// gateway shares mfad's account and where it has one of its own that sees them under
+// the domain mfad.
+func TestGatewayJetStreamDomain(t *testing.T) {
+	own := natstest.Server(t)
+	natstest.JetStream(t, natstest.Connect(t, own.ClientURL()))
+	outside := gatewaytest.OutsideAccount(t, gateway.PublishPermissions(gatewaytest.Domain), gateway.SubscribePermissions)
+	natstest.JetStream(t, natstest.Connect(t, outside.ClientURL(), nats.UserInfo(gatewaytest.Admin, gatewaytest.AdminPassword)))
+
+	cases := []struct {
+		name   string
+		nc     *nats.Conn
+		domain string // the one logged, "" for none
+	}{
+		{"mfad's account", natstest.Connect(t, own.ClientURL()), ""},
+		{"an account of its own", natstest.Connect(t, outside.ClientURL(),
+			nats.UserInfo(gatewaytest.Gateway, gatewaytest.GatewayPassword)), gatewaytest.Domain},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log, _ := newLogger(&logs, logFormatJSON, "info")
+			newGateway := func(domain string) (*gateway.Gateway, error) {
+				js, err := jetstream.New(tc.nc)
+				if domain != "" {
+					js, err = jetstream.NewWithDomain(tc.nc, domain)
+				}
+				if err != nil {
+					return nil, err
+				}
+				return gateway.New(js, gateway.Config{SMS: gateway.NewDev(io.Discard)})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			g, err := startGateway(ctx, jsDomainAuto, newGateway, log)
+			if err != nil || g == nil {
+				t.Fatalf("startGateway: %v, %v\n%s", g, err, logs.String())
+			}
+			defer g.Stop(context.Background())
+			logged := strings.Contains(logs.String(), `"msg":"JetStream domain","domain":"`+tc.domain+`"`)
+			if tc.domain != "" && !logged || tc.domain == "" && strings.Contains(logs.String(), "JetStream domain") {
+				t.Fatalf("want domain %q, log:\n%s", tc.domain, logs.String())
+			}
+		})
 	}
 }
