@@ -53,7 +53,7 @@ type GatewayConfig struct {
 }
 
 func (c *GatewayConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.NATSURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_NOTIFY, comma-separated; for mfad serve's embedded server: \"$(mfad nats-url --role gateway)\"")
+	fs.StringVar(&c.NATSURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_NOTIFY, comma-separated (mfad serve's embedded server listens on 127.0.0.1:4222)")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file")
 	fs.StringVar(&c.JSDomain, "js-domain", jsDomainAuto, "JetStream domain of mfad's streams: auto = "+outsideDomain+" (the gateway's own account on mfad's NATS) if it answers, else this account's JetStream; --js-domain= for this account's")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "e-mail server: smtp://user:password@host:587 (STARTTLS when offered; plain text only to a loopback host) or smtps://…:465; empty = e-mail off")
