@@ -108,15 +108,13 @@ func RetryDelay(attempt uint64) time.Duration {
 // outlasts an attempt and a dead-letter publish, so a slow but live delivery is not
 // handed to another instance meanwhile. No MaxDeliver: the gateway counts attempts
 // itself, so that the last one ends in the dead-letter stream, not in silence.
+// It is mfad's own (activity.GatewayConsumerConfig, which mfad serve creates) with the
+// gateway's ack wait: a pull consumer, which the gateway's user can tune and never turn
+// into a push one.
 func ConsumerConfig(sendTimeout time.Duration) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       activity.GatewayConsumer,
-		Description:   "mfad gateway: delivers SMS and e-mail",
-		FilterSubject: activity.NotifySubjects,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       sendTimeout + 30*time.Second,
-	}
+	cfg := activity.GatewayConsumerConfig()
+	cfg.AckWait = sendTimeout + 30*time.Second
+	return cfg
 }
 
 // Start creates or updates the durable consumer, which needs the stream MFA_NOTIFY to

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,5 +119,28 @@ func TestOutsideAccount(t *testing.T) {
 	case err := <-denied:
 		t.Fatalf("the gateway needed a permission it does not have: %s", err)
 	default:
+	}
+}
+
+// TestGrantCoversTheGateway: the gateway user mfad's NATS creates (activity.Grants)
+// may do all the gateway needs through the outside domain; a grant narrowed below
+// that would leave codes undelivered.
+func TestGrantCoversTheGateway(t *testing.T) {
+	g, ok := activity.GrantOf(activity.UserGateway)
+	if !ok {
+		t.Fatal("no grant for the gateway user")
+	}
+	for _, need := range []struct {
+		what       string
+		want, have []string
+	}{
+		{"publish", PublishPermissions(activity.OutsideDomain), g.Publish},
+		{"subscribe", SubscribePermissions, g.Subscribe},
+	} {
+		for _, s := range need.want {
+			if !slices.Contains(need.have, s) {
+				t.Errorf("the gateway grant may not %s %s (it may %v)", need.what, s, need.have)
+			}
+		}
 	}
 }

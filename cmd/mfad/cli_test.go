@@ -159,7 +159,7 @@ func TestVersionHelp(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	commands := []string{"mfad serve", "mfad gateway", "mfad token", "mfad audit verify", "mfad version", "mfad help"}
+	commands := []string{"mfad serve", "mfad gateway", "mfad token", "mfad nats-url", "mfad audit verify", "mfad version", "mfad help"}
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "help"}} {
 		stdout, stderr, err := runCLI(t, env(), args...)
 		if err != nil || stderr != "" {

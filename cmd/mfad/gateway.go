@@ -53,9 +53,9 @@ type GatewayConfig struct {
 }
 
 func (c *GatewayConfig) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.NATSURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_NOTIFY, comma-separated (mfad serve's embedded server listens on 127.0.0.1:4222)")
+	fs.StringVar(&c.NATSURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_NOTIFY, comma-separated; for the embedded server: $(mfad nats-url --role gateway)")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file")
-	fs.StringVar(&c.JSDomain, "js-domain", jsDomainAuto, "JetStream domain of mfad's streams: auto = "+outsideDomain+" (the gateway's own account on mfad's NATS) if it answers, else this account's JetStream; --js-domain= for this account's")
+	fs.StringVar(&c.JSDomain, "nats-js-domain", activity.DomainAuto, "JetStream domain of MFA_NOTIFY: auto tries domain "+activity.OutsideDomain+" (an outside account of mfad's NATS, as the gateway user's) and then none; none; or a domain")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "e-mail server: smtp://user:password@host:587 (STARTTLS when offered; plain text only to a loopback host) or smtps://…:465; empty = e-mail off")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "", "sender of the e-mails, e.g. 'Acme <no-reply@acme.example>'")
 	fs.StringVar(&c.SMTPCAFile, "smtp-ca-file", "", "PEM file of the CA(s) that sign the e-mail server's certificate; empty = the system's")
@@ -157,13 +157,6 @@ func (c *GatewayConfig) senders(stdout io.Writer) (email, sms gateway.Sender, er
 	return email, sms, nil
 }
 
-// The JetStream domain under which mfad's NATS shows its streams to an outside
-// account such as the gateway's, and what --js-domain=auto tries first.
-const (
-	jsDomainAuto  = "auto"
-	outsideDomain = "mfad"
-)
-
 // runGatewayWith runs the gateway until ctx ends, then stops it: the messages in hand
 // are finished within the shutdown timeout.
 func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.Sender, log *slog.Logger) (err error) {
@@ -227,15 +220,20 @@ func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.
 	return nil
 }
 
-// startGateway starts a gateway on the JetStream of domain, waiting as long as it
-// takes for MFA_NOTIFY: a gateway may well start before the mfad serve that creates
-// the stream. With domain auto it tries outsideDomain, where mfad's NATS serves an
-// outside account such as the gateway's, and the account's own JetStream when nothing
-// answers there. It returns nil, nil if ctx ends first.
+// startGateway starts a gateway on the JetStream of domain (none: the account's own),
+// waiting as long as it takes for MFA_NOTIFY: a gateway may well start before the mfad
+// serve that creates the stream. With activity.DomainAuto it tries
+// activity.OutsideDomain, through which mfad's NATS serves an outside account such as
+// the gateway user's, and the account's own JetStream when nothing answers there.
+// (activity.OpenStream does the same with a stream lookup, which the gateway's minimal
+// permissions do not allow.) It returns nil, nil if ctx ends first.
 func startGateway(ctx context.Context, domain string, newGateway func(string) (*gateway.Gateway, error), log *slog.Logger) (*gateway.Gateway, error) {
 	domains := []string{domain}
-	if domain == jsDomainAuto {
-		domains = []string{outsideDomain, ""}
+	switch domain {
+	case activity.DomainAuto:
+		domains = []string{activity.OutsideDomain, ""}
+	case "none":
+		domains = []string{""}
 	}
 	for attempt := 0; ; attempt++ {
 		var err error

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
 	"github.com/mfad/mfad/channels/gateway"
 	"github.com/mfad/mfad/channels/gateway/gatewaytest"
@@ -54,26 +55,32 @@ func post(t *testing.T, url, token, body string, status int, headers ...string) 
 }
 
 // startServeAndGateway runs mfad serve on the embedded NATS and mfad gateway with
-// gatewayEnv against it, and returns them with the API's base URL and a token for
-// alice.
-func startServeAndGateway(t *testing.T, gatewayArgs []string, gatewayEnv ...string) (serve, gw *process, base, token string) {
+// gatewayEnv against it, and returns them with the API's base URL, a token for alice
+// and serve's data dir.
+func startServeAndGateway(t *testing.T, gatewayArgs []string, gatewayEnv ...string) (serve, gw *process, base, token, dataDir string) {
 	t.Helper()
-	dataDir := t.TempDir()
+	dataDir = t.TempDir()
 	serve = startMFAD(t, "mfad serve", "MFAD_DATA_DIR="+dataDir, "MFAD_HTTP_ADDR=127.0.0.1:0", "MFAD_NATS_LISTEN=127.0.0.1:0")
 	nl, _ := serve.logged("embedded NATS listening")
 	addr, _ := nl["addr"].(string)
+	// As the README has it: the embedded server's gateway user, from mfad nats-url.
 	gw = startProcess(t, "mfad gateway", mfadBinary(t),
-		cleanEnv(append([]string{"MFAD_NATS_URL=nats://" + addr, "MFAD_METRICS_ADDR=127.0.0.1:0"}, gatewayEnv...)...),
+		cleanEnv(append([]string{"MFAD_NATS_URL=" + natsURLOf(t, dataDir, addr, "gateway"), "MFAD_METRICS_ADDR=127.0.0.1:0"}, gatewayEnv...)...),
 		append([]string{"gateway"}, gatewayArgs...)...)
 	gw.waitLog("gateway started")
-	return serve, gw, "http://" + serve.httpAddr(), mintToken(t, nil, "--sub", "alice", "--data-dir", dataDir)
+	// The gateway user has an account of its own and reaches MFA_NOTIFY through the
+	// outside domain, which --nats-js-domain auto found.
+	if d, ok := gw.logged("JetStream domain"); !ok || d["domain"] != activity.OutsideDomain {
+		t.Fatalf("the gateway did not find the domain %s: %v", activity.OutsideDomain, d)
+	}
+	return serve, gw, "http://" + serve.httpAddr(), mintToken(t, nil, "--sub", "alice", "--data-dir", dataDir), dataDir
 }
 
 // TestGatewayDevFinishesTheFlows is the README's quick try: with mfad serve and
 // mfad gateway --dev, the codes the gateway prints confirm an SMS channel and an
 // e-mail channel over HTTP, and answer a sign-in challenge.
 func TestGatewayDevFinishesTheFlows(t *testing.T) {
-	serve, gw, base, token := startServeAndGateway(t, []string{"--dev"})
+	serve, gw, base, token, dataDir := startServeAndGateway(t, []string{"--dev"})
 
 	post(t, base+"/settings/MfaSignIn", token, `{"mfaMethod":"sms","phoneNumber":"+34600111222"}`, http.StatusOK)
 	code, text := gw.devMessage("sms to +34600111222, mfa_channel_code (en)")
@@ -126,7 +133,7 @@ func TestGatewayDevFinishesTheFlows(t *testing.T) {
 	// new and nothing the first one acknowledged.
 	nl, _ := serve.logged("embedded NATS listening")
 	next := startProcess(t, "mfad gateway 2", mfadBinary(t),
-		cleanEnv("MFAD_NATS_URL=nats://"+nl["addr"].(string), "MFAD_METRICS_ADDR="), "gateway", "--dev")
+		cleanEnv("MFAD_NATS_URL="+natsURLOf(t, dataDir, nl["addr"].(string), "gateway"), "MFAD_METRICS_ADDR="), "gateway", "--dev")
 	next.waitLog("gateway started")
 	post(t, base+"/api/v1/mfa/otp/send", token, `{"method":"sms"}`, http.StatusOK)
 	next.devMessage("sms to +34600111222, mfa_signin_code (en)")
@@ -141,7 +148,7 @@ func TestGatewayDevFinishesTheFlows(t *testing.T) {
 // SMTP server, and the code confirms the channel.
 func TestGatewayDeliversEmailOverSMTP(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{StartTLS: true, Auth: true})
-	serve, gw, base, token := startServeAndGateway(t, nil,
+	serve, gw, base, token, _ := startServeAndGateway(t, nil,
 		"MFAD_SMTP_URL="+srv.URL("smtp", true), "MFAD_SMTP_FROM=Acme <no-reply@acme.example>",
 		"MFAD_SMTP_CA_FILE="+srv.CAFile, "MFAD_APP_NAME=Acme")
 	post(t, base+"/settings/MfaSignIn", token, `{"mfaMethod":"email","email":"alice@example.com"}`, http.StatusOK)
@@ -278,7 +285,7 @@ func TestGatewayJetStreamDomain(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			g, err := startGateway(ctx, jsDomainAuto, newGateway, log)
+			g, err := startGateway(ctx, activity.DomainAuto, newGateway, log)
 			if err != nil || g == nil {
 				t.Fatalf("startGateway: %v, %v\n%s", g, err, logs.String())
 			}

@@ -23,6 +23,8 @@ Usage:
                          (--dev prints them instead)
   mfad token   [flags]   print a signed development token (with the secret of
                          MFAD_JWT_SECRET or the one mfad serve made in ./data)
+  mfad nats-url --role R print the embedded NATS server's URL for an outside user:
+                         gateway, auditor or producer
   mfad audit verify      check the audit log's hash chain
   mfad audit tail        follow events from NATS, human-readable
   mfad audit sink        copy MFA_EVENTS into another SQLite file
@@ -55,6 +57,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(rest, getenv, stdout, stderr)
+	case "nats-url":
+		return runNATSURL(rest, getenv, stdout)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "keys":
