@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -61,11 +59,12 @@ type Config struct {
 	BatchWait         time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
+	LogFormat         string
 	DebugAddr         string
 }
 
 // secretFlags are masked when the configuration is logged.
-var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit-key": true, "introspection-secret": true}
+var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit-key": true, "introspection-secret": true, "sms-password": true}
 
 // register defines the flags of serve (and, for the token and audit commands, the
 // subset they need) on fs.
@@ -112,6 +111,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", logFormatAuto, "text, json, or auto: text on a terminal, JSON otherwise")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off")
 	annotateEnv(fs)
 }
@@ -135,6 +135,9 @@ func (c *Config) check() error {
 	}
 	if c.TOTPPeriod < 15 || c.TOTPPeriod > 120 {
 		return usageError{fmt.Sprintf("--totp-period must be 15 to 120 seconds, not %d", c.TOTPPeriod)}
+	}
+	if err := checkLogFormat(c.LogFormat); err != nil {
+		return err
 	}
 	if c.LockoutThreshold < 1 || c.LockoutMaxFailures < c.LockoutThreshold {
 		return usageError{fmt.Sprintf("--lockout-max-failures (%d) must be at least --lockout-threshold (%d), which must be positive", c.LockoutMaxFailures, c.LockoutThreshold)}
@@ -205,31 +208,6 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64")
-}
-
-func (c *Config) logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-// logEffective logs every setting, secrets masked.
-func logEffective(log *slog.Logger, fs *flag.FlagSet) {
-	var attrs []any
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	sort.Strings(names)
-	for _, n := range names {
-		v := fs.Lookup(n).Value.String()
-		if secretFlags[n] && v != "" {
-			v = "********"
-		}
-		v = redactURLs(v)
-		attrs = append(attrs, envName(n), v)
-	}
-	log.Info("effective configuration", attrs...)
 }
 
 // redactURLs hides credentials in URL settings (MFAD_NATS_URL may be a comma-separated

@@ -26,7 +26,7 @@ func TestEffectiveConfigurationHidesSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	logEffective(slog.New(slog.NewJSONHandler(&buf, nil)), fs)
+	logEffective(slog.New(slog.NewJSONHandler(&buf, nil)), fs, false)
 	out := buf.String()
 	for _, secret := range []string{"jwt-secret-value", "c2VhbGluZy1rZXkt", "introspection-secret-value", "nats-password", "nats-token"} {
 		if strings.Contains(out, secret) {

@@ -34,8 +34,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel()}))
-	logEffective(log, fs)
+	log, text := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	logEffective(log, fs, text)
+	// The data dir is owned by the process that keeps state in it: the embedded NATS
+	// store or the database. An API node on external NATS only reads its dev secret.
+	if cfg.NATSURL == "" || cfg.runsWorker() {
+		release, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	return serve(ctx, &cfg, log)
 }
 
