@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -68,6 +69,9 @@ type stackOptions struct {
 	worker  channels.Config
 	auth    handlers.AuthConfig
 	handler handlers.Config
+	// listener, when set, is where the HTTP server listens: a test that needs its
+	// port before the worker starts (the WebAuthn origin) makes it first.
+	listener net.Listener
 }
 
 // newStack starts a stack; opts adjust the configuration before anything starts.
@@ -109,7 +113,12 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	if hc.Logger == nil {
 		hc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv := httptest.NewServer(handlers.New(hc))
+	srv := httptest.NewUnstartedServer(handlers.New(hc))
+	if o.listener != nil {
+		srv.Listener.Close()
+		srv.Listener = o.listener
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, DB: sqlitetest.DB(t, store), Worker: worker, Sealer: sealer, DBPath: dbPath,
 		NATSURL: ns.ClientURL()}
