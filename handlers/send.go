@@ -20,6 +20,10 @@ type request struct {
 	source string // DruID source device
 	// idempotent: the command changes state, so Idempotency-Key applies.
 	idempotent bool
+	// build makes the command from its origin when the request is not a typ and params
+	// of its own: a DruID activity translates itself (activity.Activity.Command), the
+	// same way for HTTP and for the ingest stream.
+	build func(activity.Origin) (mfa.Command, error)
 }
 
 // send builds the command for r, sends it, and returns its reply. A reply that is not
@@ -38,7 +42,7 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 		o.UserID = r.userID
 	}
 	if from := c.Request().Header.Get("From"); from != "" {
-		if !saneToken(from, 128) {
+		if !activity.ValidEntryPoint(from) {
 			return mfa.Reply{}, mfa.Invalid("From", mfa.ReasonFormat)
 		}
 		o.EntryPoint = from
@@ -54,7 +58,11 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 		}
 		o.Key = key
 	}
-	cmd, err := activity.NewCommand(r.typ, o, r.params)
+	build := r.build
+	if build == nil {
+		build = func(o activity.Origin) (mfa.Command, error) { return activity.NewCommand(r.typ, o, r.params) }
+	}
+	cmd, err := build(o)
 	if err != nil {
 		return mfa.Reply{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
 )
 
 // Generated key files in the data dir. They make the no-configuration start work; a
@@ -106,4 +107,26 @@ func (c *Config) auditChain(create bool) (*audit.Chain, error) {
 		keys = [][]byte{key}
 	}
 	return audit.NewChain(keys...)
+}
+
+// sealer is the Sealer of MFAD_SECRET_KEY, or of the key file in the data dir, which
+// create makes on first use.
+func (c *Config) sealer(create bool) (*channels.Sealer, error) {
+	keys, err := c.sealingKeys()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		var key []byte
+		if create {
+			key, err = loadOrCreateKey(c.DataDir, sealingKeyFile)
+		} else if key, err = readKey(filepath.Join(c.DataDir, sealingKeyFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no sealing key: set MFAD_SECRET_KEY (--secret-key) or keep %s in the data dir %s", sealingKeyFile, c.DataDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{key}
+	}
+	return channels.NewSealer(keys...)
 }

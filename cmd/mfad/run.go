@@ -23,6 +23,8 @@ Usage:
   mfad audit verify      check the audit log's hash chain
   mfad audit tail        follow events from NATS, human-readable
   mfad audit sink        copy MFA_EVENTS into another SQLite file
+  mfad keys status       what each sealing key still seals
+  mfad keys reseal       seal secrets again under the first key (key rotation)
   mfad version           print version, commit and Go version
   mfad help [command]    show help
 
@@ -52,6 +54,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runToken(rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "--help":

@@ -208,18 +208,7 @@ func startRelay(store *sqlite.Store, nc *nats.Conn, reg prometheus.Registerer, l
 }
 
 func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit func(), reg prometheus.Registerer, log *slog.Logger) (*channels.Worker, error) {
-	keys, err := cfg.sealingKeys()
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		key, err := loadOrCreateKey(cfg.DataDir, sealingKeyFile)
-		if err != nil {
-			return nil, err
-		}
-		keys = [][]byte{key}
-	}
-	sealer, err := channels.NewSealer(keys...)
+	sealer, err := cfg.sealer(true)
 	if err != nil {
 		return nil, err
 	}
