@@ -270,6 +270,7 @@ const (
 	RecordReply        = "idempotent reply"
 	RecordNotification = "queued notification"
 	RecordCanary       = "key canary"
+	RecordChallenge    = "WebAuthn challenge" // expires in minutes, like a one-time code
 )
 
 // QueuedNotification is a row of the notification outbox.

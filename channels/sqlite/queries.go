@@ -149,7 +149,8 @@ const (
 		UNION ALL SELECT ?, key_id, count(*) FROM pending_codes GROUP BY 2
 		UNION ALL SELECT ?, lower(hex(substr(reply_sealed, 2, 8))), count(*) FROM commands GROUP BY 2
 		UNION ALL SELECT ?, lower(hex(substr(body_sealed, 2, 8))), count(*) FROM notify_outbox GROUP BY 2
-		UNION ALL SELECT ?, lower(hex(substr(value, 2, 8))), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2`
+		UNION ALL SELECT ?, lower(hex(substr(value, 2, 8))), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2
+		UNION ALL SELECT ?, lower(hex(substr(session_sealed, 2, 8))), count(*) FROM webauthn_challenges GROUP BY 2`
 	qStaleMethods = `SELECT ` + methodColumns + ` FROM methods WHERE id > ?
 		AND ((secret_enc IS NOT NULL AND lower(hex(substr(secret_enc, 2, 8))) != ?)
 		  OR (destination_enc IS NOT NULL AND lower(hex(substr(destination_enc, 2, 8))) != ?))

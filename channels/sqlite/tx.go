@@ -723,7 +723,8 @@ func (t *tx) OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error) {
 
 func (t *tx) KeyUsage(ctx context.Context) ([]channels.KeyUse, error) {
 	rows, err := t.query(ctx, qKeyUsage, channels.RecordSecret, channels.RecordAddress, channels.RecordBackupCode,
-		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary)
+		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary,
+		channels.RecordChallenge)
 	if err != nil {
 		return nil, fmt.Errorf("count sealed records by key: %w", err)
 	}
