@@ -46,8 +46,11 @@ func newCredential() vw.Credential {
 		if err != nil {
 			panic(err)
 		}
-		pub := k.(*ecdsa.PrivateKey).PublicKey
-		if len(pub.X.Bytes()) == 32 && len(pub.Y.Bytes()) == 32 {
+		pub, err := k.(*ecdsa.PrivateKey).PublicKey.Bytes() // 0x04 ‖ x ‖ y, 32 bytes each
+		if err != nil {
+			panic(err)
+		}
+		if pub[1] != 0 && pub[33] != 0 {
 			return c
 		}
 	}
