@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"io"
 	"mime"
 
 	"github.com/labstack/echo/v4"
@@ -36,11 +35,8 @@ func (s *server) handleActivity(verb string) echo.HandlerFunc {
 		case !activity.ValidEntryPoint(from):
 			problems = append(problems, mfa.Invalid("From", mfa.ReasonFormat))
 		}
-		body, err := io.ReadAll(req.Body)
+		body, err := readBody(c)
 		if err != nil {
-			if isTooLarge(err) {
-				return &mfa.Error{Code: mfa.CodePayloadTooLarge}
-			}
 			return err
 		}
 		a, err := activity.Parse(body, verb)

@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,12 +15,9 @@ import (
 
 // parseBody reads the request body (at most MaxBody) and decodes it with parse.
 func parseBody[T any](c echo.Context, parse func([]byte) (T, error)) (T, error) {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
 		var zero T
-		if isTooLarge(err) {
-			return zero, &mfa.Error{Code: mfa.CodePayloadTooLarge}
-		}
 		return zero, err
 	}
 	return parse(body)

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -48,6 +50,11 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 		o.EntryPoint = from
 	}
 	if key := c.Request().Header.Get(IdempotencyHeader); key != "" && r.idempotent {
+		if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) {
+			// Bytes that are not UTF-8 would become U+FFFD on their way into the
+			// command's JSON, and different keys one.
+			return mfa.Reply{}, mfa.Malformed(IdempotencyHeader, mfa.ReasonFormat)
+		}
 		if len(key) > 255 {
 			return mfa.Reply{}, mfa.Invalid(IdempotencyHeader, mfa.ReasonLength)
 		}

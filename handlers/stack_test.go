@@ -72,6 +72,8 @@ type stackOptions struct {
 	// listener, when set, is where the HTTP server listens: a test that needs its
 	// port before the worker starts (the WebAuthn origin) makes it first.
 	listener net.Listener
+	// readTimeout is the http.Server's ReadTimeout, as mfad sets one; 0 = none.
+	readTimeout time.Duration
 }
 
 // newStack starts a stack; opts adjust the configuration before anything starts.
@@ -118,6 +120,7 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 		srv.Listener.Close()
 		srv.Listener = o.listener
 	}
+	srv.Config.ReadTimeout = o.readTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, DB: sqlitetest.DB(t, store), Worker: worker, Sealer: sealer, DBPath: dbPath,

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp"
@@ -73,7 +72,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var ns *server.Server
+	var ns *embeddedNATS
 	if cfg.NATSURL == "" {
 		if ns, err = startEmbeddedNATS(cfg, log); err != nil {
 			return err
