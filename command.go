@@ -9,27 +9,31 @@ import (
 // mfa.cmd.<type> (activity.CommandSubject). Reads are commands too, so API nodes hold no
 // state and no SQL.
 const (
-	CmdStatus                  = "status"                    // GET /api/v1/mfa/status
-	CmdSettings                = "settings"                  // GET /settings/Mfa
-	CmdTOTPSetup               = "totp.setup"                // start a pending TOTP setup
-	CmdTOTPVerify              = "totp.verify"               // verify a pending TOTP setup
-	CmdTOTPList                = "totp.list"                 // verified TOTP devices
-	CmdTOTPRemove              = "totp.remove"               // remove one verified TOTP device
-	CmdSecretRemove            = "secret.remove"             // remove every TOTP device and the pending secret
-	CmdSignInEnable            = "signin.enable"             // POST /settings/MfaSignIn
-	CmdSignInDisable           = "signin.disable"            // DELETE /settings/MfaSignIn
-	CmdBackupCount             = "backup.count"              // remaining backup codes
-	CmdBackupRegenerate        = "backup.regenerate"         // replace the backup codes
-	CmdOTPSend                 = "otp.send"                  // sign-in challenge over SMS or e-mail
-	CmdVerify                  = "verify"                    // sign-in verification
-	CmdChannelRegister         = "channel.register"          // DruID update: register SMS/e-mail
-	CmdChannelValidate         = "channel.validate"          // DruID validate: confirm SMS/e-mail
-	CmdChannelDelete           = "channel.delete"            // DruID delete: remove a channel kind
-	CmdAuditQuery              = "audit.query"               // GET /api/v1/audit
-	CmdAdminGet                = "admin.get"                 // GET /api/v1/admin/users/{id}/mfa
-	CmdAdminReset              = "admin.reset"               // DELETE /api/v1/admin/users/{id}/mfa
-	CmdActivityRejected        = "activity.rejected"         // record an ingested activity that was refused
-	CmdDashboard               = "dashboard.stats"           // GET /api/v1/dashboard/stats (admin)
+	CmdStatus           = "status"            // GET /api/v1/mfa/status
+	CmdSettings         = "settings"          // GET /settings/Mfa
+	CmdTOTPSetup        = "totp.setup"        // start a pending TOTP setup
+	CmdTOTPVerify       = "totp.verify"       // verify a pending TOTP setup
+	CmdTOTPList         = "totp.list"         // verified TOTP devices
+	CmdTOTPRemove       = "totp.remove"       // remove one verified TOTP device
+	CmdSecretRemove     = "secret.remove"     // remove every TOTP device and the pending secret
+	CmdSignInEnable     = "signin.enable"     // POST /settings/MfaSignIn
+	CmdSignInDisable    = "signin.disable"    // DELETE /settings/MfaSignIn
+	CmdBackupCount      = "backup.count"      // remaining backup codes
+	CmdBackupRegenerate = "backup.regenerate" // replace the backup codes
+	CmdOTPSend          = "otp.send"          // sign-in challenge over SMS or e-mail
+	CmdVerify           = "verify"            // sign-in verification
+	CmdChannelRegister  = "channel.register"  // DruID update: register SMS/e-mail
+	CmdChannelValidate  = "channel.validate"  // DruID validate: confirm SMS/e-mail
+	CmdChannelDelete    = "channel.delete"    // DruID delete: remove a channel kind
+	CmdAuditQuery       = "audit.query"       // GET /api/v1/audit
+	CmdAdminGet         = "admin.get"         // GET /api/v1/admin/users/{id}/mfa
+	CmdAdminReset       = "admin.reset"       // DELETE /api/v1/admin/users/{id}/mfa
+	CmdActivityRejected = "activity.rejected" // record an ingested activity that was refused
+	CmdDashboard        = "dashboard.stats"   // GET /api/v1/dashboard/stats (admin)
+)
+
+// WebAuthn commands (channels/webauthn.go). A sign-in is finished by CmdVerify.
+const (
 	CmdWebAuthnRegisterOptions = "webauthn.register.options" // start registering a credential
 	CmdWebAuthnRegisterVerify  = "webauthn.register.verify"  // finish it with the browser's credential
 	CmdWebAuthnLoginOptions    = "webauthn.login.options"    // a sign-in challenge (finished by CmdVerify)

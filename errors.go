@@ -10,40 +10,44 @@ import (
 // Outcome codes. They are the stable, machine-readable part of every error answer; each
 // dialect maps them to its own status and envelope in one place (handlers/errors.go).
 const (
-	CodeValidation           = "VALIDATION_ERROR"
-	CodeMalformed            = "MALFORMED_REQUEST" // not JSON, or a field of the wrong type
-	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
-	CodeRequestTimeout       = "REQUEST_TIMEOUT" // the body did not arrive within the server's read timeout
-	CodeUnauthorized         = "UNAUTHORIZED"
-	CodeForbidden            = "FORBIDDEN"
-	CodeStepUpRequired       = "STEP_UP_REQUIRED"
-	CodeNotFound             = "NOT_FOUND"
-	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
-	CodeInvalidCode          = "INVALID_CODE"
-	CodeNoPendingSetup       = "NO_PENDING_SETUP"
-	CodeNoPendingSecret      = "NO_PENDING_SECRET"
-	CodeTooManyAttempts      = "TOO_MANY_ATTEMPTS"
-	CodeDeviceNotFound       = "DEVICE_NOT_FOUND"
-	CodeDeviceLimit          = "DEVICE_LIMIT_REACHED"
-	CodeDeviceRemove         = "DEVICE_REMOVE_ERROR"
-	CodeMFANotEnabled        = "MFA_NOT_ENABLED"
-	CodeNoTOTPDevice         = "NO_TOTP_DEVICE"
-	CodeSecretExists         = "MFA_SECRET_EXISTS"
-	CodeInvalidMethod        = "INVALID_MFA_METHOD"
-	CodeChannelNotFound      = "MFA_CHANNEL_NOT_FOUND"
-	CodeChannelNotVoluntary  = "MFA_CHANNEL_NOT_VOLUNTARY"
-	CodeChannelExists        = "MFA_CHANNEL_EXISTS"
+	CodeValidation          = "VALIDATION_ERROR"
+	CodeMalformed           = "MALFORMED_REQUEST" // not JSON, or a field of the wrong type
+	CodePayloadTooLarge     = "PAYLOAD_TOO_LARGE"
+	CodeRequestTimeout      = "REQUEST_TIMEOUT" // the body did not arrive within the server's read timeout
+	CodeUnauthorized        = "UNAUTHORIZED"
+	CodeForbidden           = "FORBIDDEN"
+	CodeStepUpRequired      = "STEP_UP_REQUIRED"
+	CodeNotFound            = "NOT_FOUND"
+	CodeMethodNotAllowed    = "METHOD_NOT_ALLOWED"
+	CodeInvalidCode         = "INVALID_CODE"
+	CodeNoPendingSetup      = "NO_PENDING_SETUP"
+	CodeNoPendingSecret     = "NO_PENDING_SECRET"
+	CodeTooManyAttempts     = "TOO_MANY_ATTEMPTS"
+	CodeDeviceNotFound      = "DEVICE_NOT_FOUND"
+	CodeDeviceLimit         = "DEVICE_LIMIT_REACHED"
+	CodeDeviceRemove        = "DEVICE_REMOVE_ERROR"
+	CodeMFANotEnabled       = "MFA_NOT_ENABLED"
+	CodeNoTOTPDevice        = "NO_TOTP_DEVICE"
+	CodeSecretExists        = "MFA_SECRET_EXISTS"
+	CodeInvalidMethod       = "INVALID_MFA_METHOD"
+	CodeChannelNotFound     = "MFA_CHANNEL_NOT_FOUND"
+	CodeChannelNotVoluntary = "MFA_CHANNEL_NOT_VOLUNTARY"
+	CodeChannelExists       = "MFA_CHANNEL_EXISTS"
+	CodeConflict            = "CONFLICT"
+	CodeKeyReused           = "IDEMPOTENCY_KEY_REUSED"
+	CodeInternal            = "INTERNAL_ERROR"
+	CodeUnavailable         = "SERVICE_UNAVAILABLE"
+	CodeGatewayTimeout      = "GATEWAY_TIMEOUT"
+)
+
+// Outcome codes of WebAuthn (channels/webauthn.go).
+const (
 	CodeInvalidChallenge     = "INVALID_CHALLENGE"      // WebAuthn: unknown, used, expired or someone else's
 	CodeInvalidCredential    = "INVALID_CREDENTIAL"     // WebAuthn: the attestation or assertion did not verify
 	CodeCredentialNotAllowed = "CREDENTIAL_NOT_ALLOWED" // WebAuthn: refused by policy (synced, AAGUID)
 	CodeCredentialExists     = "CREDENTIAL_EXISTS"      // WebAuthn: the credential id is already registered
 	CodeCredentialNotFound   = "CREDENTIAL_NOT_FOUND"
 	CodeCredentialLimit      = "CREDENTIAL_LIMIT_REACHED"
-	CodeConflict             = "CONFLICT"
-	CodeKeyReused            = "IDEMPOTENCY_KEY_REUSED"
-	CodeInternal             = "INTERNAL_ERROR"
-	CodeUnavailable          = "SERVICE_UNAVAILABLE"
-	CodeGatewayTimeout       = "GATEWAY_TIMEOUT"
 )
 
 // Validation reasons, the "why" of a VALIDATION_ERROR or MALFORMED_REQUEST on one field.
@@ -82,22 +86,26 @@ func (e *Error) Is(target error) bool {
 
 // Sentinel outcomes, for errors.Is.
 var (
-	ErrInvalidCode          = &Error{Code: CodeInvalidCode}
-	ErrNoPendingSetup       = &Error{Code: CodeNoPendingSetup}
-	ErrNoPendingSecret      = &Error{Code: CodeNoPendingSecret}
-	ErrTooManyAttempts      = &Error{Code: CodeTooManyAttempts}
-	ErrDeviceNotFound       = &Error{Code: CodeDeviceNotFound}
-	ErrDeviceLimit          = &Error{Code: CodeDeviceLimit}
-	ErrMFANotEnabled        = &Error{Code: CodeMFANotEnabled}
-	ErrNoTOTPDevice         = &Error{Code: CodeNoTOTPDevice}
-	ErrSecretExists         = &Error{Code: CodeSecretExists}
-	ErrInvalidMethod        = &Error{Code: CodeInvalidMethod}
-	ErrChannelNotFound      = &Error{Code: CodeChannelNotFound}
-	ErrChannelNotVoluntary  = &Error{Code: CodeChannelNotVoluntary}
-	ErrChannelExists        = &Error{Code: CodeChannelExists}
-	ErrNotFound             = &Error{Code: CodeNotFound}
-	ErrForbidden            = &Error{Code: CodeForbidden}
-	ErrKeyReused            = &Error{Code: CodeKeyReused}
+	ErrInvalidCode         = &Error{Code: CodeInvalidCode}
+	ErrNoPendingSetup      = &Error{Code: CodeNoPendingSetup}
+	ErrNoPendingSecret     = &Error{Code: CodeNoPendingSecret}
+	ErrTooManyAttempts     = &Error{Code: CodeTooManyAttempts}
+	ErrDeviceNotFound      = &Error{Code: CodeDeviceNotFound}
+	ErrDeviceLimit         = &Error{Code: CodeDeviceLimit}
+	ErrMFANotEnabled       = &Error{Code: CodeMFANotEnabled}
+	ErrNoTOTPDevice        = &Error{Code: CodeNoTOTPDevice}
+	ErrSecretExists        = &Error{Code: CodeSecretExists}
+	ErrInvalidMethod       = &Error{Code: CodeInvalidMethod}
+	ErrChannelNotFound     = &Error{Code: CodeChannelNotFound}
+	ErrChannelNotVoluntary = &Error{Code: CodeChannelNotVoluntary}
+	ErrChannelExists       = &Error{Code: CodeChannelExists}
+	ErrNotFound            = &Error{Code: CodeNotFound}
+	ErrForbidden           = &Error{Code: CodeForbidden}
+	ErrKeyReused           = &Error{Code: CodeKeyReused}
+)
+
+// Sentinel outcomes of WebAuthn.
+var (
 	ErrInvalidChallenge     = &Error{Code: CodeInvalidChallenge}
 	ErrInvalidCredential    = &Error{Code: CodeInvalidCredential}
 	ErrCredentialNotAllowed = &Error{Code: CodeCredentialNotAllowed}
