@@ -27,11 +27,14 @@ const (
 	EventVerifyLocked       = "verify.locked"
 	EventAdminReset         = "admin.reset"
 	EventActivityRejected   = "activity.rejected"
+	EventWebAuthnRegistered = "webauthn.credential_registered"
+	EventWebAuthnRemoved    = "webauthn.credential_removed"
+	EventWebAuthnFlagged    = "webauthn.credential_flagged"
 )
 
 // EventKind describes one event type: its Activity Streams 2.0 type and when it happens.
 type EventKind struct {
-	AS2Type string // Create, Add, Remove, Delete, Update, Accept, Reject, Block, Announce
+	AS2Type string // Create, Add, Remove, Delete, Update, Accept, Reject, Block, Announce, Flag
 	When    string // English, for the README and the summary
 }
 
@@ -58,6 +61,9 @@ var EventCatalogue = map[string]EventKind{
 	EventVerifyLocked:       {"Block", "a code check was refused because the user is locked out"},
 	EventAdminReset:         {"Delete", "an administrator removed every method of the user"},
 	EventActivityRejected:   {"Reject", "an activity from MFA_ACTIVITIES was refused"},
+	EventWebAuthnRegistered: {"Add", "a WebAuthn credential (security key or passkey) was registered and became a method"},
+	EventWebAuthnRemoved:    {"Remove", "a WebAuthn credential was removed"},
+	EventWebAuthnFlagged:    {"Flag", "a WebAuthn credential's sign counter did not increase (a cloned key?): the sign-in was refused and the credential is refused from then on"},
 }
 
 // Object types of events.
@@ -68,6 +74,8 @@ const (
 	ObjectSignIn      = "MFASignIn"
 	ObjectUser        = "Person"
 	ObjectActivity    = "Activity"
+	// ObjectWebAuthnCredential is a registered security key or passkey.
+	ObjectWebAuthnCredential = "WebAuthnCredential"
 )
 
 // EventObject is what an event is about. Name never holds a secret or a full address.

@@ -26,6 +26,7 @@ var Templates = []string{
 	"mfa_disabled",                 // MFA sign-in was turned off
 	"mfa_backup_codes_regenerated", // new backup codes, the old ones are void
 	"mfa_locked",                   // code checks locked after too many failures
+	"mfa_credential_flagged",       // a security key answered as a clone would, and was blocked
 }
 
 // withCode are the templates that exist to carry a code: one without it is useless.

@@ -35,6 +35,7 @@ func TestRenderEveryTemplate(t *testing.T) {
 		"mfa_disabled":                 {"turned off", "desactivado"},
 		"mfa_backup_codes_regenerated": {"backup codes", "códigos de respaldo"},
 		"mfa_locked":                   {"until 09:31 UTC", "hasta las 09:31 UTC"},
+		"mfa_credential_flagged":       {"blocked it", "hemos bloqueado"},
 	}
 	if len(marker) != len(Templates) {
 		t.Fatalf("the test knows %d templates, the gateway %d", len(marker), len(Templates))

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/channels"
 )
 
 // Config is every setting of mfad serve. Defaults need nothing set: embedded NATS and
@@ -50,6 +54,15 @@ type Config struct {
 	CodeSendWindow     time.Duration
 	MandatoryChannels  string
 	StepUpMaxAge       time.Duration
+
+	WebAuthnRPID             string
+	WebAuthnRPName           string
+	WebAuthnOrigins          string
+	WebAuthnUserVerification string
+	WebAuthnAllowSynced      bool
+	WebAuthnAAGUIDs          string
+	WebAuthnAttestation      string
+	MaxWebAuthnCredentials   int
 
 	StreamReplicas    int
 	IngestMaxAttempts int
@@ -101,6 +114,14 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.CodeSendLimit, "code-send-limit", 5, "SMS/e-mail codes sent to one user per --code-send-window at most (each is a paid message)")
 	fs.DurationVar(&c.CodeSendWindow, "code-send-window", 15*time.Minute, "the window of --code-send-limit")
 	fs.StringVar(&c.MandatoryChannels, "mandatory-channels", "", "entry point:channel pairs users may not remove, e.g. bank-web:sms,bank-app:totp")
+	fs.StringVar(&c.WebAuthnRPID, "webauthn-rp-id", "localhost", "WebAuthn relying party id: the domain passkeys are bound to (not an IP address)")
+	fs.StringVar(&c.WebAuthnRPName, "webauthn-rp-name", "mfad", "WebAuthn relying party name, shown by browsers")
+	fs.StringVar(&c.WebAuthnOrigins, "webauthn-origins", "", "origins WebAuthn answers may come from, comma-separated: https://id.example.com, android:apk-key-hash:…; empty = http://localhost:<port of --http-addr>")
+	fs.StringVar(&c.WebAuthnUserVerification, "webauthn-user-verification", "preferred", "WebAuthn user verification (PIN, biometrics): preferred (reported in the verify answer) or required")
+	fs.BoolVar(&c.WebAuthnAllowSynced, "webauthn-allow-synced", true, "accept backup-eligible (synced) passkeys; false allows device-bound keys only")
+	fs.StringVar(&c.WebAuthnAAGUIDs, "webauthn-aaguids", "", "if set, the only authenticator models (AAGUIDs, comma-separated) a credential may be registered with")
+	fs.StringVar(&c.WebAuthnAttestation, "webauthn-attestation", "none", "attestation asked of authenticators at registration: none, indirect or direct")
+	fs.IntVar(&c.MaxWebAuthnCredentials, "max-webauthn-credentials", 10, "security keys and passkeys per user")
 	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, adding or removing a factor and turning MFA sign-in on or off need a token with auth_time this recent (RFC 9470)")
 
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
@@ -145,6 +166,9 @@ func (c *Config) check() error {
 	if c.LockoutDuration <= 0 || c.LockoutMaxDuration < c.LockoutDuration {
 		return usageError{fmt.Sprintf("--lockout-max-duration (%s) must be at least --lockout-duration (%s), which must be positive", c.LockoutMaxDuration, c.LockoutDuration)}
 	}
+	if _, err := c.webauthn(); err != nil {
+		return err
+	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
 	}
@@ -167,7 +191,7 @@ func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
 		ep, ch, ok := strings.Cut(pair, ":")
 		kind, known := mfa.ParseKind(strings.TrimSpace(ch))
 		if !ok || strings.TrimSpace(ep) == "" || !known {
-			return nil, usageError{fmt.Sprintf("--mandatory-channels: %q is not entry-point:channel with channel sms, email or totp", pair)}
+			return nil, usageError{fmt.Sprintf("--mandatory-channels: %q is not entry-point:channel with channel sms, email, totp or webauthn", pair)}
 		}
 		ep = strings.TrimSpace(ep)
 		if out[ep] == nil {
@@ -176,6 +200,60 @@ func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
 		out[ep][kind] = true
 	}
 	return out, nil
+}
+
+// webauthn is the WebAuthn policy of the workers. The default origin follows the HTTP
+// port, so the embedded default works in a browser on the same machine; a worker must
+// know it before it starts, since it checks every answer against it.
+func (c *Config) webauthn() (channels.WebAuthnPolicy, error) {
+	p := channels.WebAuthnPolicy{
+		RPID:           strings.TrimSpace(c.WebAuthnRPID),
+		RPName:         c.WebAuthnRPName,
+		RefuseSynced:   !c.WebAuthnAllowSynced,
+		Attestation:    c.WebAuthnAttestation,
+		MaxCredentials: c.MaxWebAuthnCredentials,
+	}
+	if p.RPID == "" || net.ParseIP(strings.Trim(p.RPID, "[]")) != nil {
+		return p, usageError{fmt.Sprintf("--webauthn-rp-id must be a domain (browsers refuse an IP address), not %q", c.WebAuthnRPID)}
+	}
+	switch c.WebAuthnUserVerification {
+	case "preferred":
+	case "required":
+		p.RequireUserVerification = true
+	default:
+		return p, usageError{fmt.Sprintf("--webauthn-user-verification must be preferred or required, not %q", c.WebAuthnUserVerification)}
+	}
+	switch c.WebAuthnAttestation {
+	case "none", "indirect", "direct":
+	default:
+		return p, usageError{fmt.Sprintf("--webauthn-attestation must be none, indirect or direct, not %q", c.WebAuthnAttestation)}
+	}
+	if c.MaxWebAuthnCredentials < 1 {
+		return p, usageError{fmt.Sprintf("--max-webauthn-credentials must be positive, not %d", c.MaxWebAuthnCredentials)}
+	}
+	for _, o := range strings.Split(c.WebAuthnOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			p.Origins = append(p.Origins, o)
+		}
+	}
+	if len(p.Origins) == 0 {
+		_, port, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil || port == "" {
+			return p, usageError{fmt.Sprintf("--webauthn-origins is empty and --http-addr %q has no port to make the default origin from", c.HTTPAddr)}
+		}
+		p.Origins = []string{"http://localhost:" + port}
+	}
+	for _, a := range strings.Split(c.WebAuthnAAGUIDs, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		id, err := uuid.Parse(a)
+		if err != nil {
+			return p, usageError{fmt.Sprintf("--webauthn-aaguids: %q is not a UUID", a)}
+		}
+		p.AAGUIDs = append(p.AAGUIDs, id)
+	}
+	return p, nil
 }
 
 // sealingKeys decodes MFAD_SECRET_KEY (comma-separated base64 keys).

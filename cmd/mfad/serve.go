@@ -221,6 +221,7 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 		return nil, err
 	}
 	mandatory, _ := cfg.mandatory() // checked in cfg.check
+	webauthn, _ := cfg.webauthn()   // checked in cfg.check
 	batch := cfg.BatchSize
 	if !cfg.GroupCommit {
 		batch = 1
@@ -238,6 +239,7 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 		CodeSendLimit:  cfg.CodeSendLimit,
 		CodeSendWindow: cfg.CodeSendWindow,
 		Mandatory:      mandatory,
+		WebAuthn:       webauthn,
 		BatchSize:      batch,
 		BatchWait:      cfg.BatchWait,
 		Version:        semver(version),
