@@ -121,7 +121,7 @@ func (r *rules) backupRegenerate(ctx context.Context, tx Tx, c *call) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := r.securityNotice(ctx, tx, c, noticeBackupReissued); err != nil {
+	if err := r.securityNotice(ctx, tx, c, mfa.TemplateBackupRegenerated); err != nil {
 		return nil, err
 	}
 	return mfa.BackupCodes{Codes: codes}, nil

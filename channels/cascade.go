@@ -24,7 +24,7 @@ func (r *rules) deleteMethods(ctx context.Context, tx Tx, c *call, ms []Method) 
 		return nil
 	}
 	// The notice goes out first so that a removed channel hears of its own removal.
-	if err := r.securityNotice(ctx, tx, c, noticeMethodRemoved); err != nil {
+	if err := r.securityNotice(ctx, tx, c, mfa.TemplateMethodRemoved); err != nil {
 		return err
 	}
 	for _, m := range ms {
@@ -79,7 +79,7 @@ func (r *rules) setSignIn(ctx context.Context, tx Tx, c *call, on bool, reason s
 		return err
 	}
 	if !on {
-		return r.securityNotice(ctx, tx, c, noticeMFADisabled)
+		return r.securityNotice(ctx, tx, c, mfa.TemplateMFADisabled)
 	}
 	return nil
 }
@@ -96,5 +96,5 @@ func (r *rules) added(ctx context.Context, tx Tx, c *call, m Method, detail map[
 			return err
 		}
 	}
-	return r.securityNotice(ctx, tx, c, noticeMethodAdded)
+	return r.securityNotice(ctx, tx, c, mfa.TemplateMethodAdded)
 }

@@ -83,7 +83,7 @@ func (r *rules) registerChannel(ctx context.Context, tx Tx, c *call, kind mfa.Ki
 			return err
 		}
 	}
-	return r.sendCode(ctx, tx, c, target, address, codeRegister, templateChannelCode)
+	return r.sendCode(ctx, tx, c, target, address, codeRegister, mfa.TemplateChannelCode)
 }
 
 // takeSendSlot refuses to send more than CodeSendLimit codes to the user per
@@ -109,7 +109,7 @@ func (r *rules) sendCode(ctx context.Context, tx Tx, c *call, m Method, to, purp
 	if err != nil {
 		return err
 	}
-	err = r.notify(ctx, tx, c, m.Kind, notification{To: to, Template: template, Code: code,
+	err = r.notify(ctx, tx, c, m.Kind, mfa.Notification{To: to, Template: template, Code: code,
 		ExpiresAt: expires.UTC().Format(time.RFC3339)})
 	if err != nil {
 		return err
@@ -209,7 +209,7 @@ func (r *rules) otpSend(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.sendCode(ctx, tx, c, ms[0], to, codeSignIn, templateSignInCode); err != nil {
+	if err := r.sendCode(ctx, tx, c, ms[0], to, codeSignIn, mfa.TemplateSignInCode); err != nil {
 		return nil, err
 	}
 	return mfa.OTPSent{ExpiresIn: int(codeTTL / time.Second)}, nil

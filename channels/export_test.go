@@ -12,16 +12,16 @@ import (
 // run the rules on the real SQLite store, which imports this package, so they cannot
 // be in it.
 
-type Notification = notification
+type Notification = mfa.Notification
 
 const (
-	TemplateChannelCode  = templateChannelCode
-	TemplateSignInCode   = templateSignInCode
-	NoticeMethodAdded    = noticeMethodAdded
-	NoticeMethodRemoved  = noticeMethodRemoved
-	NoticeMFADisabled    = noticeMFADisabled
-	NoticeBackupReissued = noticeBackupReissued
-	NoticeLocked         = noticeLocked
+	TemplateChannelCode  = mfa.TemplateChannelCode
+	TemplateSignInCode   = mfa.TemplateSignInCode
+	NoticeMethodAdded    = mfa.TemplateMethodAdded
+	NoticeMethodRemoved  = mfa.TemplateMethodRemoved
+	NoticeMFADisabled    = mfa.TemplateMFADisabled
+	NoticeBackupReissued = mfa.TemplateBackupRegenerated
+	NoticeLocked         = mfa.TemplateLocked
 	CodeTTL              = codeTTL
 	PendingTTL           = pendingTTL
 )

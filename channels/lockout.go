@@ -112,7 +112,7 @@ func (r *rules) fail(ctx context.Context, tx Tx, c *call, u User, replayed bool,
 		if err != nil {
 			return err
 		}
-		if err := r.securityNotice(ctx, tx, c, noticeLocked); err != nil {
+		if err := r.securityNotice(ctx, tx, c, mfa.TemplateLocked); err != nil {
 			return err
 		}
 	}

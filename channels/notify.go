@@ -12,35 +12,10 @@ import (
 	"github.com/mfad/mfad/activity"
 )
 
-// Notification templates: what the SMS/e-mail gateway renders (API.md §4).
-const (
-	templateChannelCode  = "mfa_channel_code" // confirm a new SMS/e-mail channel
-	templateSignInCode   = "mfa_signin_code"  // a sign-in challenge
-	noticeMethodAdded    = "mfa_method_added" // security notices (NIST SP 800-63B §6.1.2.1)
-	noticeMethodRemoved  = "mfa_method_removed"
-	noticeMFADisabled    = "mfa_disabled"
-	noticeBackupReissued = "mfa_backup_codes_regenerated"
-	noticeLocked         = "mfa_locked"
-	// noticeCredentialFlagged: a security key's sign counter went backwards (a clone?).
-	noticeCredentialFlagged = "mfa_credential_flagged"
-)
-
-// notification is the body of a message on mfa.notify.sms|email.
-type notification struct {
-	To        string `json:"to"`
-	UserID    string `json:"user_id"`
-	Template  string `json:"template"`
-	Code      string `json:"code,omitempty"`
-	Lang      string `json:"lang"`
-	ExpiresAt string `json:"expires_at,omitempty"`
-	// Changed is what a security notice is about, for the template.
-	Changed string `json:"changed,omitempty"`
-}
-
 // notify queues a message for the gateway in the running command's transaction: it
 // leaves through the outbox after commit, so none is sent for a change that did not
 // happen and none is lost in a crash. Bodies may hold a code, so they are sealed.
-func (r *rules) notify(ctx context.Context, tx Tx, c *call, kind mfa.Kind, n notification) error {
+func (r *rules) notify(ctx context.Context, tx Tx, c *call, kind mfa.Kind, n mfa.Notification) error {
 	subject := activity.NotifySubject(string(kind))
 	n.UserID, n.Lang = c.cmd.UserID, c.cmd.Lang
 	if n.Lang == "" {
@@ -86,7 +61,7 @@ func (r *rules) noticeTo(ctx context.Context, tx Tx, c *call, ms []Method, templ
 		if err != nil {
 			return err
 		}
-		if err := r.notify(ctx, tx, c, m.Kind, notification{To: to, Template: template, Changed: c.cmd.Type}); err != nil {
+		if err := r.notify(ctx, tx, c, m.Kind, mfa.Notification{To: to, Template: template, Changed: c.cmd.Type}); err != nil {
 			return err
 		}
 	}

@@ -525,7 +525,7 @@ func (r *rules) counterRegressed(ctx context.Context, tx Tx, c *call, cred WebAu
 		if err := r.emit(ctx, tx, c, mfa.EventWebAuthnFlagged, m.object(), detail); err != nil {
 			return err
 		}
-		if err := r.securityNotice(ctx, tx, c, noticeCredentialFlagged); err != nil {
+		if err := r.securityNotice(ctx, tx, c, mfa.TemplateCredentialFlagged); err != nil {
 			return err
 		}
 	}

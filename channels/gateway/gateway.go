@@ -249,7 +249,7 @@ func (g *Gateway) deliver(msg jetstream.Msg) {
 		return
 	}
 	now := g.cfg.Now()
-	if exp, ok := n.expires(); ok && n.Code != "" && !now.Before(exp) {
+	if exp, ok := expiresAt(n); ok && n.Code != "" && !now.Before(exp) {
 		// A paid message with a dead code would only confuse its reader.
 		g.metrics.failure(d.channel, true)
 		g.giveUp(d, "the code expired at "+n.ExpiresAt+" before it could be delivered")

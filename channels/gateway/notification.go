@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
 )
 
@@ -19,20 +20,9 @@ const (
 	channelOther = "other"
 )
 
-// Notification is the body of a message on mfa.notify.sms|email (API.md §4).
-type Notification struct {
-	To       string `json:"to"`
-	UserID   string `json:"user_id"`
-	Template string `json:"template"`
-	Code     string `json:"code,omitempty"`
-	Lang     string `json:"lang"`
-	// ExpiresAt is when the code stops working (RFC 3339); for mfa_locked, when the
-	// lock ends, if it ends by itself (the workers send mfa_locked for a lock that
-	// lasts until an administrator lifts it, without one).
-	ExpiresAt string `json:"expires_at,omitempty"`
-	// Changed is the command that changed the user's factors, for security notices.
-	Changed string `json:"changed,omitempty"`
-}
+// Notification is the body of a message on mfa.notify.sms|email (API.md §4), as the
+// workers write it.
+type Notification = mfa.Notification
 
 // decodeNotification reads a message body. The fields a message cannot be sent without
 // are checked here, so that such a message is dead-lettered once rather than retried.
@@ -50,8 +40,8 @@ func decodeNotification(body []byte) (Notification, error) {
 	return n, nil
 }
 
-// expires is ExpiresAt parsed; ok is false when there is none or it does not parse.
-func (n Notification) expires() (time.Time, bool) {
+// expiresAt is n.ExpiresAt parsed; ok is false when there is none or it does not parse.
+func expiresAt(n Notification) (time.Time, bool) {
 	if n.ExpiresAt == "" {
 		return time.Time{}, false
 	}

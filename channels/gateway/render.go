@@ -16,21 +16,12 @@ import (
 //go:embed templates
 var templateFiles embed.FS
 
-// Templates are the message kinds the gateway can render: the `template` field of a
-// notification. Codes are sent by the first two.
-var Templates = []string{
-	"mfa_channel_code",             // confirm a new SMS/e-mail channel
-	"mfa_signin_code",              // a sign-in challenge
-	"mfa_method_added",             // a factor was added (changed: the command)
-	"mfa_method_removed",           // a factor was removed (changed: the command)
-	"mfa_disabled",                 // MFA sign-in was turned off
-	"mfa_backup_codes_regenerated", // new backup codes, the old ones are void
-	"mfa_locked",                   // code checks locked after too many failures
-	"mfa_credential_flagged",       // a security key answered as a clone would, and was blocked
-}
+// Templates are the message kinds the gateway renders: the `template` field of a
+// notification, every one the workers send.
+var Templates = mfa.NotificationTemplates
 
 // withCode are the templates that exist to carry a code: one without it is useless.
-var withCode = map[string]bool{"mfa_channel_code": true, "mfa_signin_code": true}
+var withCode = map[string]bool{mfa.TemplateChannelCode: true, mfa.TemplateSignInCode: true}
 
 // Languages with templates; anything else is written in English, as the API does.
 var languages = []string{mfa.LangEnglish, mfa.LangSpanish}
@@ -118,7 +109,7 @@ func (r *renderer) render(channel string, n Notification, now time.Time) (Messag
 	}
 	text := r.text[lang]
 	v := view{App: r.app, Lang: lang, Template: n.Template, Changed: n.Changed, Code: n.Code}
-	if exp, ok := n.expires(); ok {
+	if exp, ok := expiresAt(n); ok {
 		// Whole minutes, rounded up: "expires in 5 minutes" for a fresh code, and never
 		// "0 minutes" for one sent in its last seconds.
 		left := max(int((exp.Sub(now)+time.Minute-1)/time.Minute), 1)
@@ -126,7 +117,7 @@ func (r *renderer) render(channel string, n Notification, now time.Time) (Messag
 		if v.ExpiresIn, err = execText(text, "minutes", left); err != nil {
 			return Message{}, err
 		}
-		if n.Template == "mfa_locked" {
+		if n.Template == mfa.TemplateLocked {
 			v.Until = exp.UTC().Format("15:04 UTC")
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	mfa "github.com/mfad/mfad"
 )
 
 var testNow = time.Date(2026, 3, 14, 9, 26, 0, 0, time.UTC)
@@ -223,44 +225,52 @@ func TestHTMLIsEscaped(t *testing.T) {
 	}
 }
 
-// TestTemplatesCoverTheWorkers: every template name the workers in channels/ queue is
-// one the gateway renders. The gateway may not import channels, so the test reads its
-// source for the names.
+// TestTemplatesCoverTheWorkers: the gateway renders mfa.NotificationTemplates, and
+// that list holds every template the module defines (the workers name templates only
+// by those constants, and no template name is written anywhere else).
 func TestTemplatesCoverTheWorkers(t *testing.T) {
-	names := regexp.MustCompile(`"(mfa_[a-z_]+)"`)
-	found := map[string]bool{}
-	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+	listed := map[string]bool{}
+	for _, n := range mfa.NotificationTemplates {
+		listed[n] = true
+	}
+	src, err := os.ReadFile("../../notification.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := regexp.MustCompile(`(?m)^\s*Template\w+\s*=\s*"(mfa_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(defined) < 8 {
+		t.Fatalf("found %d template constants in notification.go: has the notification code moved?", len(defined))
+	}
+	for _, m := range defined {
+		if !listed[m[1]] {
+			t.Errorf("template %s is defined but not in mfa.NotificationTemplates, so the gateway does not render it", m[1])
+		}
+	}
+	// Nowhere else in the module is a template named by its string.
+	literal := regexp.MustCompile(`"(mfa_[a-z_]+)"`)
+	err = filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && path == "." {
-			return filepath.SkipDir // this package
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
 		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") ||
+			filepath.Base(path) == "notification.go" && filepath.Dir(path) == "../.." {
 			return nil
 		}
-		src, err := os.ReadFile(path)
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		for _, m := range names.FindAllStringSubmatch(string(src), -1) {
-			found[m[1]] = true
+		for _, m := range literal.FindAllStringSubmatch(string(b), -1) {
+			if listed[m[1]] {
+				t.Errorf("%s names template %s by its string: use the mfa.Template constant", path, m[1])
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(found) < 5 {
-		t.Fatalf("found only %v in channels/: has the notification code moved?", found)
-	}
-	known := map[string]bool{}
-	for _, n := range Templates {
-		known[n] = true
-	}
-	for n := range found {
-		if !known[n] {
-			t.Errorf("the workers queue template %s, which the gateway cannot render", n)
-		}
 	}
 }
