@@ -50,36 +50,7 @@ func accountStack(t *testing.T, p channels.WebAuthnPolicy) (*stack, string) {
 // browser starts headless Chromium and returns a tab's context, ended with the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	chrome := chromiumPath(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	tab, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(cancelTab)
-	// The browser lives as long as the first call's context: no deadline on it, but a
-	// timer that kills a browser that never comes up.
-	startup := time.AfterFunc(30*time.Second, cancelAlloc)
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	startup.Stop()
-	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
+	ctx, cancel := context.WithTimeout(browserTab(t, 1280, 1000), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }

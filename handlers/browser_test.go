@@ -37,6 +37,45 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// browserTab starts headless Chromium with a window of width×height and returns a tab,
+// closed when the test ends. The flags are what a root process in this sandbox needs:
+// no sandbox (root), no GPU, and none of Chromium's own network traffic (updates,
+// sync, QUIC probes), which the closed network refuses; a fresh profile, so no state
+// leaks between runs.
+func browserTab(t *testing.T, width, height int) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(cancelTab)
+	// The first call starts the browser, whose life is that call's context: it gets no
+	// deadline of its own (the tests' steps do), so a browser that never comes up is
+	// killed by this timer instead of hanging the test.
+	startup := time.AfterFunc(30*time.Second, cancelAlloc)
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	startup.Stop()
+	return tab
+}
+
 // artifactsDir is where screenshots go: $ARTIFACTS_DIR, else artifacts/ at the
 // repository root (ignored by git).
 func artifactsDir(t *testing.T) string {
@@ -56,7 +95,7 @@ func artifactsDir(t *testing.T) string {
 }
 
 func TestDashboardInBrowser(t *testing.T) {
-	chrome := chromiumPath(t)
+	chromiumPath(t) // skip (or, in CI, fail) before setting anything up
 	s, _ := newDashStack(t)
 
 	// Something to look at before signing in: alice and bob enrolled, bob locked out
@@ -69,38 +108,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	admin := s.adminToken()
 
-	// The flags a root process in this sandbox needs: no sandbox (root), no GPU, and
-	// none of Chromium's own network traffic (updates, sync, QUIC probes), which the
-	// closed network refuses. A fresh profile so no state leaks between runs.
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	// The first call starts the browser, whose life is that call's context: it gets
-	// no deadline of its own (the steps below do), so a browser that never comes up
-	// is killed by this timer instead of hanging the test.
-	startup := time.AfterFunc(30*time.Second, cancelAlloc)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	startup.Stop()
+	browser := browserTab(t, 1440, 900)
 	ctx, cancel := context.WithTimeout(browser, 45*time.Second)
 	defer cancel()
 
