@@ -186,6 +186,11 @@ func (r *Relay) Kick() {
 // Kick or the interval. After a failure it backs off (kicks do not cut the pause short,
 // so a NATS outage is not hammered once per commit) and reconciles before going on.
 func (r *Relay) Run(ctx context.Context) {
+	// Reconcile first, even when Run ran before: a relay that lost its lease and got it
+	// back does not know what the other relays published meanwhile.
+	r.mu.Lock()
+	r.pos.known = false
+	r.mu.Unlock()
 	// Go 1.23 timers: Reset and Stop never leave a stale tick behind.
 	timer := time.NewTimer(r.cfg.interval)
 	defer timer.Stop()
