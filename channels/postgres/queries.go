@@ -157,8 +157,9 @@ const (
 	qLockouts      = `SELECT id, locked_until, failed_attempts, failed_attempts >= $1 FROM users
 		WHERE locked_until > $2 OR failed_attempts >= $1 ORDER BY failed_attempts >= $1 DESC, locked_until DESC, id LIMIT $3`
 
-	qMeta    = `SELECT value FROM store_meta WHERE name = $1`
-	qSetMeta = `INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+	qMeta     = `SELECT value FROM store_meta WHERE name = $1`
+	qInitMeta = `INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`
+	qSetMeta  = `INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 
 	// The sweep takes only rows nobody holds (SKIP LOCKED): with many workers sweeping
 	// and writing, it never waits for a user's transaction, so it can never be part of
@@ -186,6 +187,16 @@ const (
 		RETURNING holder, epoch, expires_at`
 	qLease        = `SELECT holder, epoch, expires_at, expires_at > now() FROM relay_lease WHERE name = $1`
 	qReleaseLease = `UPDATE relay_lease SET expires_at = now() - interval '1 millisecond' WHERE name = $1 AND holder = $2`
+
+	// mfad store copy.
+	qTargetUsed = `SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM methods) OR EXISTS (SELECT 1 FROM audit_log)
+		OR EXISTS (SELECT 1 FROM commands) OR EXISTS (SELECT 1 FROM notify_outbox) OR EXISTS (SELECT 1 FROM backup_codes)
+		OR EXISTS (SELECT 1 FROM store_meta WHERE name NOT IN ('readiness', 'audit_chain_canary'))`
+	qRestartMethodIDs     = `SELECT setval(pg_get_serial_sequence('methods', 'id'), coalesce(max(id), 0) + 1, false) FROM methods`
+	qRestartBackupCodeIDs = `SELECT setval(pg_get_serial_sequence('backup_codes', 'id'), coalesce(max(id), 0) + 1, false) FROM backup_codes`
+	qRestartNotifyIDs     = `SELECT setval(pg_get_serial_sequence('notify_outbox', 'id'), coalesce(max(id), 0) + 1, false) FROM notify_outbox`
+	qHeadAfterCopy        = `UPDATE audit_head SET seq = l.seq, hash = l.hash
+		FROM (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS l WHERE audit_head.id = 1`
 
 	// Migrations. The lock is a session advisory lock on its own connection, held while
 	// each migration runs in a transaction of its own; (classid, objid) keys never meet

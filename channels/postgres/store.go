@@ -104,7 +104,36 @@ func Open(ctx context.Context, url string, chain *audit.Chain, opts Options) (*S
 		pool.Close()
 		return nil, err
 	}
+	if err := checkChainKey(ctx, pool, chain); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return &Store{pool: pool, chain: chain, opts: opts}, nil
+}
+
+// chainCanary is the store_meta name of a fact sealed with the audit chain key the
+// database's records are linked with. Several workers share the log: one started with
+// another MFAD_AUDIT_KEY (or a key generated in its own data dir) would link records
+// nobody can verify, so it is refused at start.
+const chainCanary = "audit_chain_canary"
+
+// ErrChainKey means the configured audit chain keys are not the database's.
+var ErrChainKey = errors.New("the audit chain key does not match this database")
+
+func checkChainKey(ctx context.Context, pool *pgxpool.Pool, chain *audit.Chain) error {
+	const fact = "mfad audit chain canary"
+	if _, err := pool.Exec(ctx, qInitMeta, chainCanary, chain.Seal(fact)); err != nil {
+		return wrapUnavailable(fmt.Errorf("record the audit chain key: %w", err))
+	}
+	var tag []byte
+	if err := pool.QueryRow(ctx, qMeta, chainCanary).Scan(&tag); err != nil {
+		return wrapUnavailable(fmt.Errorf("read the audit chain key: %w", err))
+	}
+	if !chain.Opens(fact, tag) {
+		return fmt.Errorf("records are linked with key id %s, configured key ids are %s (set MFAD_AUDIT_KEY to the key every worker shares): %w",
+			audit.TagKeyID(tag), strings.Join(chain.KeyIDs(), ", "), ErrChainKey)
+	}
+	return nil
 }
 
 // poolConfig parses url and adds what the store needs: keepalives, a default pool

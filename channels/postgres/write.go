@@ -150,10 +150,10 @@ func (s *Store) appendPending(ctx context.Context, t *tx) (time.Time, error) {
 		granted = time.Now()
 	}
 	var (
-		seqs, created                                     = make([]int64, n), make([]int64, n)
-		ids, types, users, actors, eps, sources, bodies   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		keyIDs                                            = make([]string, n)
-		prevs, hashes                                     = make([][]byte, n), make([][]byte, n)
+		seqs, created                                   = make([]int64, n), make([]int64, n)
+		ids, types, users, actors, eps, sources, bodies = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		keyIDs                                          = make([]string, n)
+		prevs, hashes                                   = make([][]byte, n), make([][]byte, n)
 	)
 	for i, ev := range t.pending {
 		r, err := s.chain.Next(ev, seq+1, prev)

@@ -126,6 +126,9 @@ const (
 	qSweepSends = `DELETE FROM code_sends WHERE rowid IN
 		(SELECT rowid FROM code_sends WHERE sent_at < ? LIMIT ?)`
 
+	qTables = `SELECT name FROM sqlite_schema WHERE type = 'table'
+		AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name`
+
 	qWritable = `INSERT INTO store_meta (name, value) VALUES ('readiness', CAST(CAST(unixepoch('subsec') AS TEXT) AS BLOB))
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 )

@@ -13,17 +13,19 @@ import (
 	"time"
 
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/channels/postgres"
 )
 
 // Config is every setting of mfad serve. Defaults need nothing set: embedded NATS and
 // SQLite under ./data, a generated development signing secret and sealing key.
 type Config struct {
-	HTTPAddr   string
-	DataDir    string
-	NATSURL    string
-	NATSListen string
-	NATSCreds  string
-	Role       string
+	HTTPAddr    string
+	DataDir     string
+	DatabaseURL string
+	NATSURL     string
+	NATSListen  string
+	NATSCreds   string
+	Role        string
 
 	JWTSecret           string
 	JWKSURL             string
@@ -57,6 +59,8 @@ type Config struct {
 	GroupCommit       bool
 	BatchSize         int
 	BatchWait         time.Duration
+	WritePipelines    int
+	RelayLease        time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	DebugAddr         string
@@ -70,6 +74,7 @@ var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of mfad.db, the JetStream store (nats/) and generated keys")
+	c.registerDatabaseURL(fs)
 	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server(s), comma-separated; empty starts the embedded server")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client listen address of the embedded NATS server")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file (external NATS)")
@@ -107,6 +112,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
 	fs.IntVar(&c.BatchSize, "batch-size", 128, "most write commands per group commit")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
+	fs.IntVar(&c.WritePipelines, "write-pipelines", 0, "PostgreSQL: group commits running at once per worker, commands shared among them by user; 0 = 4 (SQLite always has one writer)")
+	fs.DurationVar(&c.RelayLease, "relay-lease", 10*time.Second, "PostgreSQL: how long the relay lease of MFA_EVENTS lasts unrenewed; a dead holder's is taken over after this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off")
@@ -139,6 +146,15 @@ func (c *Config) check() error {
 	if c.LockoutDuration <= 0 || c.LockoutMaxDuration < c.LockoutDuration {
 		return usageError{fmt.Sprintf("--lockout-max-duration (%s) must be at least --lockout-duration (%s), which must be positive", c.LockoutMaxDuration, c.LockoutDuration)}
 	}
+	if c.DatabaseURL != "" && !isPostgresURL(c.DatabaseURL) {
+		return usageError{"--database-url must be a PostgreSQL URL (postgres://…) or connection string (host=… dbname=…); leave it empty for SQLite in the data dir"}
+	}
+	if c.WritePipelines < 0 || c.WritePipelines > 64 {
+		return usageError{fmt.Sprintf("--write-pipelines must be 0 to 64, not %d", c.WritePipelines)}
+	}
+	if c.RelayLease < 3*time.Second {
+		return usageError{fmt.Sprintf("--relay-lease must be at least 3s, not %s", c.RelayLease)}
+	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
 	}
@@ -149,6 +165,28 @@ func (c *Config) runsAPI() bool    { return c.Role == "all" || c.Role == "api" }
 func (c *Config) runsWorker() bool { return c.Role == "all" || c.Role == "worker" }
 
 func (c *Config) dbPath() string { return filepath.Join(c.DataDir, "mfad.db") }
+
+// registerDatabaseURL defines --database-url (serve, audit verify).
+func (c *Config) registerDatabaseURL(fs *flag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL shared by every worker (postgres://user:pass@host1,host2/mfad?target_session_attrs=read-write); empty = SQLite in the data dir")
+}
+
+// isPostgresURL accepts the two forms pgx parses: a URL and a key=value string.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") || strings.Contains(s, "=")
+}
+
+// pipelines is the number of write pipelines: one on SQLite (a single writer), a few on
+// PostgreSQL, where one batch's commit overlaps the next's rules.
+func (c *Config) pipelines() int {
+	switch {
+	case c.DatabaseURL == "":
+		return 1
+	case c.WritePipelines > 0:
+		return c.WritePipelines
+	}
+	return 4
+}
 
 // mandatory parses MFAD_MANDATORY_CHANNELS: "bank-web:sms,bank-app:totp".
 func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
@@ -223,7 +261,11 @@ func logEffective(log *slog.Logger, fs *flag.FlagSet) {
 		if secretFlags[n] && v != "" {
 			v = "********"
 		}
-		v = redactURLs(v)
+		if n == "database-url" && v != "" {
+			v = postgres.Describe(v) // hosts and database only: key=value strings are no URLs to redact
+		} else {
+			v = redactURLs(v)
+		}
 		attrs = append(attrs, envName(n), v)
 	}
 	log.Info("effective configuration", attrs...)

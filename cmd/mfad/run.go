@@ -23,6 +23,7 @@ Usage:
   mfad audit verify      check the audit log's hash chain
   mfad audit tail        follow events from NATS, human-readable
   mfad audit sink        copy MFA_EVENTS into another SQLite file
+  mfad store copy        copy the data dir's SQLite database into PostgreSQL
   mfad version           print version, commit and Go version
   mfad help [command]    show help
 
@@ -52,6 +53,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runToken(rest, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "store":
+		return runStore(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(stdout)
 	case "help", "-h", "--help":

@@ -173,18 +173,18 @@ func (s *Server) configure(extra map[string]string) error {
 	}
 	s.Port = port
 	set := map[string]string{
-		"port":                 strconv.Itoa(port),
-		"listen_addresses":     "'127.0.0.1'",
+		"port":                    strconv.Itoa(port),
+		"listen_addresses":        "'127.0.0.1'",
 		"unix_socket_directories": "'" + s.Dir + "'",
-		"max_connections":      "300",
-		"shared_buffers":       "64MB",
-		"fsync":                "off",
-		"full_page_writes":     "off",
-		"logging_collector":    "off",
-		"log_min_messages":     "warning",
-		"wal_level":            "replica",
-		"max_wal_senders":      "10",
-		"hot_standby":          "on",
+		"max_connections":         "300",
+		"shared_buffers":          "64MB",
+		"fsync":                   "off",
+		"full_page_writes":        "off",
+		"logging_collector":       "off",
+		"log_min_messages":        "warning",
+		"wal_level":               "replica",
+		"max_wal_senders":         "10",
+		"hot_standby":             "on",
 	}
 	if s.opts.Durable {
 		set["fsync"], set["full_page_writes"] = "on", "on"
