@@ -102,9 +102,9 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *workerMetrics
 
-	batchers []*batcher // write pipelines, by user (pipeline)
-	reads   chan struct{}  // semaphore of read commands
-	running sync.WaitGroup // read commands in flight
+	batchers []*batcher     // write pipelines, by user (pipeline)
+	reads    chan struct{}  // semaphore of read commands
+	running  sync.WaitGroup // read commands in flight
 
 	mu     sync.RWMutex // guards closed against sends to the batcher
 	closed bool

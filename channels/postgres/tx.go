@@ -31,10 +31,14 @@ type tx struct {
 var _ channels.Tx = (*tx)(nil)
 
 func (t *tx) note(err error) error {
-	if err != nil && t.failed == nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err == nil || errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if t.failed == nil {
 		t.failed = err
 	}
-	return err
+	// The rules answer a store that is unavailable with 503, not as their own fault.
+	return wrapUnavailable(err)
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {

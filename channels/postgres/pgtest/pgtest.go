@@ -358,7 +358,7 @@ func (s *Server) StartStandby(name string) (*Server, error) {
 	st := &Server{Dir: dir, bin: s.bin, opts: s.opts}
 	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=%s", s.Port, name)
 	if err := run(asPostgres(filepath.Join(s.bin, "pg_basebackup"), "-D", st.data(), "-d", conn,
-		"-R", "-X", "stream", "--no-sync")); err != nil {
+		"-R", "-X", "stream", "-c", "fast", "--no-sync")); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -427,4 +427,25 @@ func Main(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// WaitSynchronous waits until the standby named name streams from s as its synchronous
+// standby (set synchronous_standby_names first).
+func (s *Server) WaitSynchronous(ctx context.Context, name string) error {
+	for {
+		var state string
+		conn, err := pgx.Connect(ctx, s.URL("postgres"))
+		if err == nil {
+			err = conn.QueryRow(ctx, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", name).Scan(&state)
+			conn.Close(ctx)
+		}
+		if state == "sync" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("standby %s is not synchronous (state %q, %v): %w", name, state, err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
