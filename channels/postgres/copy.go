@@ -13,6 +13,9 @@ import (
 // by row, values as database/sql gives them (integers, strings, byte slices, nil).
 type Source interface {
 	Tables(ctx context.Context) ([]string, error)
+	// HighWater is the largest id each table ever gave out, deleted rows included
+	// (SQLite's AUTOINCREMENT), so that ids are not reused after the copy.
+	HighWater(ctx context.Context) (map[string]int64, error)
 	Rows(ctx context.Context, table string, columns []string, fn func([]any) error) error
 }
 
@@ -97,10 +100,17 @@ func (s *Store) Import(ctx context.Context, src Source) (map[string]int, error) 
 		}
 		counts[c.name] = n
 	}
-	for _, q := range []string{qRestartMethodIDs, qRestartBackupCodeIDs, qRestartNotifyIDs, qHeadAfterCopy} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return nil, fmt.Errorf("continue after the copied rows: %w", err)
+	high, err := src.HighWater(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range []string{"methods", "backup_codes", "notify_outbox"} {
+		if _, err := tx.Exec(ctx, qRestartIDs, t, high[t]); err != nil {
+			return nil, fmt.Errorf("continue the ids of %s after the copied rows: %w", t, err)
 		}
+	}
+	if _, err := tx.Exec(ctx, qHeadAfterCopy); err != nil {
+		return nil, fmt.Errorf("continue the audit chain after the copied records: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, wrapUnavailable(fmt.Errorf("commit copy: %w", err))

@@ -192,10 +192,14 @@ const (
 	qTargetUsed = `SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM methods) OR EXISTS (SELECT 1 FROM audit_log)
 		OR EXISTS (SELECT 1 FROM commands) OR EXISTS (SELECT 1 FROM notify_outbox) OR EXISTS (SELECT 1 FROM backup_codes)
 		OR EXISTS (SELECT 1 FROM store_meta WHERE name NOT IN ('readiness', 'audit_chain_canary'))`
-	qRestartMethodIDs     = `SELECT setval(pg_get_serial_sequence('methods', 'id'), coalesce(max(id), 0) + 1, false) FROM methods`
-	qRestartBackupCodeIDs = `SELECT setval(pg_get_serial_sequence('backup_codes', 'id'), coalesce(max(id), 0) + 1, false) FROM backup_codes`
-	qRestartNotifyIDs     = `SELECT setval(pg_get_serial_sequence('notify_outbox', 'id'), coalesce(max(id), 0) + 1, false) FROM notify_outbox`
-	qHeadAfterCopy        = `UPDATE audit_head SET seq = l.seq, hash = l.hash
+	// qRestartIDs sets the next id of table ($1, one of ours) past both its largest
+	// copied id and the largest the source ever gave out ($2).
+	qRestartIDs = `SELECT setval(pg_get_serial_sequence($1, 'id'),
+		greatest((SELECT coalesce(max(id), 0) FROM methods WHERE $1 = 'methods'),
+		         (SELECT coalesce(max(id), 0) FROM backup_codes WHERE $1 = 'backup_codes'),
+		         (SELECT coalesce(max(id), 0) FROM notify_outbox WHERE $1 = 'notify_outbox'),
+		         $2::bigint) + 1, false)`
+	qHeadAfterCopy = `UPDATE audit_head SET seq = l.seq, hash = l.hash
 		FROM (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS l WHERE audit_head.id = 1`
 
 	// Migrations. The lock is a session advisory lock on its own connection, held while

@@ -243,6 +243,33 @@ func (s Snapshot) Tables(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+// HighWater is the largest id each AUTOINCREMENT table ever gave out (sqlite_sequence):
+// ids of deleted rows are never reused, so a copy must go on after these, not after
+// the largest id left.
+func (s Snapshot) HighWater(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	var exists int
+	if err := s.tx.QueryRowContext(ctx, qHasSequences).Scan(&exists); err != nil || exists == 0 {
+		return out, err
+	}
+	rows, err := s.tx.QueryContext(ctx, qSequences)
+	if err != nil {
+		return nil, fmt.Errorf("read sqlite_sequence: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			name string
+			seq  int64
+		)
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, err
+		}
+		out[name] = seq
+	}
+	return out, rows.Err()
+}
+
 // Rows calls fn with each row of table (columns in the order given), in the order of
 // the first column. fn may keep the slice.
 func (s Snapshot) Rows(ctx context.Context, table string, columns []string, fn func([]any) error) error {
