@@ -23,12 +23,21 @@ import (
 // transaction is aborted whatever the unit does with the error, and Write must know
 // whether it was the unit's own fault or the database's.
 type tx struct {
-	raw     pgx.Tx
+	raw     querier
 	pending []mfa.Event
 	failed  error
 }
 
 var _ channels.Tx = (*tx)(nil)
+
+// querier is where a tx's statements go: a pgx.Tx for reads, the connection itself for
+// write batches, whose BEGIN and COMMIT travel in the same round trips as their first
+// and last statements (Store.attempt).
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
 
 func (t *tx) note(err error) error {
 	if err == nil || errors.Is(err, pgx.ErrNoRows) {

@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels"
@@ -75,16 +78,30 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int) (bad int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	raw, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return -1, fmt.Errorf("begin: %w", err)
+		return -1, fmt.Errorf("connect: %w", err)
 	}
-	defer raw.Rollback(context.WithoutCancel(ctx)) // a no-op after the commit
-	if _, err := raw.Exec(ctx, qBeginWrite, seconds(s.opts.LockTimeout), seconds(s.opts.IdleInTransaction),
-		seconds(s.opts.StatementTimeout), userLocks(units, live)); err != nil {
-		return -1, fmt.Errorf("lock users: %w", err)
+	// Released with its transaction open after a failure, the pool closes the
+	// connection instead of reusing it; ROLLBACK first keeps it when it still works.
+	committed := false
+	defer func() {
+		if !committed {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_, _ = conn.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		conn.Release()
+	}()
+	// BEGIN and the first statement in one round trip (pipelined).
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	begin.Queue(qBeginWrite, seconds(s.opts.LockTimeout), seconds(s.opts.IdleInTransaction),
+		seconds(s.opts.StatementTimeout), userLocks(units, live))
+	if err := conn.SendBatch(ctx, begin).Close(); err != nil {
+		return -1, fmt.Errorf("begin and lock users: %w", err)
 	}
-	t := &tx{raw: raw}
+	t := &tx{raw: conn}
 	for _, i := range live {
 		runErr := units[i].Run(ctx, t)
 		if t.failed != nil && (unavailable(t.failed) || retryable(t.failed)) {
@@ -99,13 +116,11 @@ func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int) 
 			return i, t.failed
 		}
 	}
-	held, err := s.appendPending(ctx, t)
+	held, err := s.commit(ctx, conn, t)
 	if err != nil {
 		return -1, err
 	}
-	if err := raw.Commit(ctx); err != nil {
-		return -1, fmt.Errorf("commit: %w", err)
-	}
+	committed = true
 	if !held.IsZero() {
 		s.headBatches.Add(1)
 		s.headHeldNS.Add(int64(time.Since(held)))
@@ -128,23 +143,24 @@ func userLocks(units []channels.Unit, live []int) []int64 {
 	return slices.Compact(keys)
 }
 
-// appendPending locks the chain head, links the batch's events after it and inserts
-// them, moving the head, in one statement. It returns when the head was granted (zero
-// when the batch appended nothing).
-func (s *Store) appendPending(ctx context.Context, t *tx) (time.Time, error) {
+// commit locks the chain head, links the batch's events after it, and sends their
+// insert (which also moves the head) and COMMIT in one round trip. It returns when the
+// head was granted (zero when the batch appended nothing).
+func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Time, error) {
 	n := len(t.pending)
 	if n == 0 {
-		return time.Time{}, nil
+		tag, err := conn.Exec(ctx, "COMMIT")
+		return time.Time{}, committedOK(tag, err)
 	}
 	var (
-		seq  int64
-		prev = audit.Genesis
+		seq     int64
+		prev    = audit.Genesis
+		granted time.Time
 	)
-	var granted time.Time
 	if s.unchained {
 		seq = s.unchainedSeq.Add(int64(n)) - int64(n)
 	} else {
-		if err := t.raw.QueryRow(ctx, qLockHead).Scan(&seq, &prev); err != nil {
+		if err := conn.QueryRow(ctx, qLockHead).Scan(&seq, &prev); err != nil {
 			return time.Time{}, fmt.Errorf("lock audit chain head: %w", err)
 		}
 		granted = time.Now()
@@ -172,11 +188,33 @@ func (s *Store) appendPending(ctx context.Context, t *tx) (time.Time, error) {
 	} else {
 		args = append(args, seq, prev)
 	}
-	if _, err := t.raw.Exec(ctx, query, args...); err != nil {
+	b := &pgx.Batch{}
+	b.Queue(query, args...)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err != nil {
+		br.Close()
 		return time.Time{}, fmt.Errorf("append %d audit records: %w", n, err)
+	}
+	tag, err := br.Exec()
+	if err := errors.Join(committedOK(tag, err), br.Close()); err != nil {
+		return time.Time{}, err
 	}
 	t.pending = t.pending[:0]
 	return granted, nil
+}
+
+// committedOK checks a COMMIT's outcome: PostgreSQL answers COMMIT in a failed
+// transaction with ROLLBACK and no error.
+func committedOK(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("commit: the transaction was rolled back (%s)", tag.String())
+	}
+	return nil
 }
 
 // Read runs fn in a read-only REPEATABLE READ transaction: one snapshot for all of

@@ -112,7 +112,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
 	fs.IntVar(&c.BatchSize, "batch-size", 128, "most write commands per group commit")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
-	fs.IntVar(&c.WritePipelines, "write-pipelines", 0, "PostgreSQL: group commits running at once per worker, commands shared among them by user; 0 = 4 (SQLite always has one writer)")
+	fs.IntVar(&c.WritePipelines, "write-pipelines", 1, "PostgreSQL: group commits running at once per worker, commands shared among them by user (SQLite always has one writer)")
 	fs.DurationVar(&c.RelayLease, "relay-lease", 10*time.Second, "PostgreSQL: how long the relay lease of MFA_EVENTS lasts unrenewed; a dead holder's is taken over after this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -149,8 +149,8 @@ func (c *Config) check() error {
 	if c.DatabaseURL != "" && !isPostgresURL(c.DatabaseURL) {
 		return usageError{"--database-url must be a PostgreSQL URL (postgres://…) or connection string (host=… dbname=…); leave it empty for SQLite in the data dir"}
 	}
-	if c.WritePipelines < 0 || c.WritePipelines > 64 {
-		return usageError{fmt.Sprintf("--write-pipelines must be 0 to 64, not %d", c.WritePipelines)}
+	if c.WritePipelines < 1 || c.WritePipelines > 64 {
+		return usageError{fmt.Sprintf("--write-pipelines must be 1 to 64, not %d", c.WritePipelines)}
 	}
 	if c.RelayLease < 3*time.Second {
 		return usageError{fmt.Sprintf("--relay-lease must be at least 3s, not %s", c.RelayLease)}
@@ -176,16 +176,15 @@ func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") || strings.Contains(s, "=")
 }
 
-// pipelines is the number of write pipelines: one on SQLite (a single writer), a few on
-// PostgreSQL, where one batch's commit overlaps the next's rules.
+// pipelines is the number of write pipelines: one on SQLite (a single writer); on
+// PostgreSQL as configured. One is the default there too: with the database on the
+// same few cores, more transactions at once only contended (BENCHMARKS.md); several
+// pay when the database has a host of its own and a network round trip away.
 func (c *Config) pipelines() int {
-	switch {
-	case c.DatabaseURL == "":
+	if c.DatabaseURL == "" {
 		return 1
-	case c.WritePipelines > 0:
-		return c.WritePipelines
 	}
-	return 4
+	return c.WritePipelines
 }
 
 // mandatory parses MFAD_MANDATORY_CHANNELS: "bank-web:sms,bank-app:totp".
