@@ -13,6 +13,7 @@ const (
 	CodeValidation          = "VALIDATION_ERROR"
 	CodeMalformed           = "MALFORMED_REQUEST" // not JSON, or a field of the wrong type
 	CodePayloadTooLarge     = "PAYLOAD_TOO_LARGE"
+	CodeRequestTimeout      = "REQUEST_TIMEOUT" // the body did not arrive within the server's read timeout
 	CodeUnauthorized        = "UNAUTHORIZED"
 	CodeForbidden           = "FORBIDDEN"
 	CodeStepUpRequired      = "STEP_UP_REQUIRED"

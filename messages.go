@@ -61,6 +61,7 @@ var catalogue = map[string][2]string{ // key → {en, es}
 	CodeValidation:          {"The request is invalid", "La petición no es válida"},
 	CodeMalformed:           {"The request is malformed", "La petición está mal formada"},
 	CodePayloadTooLarge:     {"The request body is larger than 64 KiB", "El cuerpo de la petición supera los 64 KiB"},
+	CodeRequestTimeout:      {"The request body did not arrive in time", "El cuerpo de la petición no ha llegado a tiempo"},
 	CodeUnauthorized:        {"The access token is missing, invalid or expired", "El token de acceso falta, no es válido o ha caducado"},
 	CodeForbidden:           {"You are not allowed to do this", "No tiene permiso para realizar esta operación"},
 	CodeStepUpRequired:      {"This operation needs a more recent sign-in", "Esta operación requiere un inicio de sesión más reciente"},

@@ -42,3 +42,18 @@ func NewCommand(commandType string, o Origin, params any) (mfa.Command, error) {
 	}
 	return cmd, nil
 }
+
+// ValidEntryPoint is the rule for a From header, the entry point a method is created
+// under (API.md §3): 1 to 128 printable ASCII characters, no spaces. It is the same for
+// HTTP requests and ingested activities.
+func ValidEntryPoint(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}

@@ -123,7 +123,7 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 	case from == "":
 		in.reject(ctx, msg, meta, id, a.ActorID, "invalid activity: header From is required")
 		return
-	case !entryPoint(from):
+	case !ValidEntryPoint(from):
 		in.reject(ctx, msg, meta, id, a.ActorID, "invalid activity: header From is not an entry point id")
 		return
 	}
@@ -231,17 +231,6 @@ func lenientActor(body []byte) string {
 // entryPoint accepts what the HTTP dialects accept in From: 1 to 128 printable ASCII
 // characters without spaces, so an entry point means the same over NATS and HTTP (and
 // MFAD_MANDATORY_CHANNELS can name it).
-func entryPoint(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
 
 func saneHeader(s string) bool {
 	if s == "" || len(s) > 255 {

@@ -2,6 +2,7 @@ package activity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,9 +14,13 @@ import (
 //     dedupe window only has to absorb a re-send after a lost acknowledgement, which the
 //     relay makes within seconds (a restart reads the stream instead of relying on it);
 //     the server keeps every id of the window in memory, and at thousands of events a
-//     second a 10-minute window held most of the process's heap.
+//     second a 10-minute window held most of the process's heap. Messages can be
+//     neither deleted nor purged (DenyDelete, DenyPurge): whoever holds a NATS user
+//     with the JetStream API, mfad's own included, cannot quietly drop events.
+//     nats-server refuses to turn either flag off again, so this is for good.
 //   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
 //   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
+//   - MFA_GATEWAY_DEAD holds what the gateway gave up sending, a week, for an operator.
 func StreamConfigs(replicas int) []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
@@ -26,6 +31,8 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
 			Duplicates:  time.Minute,
+			DenyDelete:  true,
+			DenyPurge:   true,
 		},
 		{
 			Name:        ActivitiesStream,
@@ -46,16 +53,73 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			MaxAge:      time.Hour,
 			Duplicates:  time.Minute,
 		},
+		{
+			Name:        GatewayDeadStream,
+			Description: "notifications the SMS/e-mail gateway could not deliver",
+			Subjects:    []string{GatewayDeadSubjects},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Replicas:    replicas,
+			MaxAge:      7 * 24 * time.Hour,
+		},
 	}
 }
 
-// EnsureStreams creates the streams or updates them to StreamConfigs; running it at
-// every start on every node is safe.
+// GatewayConsumerConfig is the gateway's durable consumer as mfad creates it: a pull
+// consumer. It must exist before the gateway connects, because the gateway's NATS user
+// may create and update it: had the gateway created it with a deliver subject (a push
+// consumer), it could have had the one-time codes delivered onto any subject in mfad's
+// account, mfa.cmd.> included. nats-server refuses to turn a pull consumer into a push
+// one, so the gateway can only tune it (ack wait, redeliveries, back-off). mfad only
+// creates it and never updates it, so the gateway's tuning survives restarts.
+func GatewayConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       GatewayConsumer,
+		Description:   "SMS/e-mail gateway",
+		FilterSubject: NotifySubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+	}
+}
+
+// EnsureStreams creates the streams or updates them to StreamConfigs, and creates the
+// gateway's consumer when it is missing; running it at every start on every node is
+// safe. nats-server refuses some changes to an existing stream (its storage type, a
+// work-queue retention, turning DenyDelete or DenyPurge off): a stream someone created
+// that way must be changed or recreated by an operator, and the error says which.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, cfg := range StreamConfigs(replicas) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		s, err := js.CreateOrUpdateStream(ctx, cfg)
+		if err != nil {
 			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 		}
+		// A server that does not know a field ignores it: an old nats-server would
+		// leave MFA_EVENTS purgeable while mfad believed otherwise.
+		got := s.CachedInfo().Config
+		if got.DenyDelete != cfg.DenyDelete || got.DenyPurge != cfg.DenyPurge {
+			return fmt.Errorf("stream %s: the server kept deny_delete=%t deny_purge=%t, want %t and %t (nats-server too old?)",
+				cfg.Name, got.DenyDelete, got.DenyPurge, cfg.DenyDelete, cfg.DenyPurge)
+		}
+	}
+	return ensureGatewayConsumer(ctx, js)
+}
+
+// ensureGatewayConsumer creates the gateway's pull consumer unless it exists, and
+// refuses a push consumer by that name (see GatewayConsumerConfig).
+func ensureGatewayConsumer(ctx context.Context, js jetstream.JetStream) error {
+	_, err := js.Consumer(ctx, NotifyStream, GatewayConsumer)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrNotPullConsumer):
+		return fmt.Errorf("consumer %s on %s is a push consumer: its user could send one-time codes to any subject; delete it and restart mfad to have it recreated as a pull consumer",
+			GatewayConsumer, NotifyStream)
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fmt.Errorf("look up consumer %s on %s: %w", GatewayConsumer, NotifyStream, err)
+	}
+	_, err = js.CreateConsumer(ctx, NotifyStream, GatewayConsumerConfig())
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerExists) { // another node may have won
+		return fmt.Errorf("create consumer %s on %s: %w", GatewayConsumer, NotifyStream, err)
 	}
 	return nil
 }

@@ -34,6 +34,22 @@ const (
 	NotifySubjectT = "mfa.notify.%s"
 	NotifySMS      = "mfa.notify.sms"
 	NotifyEmail    = "mfa.notify.email"
+	// GatewayConsumer is the SMS/e-mail gateway's durable pull consumer on MFA_NOTIFY.
+	// mfad creates it (EnsureStreams), so that it exists as a pull consumer before the
+	// gateway may touch it: see GatewayConsumerConfig.
+	GatewayConsumer = "mfad-gateway"
+
+	// Dead letters of the gateway: notifications it gave up on, stream MFA_GATEWAY_DEAD.
+	GatewayDeadStream   = "MFA_GATEWAY_DEAD"
+	GatewayDeadSubjects = "mfa.gateway.dead.>"
+	GatewayDeadSubjectT = "mfa.gateway.dead.%s"
+
+	// OutsideDomain is the JetStream domain through which the outside accounts (the
+	// gateway, auditors, producers: Grants) reach mfad's streams. Their JetStream API
+	// prefix is OutsideAPIPrefix, imported from the MFAD account, so a client there
+	// uses jetstream.NewWithDomain(nc, OutsideDomain) or `nats --js-domain mfad`.
+	OutsideDomain    = "mfad"
+	OutsideAPIPrefix = "$JS." + OutsideDomain + ".API"
 
 	// Headers carried on command requests.
 	RequestIDHeader = "Mfa-Request-Id"

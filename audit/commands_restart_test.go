@@ -161,24 +161,27 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 	// during the outage, they commit and their replies go nowhere: the clients time
 	// out and resend, and the retry must be answered from the idempotency store.
 	ctx := context.Background()
-	hold, err := dbOf(t, store).Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := hold.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	var held int64
+	// A write transaction of our own holds the store's one writer connection.
+	release, holding, held := make(chan struct{}), make(chan struct{}), make(chan []error, 1)
+	go func() {
+		held <- store.Write(ctx, []channels.Unit{{Run: func(context.Context, channels.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		}}})
+	}()
+	<-holding
+	var waiting int64
 	waitFor(t, "commands waiting for the writer", func() bool {
-		held = delivered(t, b) - replies.Load()
-		return held >= clients/2
+		waiting = delivered(t, b) - replies.Load()
+		return waiting >= clients/2
 	})
 	b.stop()
 	stoppedAt := replies.Load()
-	if _, err := hold.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
+	close(release)
+	if errs := <-held; errs[0] != nil {
+		t.Fatal(errs[0])
 	}
-	hold.Close()
 
 	// The outage: commands keep coming in process, so the log grows while the relay
 	// cannot publish, and the client retries pile up on its reconnecting connection.
@@ -203,7 +206,7 @@ func TestCommandsAcrossNATSRestart(t *testing.T) {
 	waitFor(t, "every client to time out", func() bool { return unavailable.Load() >= clients })
 	b.start()
 	t.Logf("NATS stopped after %d of %d replies with %d commands held at the writer; %d audit rows appended while it was down; restarted",
-		stoppedAt, busTotal, held, during)
+		stoppedAt, busTotal, waiting, during)
 
 	wg.Wait()
 	mu.Lock()

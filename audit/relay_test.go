@@ -332,11 +332,21 @@ func TestRelayKeepsOrderAcrossNATSRestart(t *testing.T) {
 func TestRelayRepublishesEventsJetStreamLost(t *testing.T) {
 	store, b := openStore(t), newBus(t)
 	db := store
+	ctx := context.Background()
+	// MFA_EVENTS refuses message deletes (activity.StreamConfigs); the loss is simulated
+	// with deletes, so this test runs on a stream made without that lock.
+	unlocked := activity.StreamConfigs(1)[0]
+	unlocked.DenyDelete, unlocked.DenyPurge = false, false
+	if err := b.js.DeleteStream(ctx, activity.EventsStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.js.CreateStream(ctx, unlocked); err != nil {
+		t.Fatal(err)
+	}
 	appendN(t, db, 50, "alice")
 	drain(t, fastRelay(t, db, b))
 	checkStream(t, b, db)
 
-	ctx := context.Background()
 	s := b.stream()
 	for seq := uint64(41); seq <= 50; seq++ {
 		if err := s.DeleteMsg(ctx, seq); err != nil {

@@ -51,7 +51,7 @@ func (r *rules) registerChannel(ctx context.Context, tx Tx, c *call, kind mfa.Ki
 		return err
 	}
 	if len(existing) > 0 {
-		current, err := r.destination(existing[0])
+		current, err := r.destination(ctx, tx, existing[0])
 		if err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ func (r *rules) otpSend(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err := r.takeSendSlot(ctx, tx, c); err != nil {
 		return nil, err
 	}
-	to, err := r.destination(ms[0])
+	to, err := r.destination(ctx, tx, ms[0])
 	if err != nil {
 		return nil, err
 	}

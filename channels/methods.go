@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -31,13 +32,14 @@ func (m Method) totp() (totpParams, error) {
 // secretAAD binds a sealed secret or address to its owner.
 func secretAAD(userID string) []byte { return []byte("methods\x00" + userID) }
 
-// secret opens the TOTP secret of m.
-func (r *rules) secret(m Method) (string, error) {
+// secret opens the TOTP secret of m, sealing it again under the primary key when an
+// older key sealed it.
+func (r *rules) secret(ctx context.Context, tx Tx, m Method) (string, error) {
 	plain, err := r.sealer.Open(m.SecretEnc, secretAAD(m.UserID))
 	if err != nil {
 		return "", fmt.Errorf("open secret of method %d: %w", m.ID, err)
 	}
-	return string(plain), nil
+	return string(plain), r.resealOnUse(ctx, tx, m, plain)
 }
 
 // voluntary reports whether the user may remove a method of kind created under

@@ -80,7 +80,7 @@ func (r *rules) noticeTo(ctx context.Context, tx Tx, c *call, ms []Method, templ
 		if !m.Kind.Rules().Address {
 			continue
 		}
-		to, err := r.destination(m)
+		to, err := r.destination(ctx, tx, m)
 		if err != nil {
 			return err
 		}
@@ -91,13 +91,14 @@ func (r *rules) noticeTo(ctx context.Context, tx Tx, c *call, ms []Method, templ
 	return nil
 }
 
-// destination opens the phone number or e-mail address of m.
-func (r *rules) destination(m Method) (string, error) {
+// destination opens the phone number or e-mail address of m, sealing it again under
+// the primary key when an older key sealed it.
+func (r *rules) destination(ctx context.Context, tx Tx, m Method) (string, error) {
 	plain, err := r.sealer.Open(m.DestEnc, secretAAD(m.UserID))
 	if err != nil {
 		return "", fmt.Errorf("open address of method %d: %w", m.ID, err)
 	}
-	return string(plain), nil
+	return string(plain), r.resealOnUse(ctx, tx, m, plain)
 }
 
 // maskAddress hides most of a phone number or e-mail address, for events, logs and

@@ -167,7 +167,7 @@ func (r *rules) verified(ctx context.Context, tx Tx, c *call, u User, by string,
 func (r *rules) checkTOTP(ctx context.Context, tx Tx, c *call, u User, devices []Method, code string) (Method, error) {
 	replayed := false
 	for _, m := range devices {
-		step, ok, err := r.matchTOTP(m, code, c.now)
+		step, ok, err := r.matchTOTP(ctx, tx, m, code, c.now)
 		if err != nil {
 			return Method{}, err
 		}

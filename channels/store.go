@@ -129,6 +129,13 @@ type Tx interface {
 	Lockouts(ctx context.Context, now time.Time, maxFailures, limit int) (mfa.Lockouts, error) // locked at now, or at maxFailures failures
 	OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error)
 
+	// Key rotation: how many records each sealing key still seals or hashes, and the
+	// methods whose secret or address is sealed with another key than primary (after
+	// the id after, at most limit), to seal again.
+	KeyUsage(ctx context.Context) ([]KeyUse, error)
+	StaleMethods(ctx context.Context, primary string, after int64, limit int) ([]Method, error)
+	ResealMethod(ctx context.Context, id int64, secretEnc, destEnc []byte) error
+
 	// Facts about the store itself (the key canary).
 	Meta(ctx context.Context, name string) ([]byte, bool, error)
 	SetMeta(ctx context.Context, name string, value []byte) error
@@ -223,6 +230,24 @@ type StoredCommand struct {
 	RequestHash []byte
 	ReplySealed []byte
 }
+
+// KeyUse is how many records of one kind a sealing key seals (or keys the hash of).
+type KeyUse struct {
+	Record string // one of the Record* names
+	KeyID  string
+	Count  int
+}
+
+// What a key seals or keys, as KeyUse names it.
+const (
+	RecordSecret       = "TOTP secret"
+	RecordAddress      = "phone or e-mail address"
+	RecordBackupCode   = "backup code"
+	RecordOneTimeCode  = "one-time code"
+	RecordReply        = "idempotent reply"
+	RecordNotification = "queued notification"
+	RecordCanary       = "key canary"
+)
 
 // QueuedNotification is a row of the notification outbox.
 type QueuedNotification struct {

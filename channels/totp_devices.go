@@ -100,7 +100,7 @@ func (r *rules) verifyPendingTOTP(ctx context.Context, tx Tx, c *call, code stri
 	if !found {
 		return mfa.TOTPVerified{}, mfa.ErrNoPendingSetup
 	}
-	step, ok, err := r.matchTOTP(m, code, c.now)
+	step, ok, err := r.matchTOTP(ctx, tx, m, code, c.now)
 	if err != nil {
 		return mfa.TOTPVerified{}, err
 	}
@@ -132,8 +132,8 @@ func (r *rules) verifyPendingTOTP(ctx context.Context, tx Tx, c *call, code stri
 }
 
 // matchTOTP checks code against the TOTP secret of m and returns the matching step.
-func (r *rules) matchTOTP(m Method, code string, now time.Time) (int64, bool, error) {
-	secret, err := r.secret(m)
+func (r *rules) matchTOTP(ctx context.Context, tx Tx, m Method, code string, now time.Time) (int64, bool, error) {
+	secret, err := r.secret(ctx, tx, m)
 	if err != nil {
 		return 0, false, err
 	}

@@ -177,6 +177,11 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 	case cmd.UserID == "":
 		respond(mfa.ErrorReply(mfa.Invalid("user_id", mfa.ReasonRequired), cmd.Lang))
 		return
+	case cmd.ID == "" || cmd.Actor == "":
+		// Every entry point names the command and who asks; a message without them is
+		// not a command (an event delivered here by a misconfigured consumer, say).
+		respond(mfa.ErrorReply(mfa.Invalid("command", mfa.ReasonRequired), cmd.Lang))
+		return
 	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()

@@ -244,3 +244,21 @@ func runSweep(t *testing.T, w *Worker) {
 		t.Fatalf("sweep: %+v", r)
 	}
 }
+
+// TestCommandNeedsIDAndActor: a message that is not a command from an entry point (an
+// event delivered to mfa.cmd.> by a misconfigured consumer, say) changes nothing.
+func TestCommandNeedsIDAndActor(t *testing.T) {
+	w, db := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{}, key(1))
+	for _, cmd := range []mfa.Command{
+		{Type: mfa.CmdSignInDisable, UserID: "alice", Actor: "alice"},
+		{ID: mfa.NewID(), Type: mfa.CmdSignInDisable, UserID: "alice"},
+	} {
+		r, err := w.Do(context.Background(), cmd)
+		if err != nil || r.OK || r.Code != mfa.CodeValidation {
+			t.Fatalf("%+v: %+v %v", cmd, r, err)
+		}
+	}
+	if n := count(t, db, "SELECT count(*) FROM audit_log"); n != 0 {
+		t.Fatalf("%d audit records", n)
+	}
+}

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
@@ -61,6 +65,12 @@ type Authenticator struct {
 var (
 	errNoToken         = errors.New("no bearer token")
 	errAuthUnavailable = errors.New("authorization server unreachable")
+	errBadSubject      = errors.New("sub is not 1 to 128 characters of printable UTF-8")
+	errNotUTF8         = errors.New("the claims are not UTF-8")
+	errTimeNotNumber   = errors.New("a time claim is not a JSON number")
+	errCrit            = errors.New("the token has a crit header")
+	errUnknownKey      = errors.New("no key with the token's kid")
+	errInactive        = errors.New("the token is not active")
 )
 
 // NewAuthenticator checks cfg and returns an Authenticator.
@@ -125,7 +135,7 @@ type scopes []string
 func (s *scopes) UnmarshalJSON(b []byte) error {
 	var str string
 	if err := json.Unmarshal(b, &str); err == nil {
-		*s = strings.Fields(str)
+		*s = splitScope(str)
 		return nil
 	}
 	var list []string
@@ -136,13 +146,25 @@ func (s *scopes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// splitScope splits an RFC 6749 scope string: scope tokens are separated by spaces
+// (%x20) only, so "mfa:admin\tx" or "mfa:admin,x" is one scope, and not the admin one.
+func splitScope(s string) []string {
+	var out []string
+	for _, sc := range strings.Split(s, " ") {
+		if sc != "" {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
 // Authenticate validates a bearer token and returns the caller.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
 	if a.introspect != nil {
 		return a.introspect.check(ctx, token)
 	}
 	var cl claims
-	_, err := a.parser.ParseWithClaims(token, &cl, func(t *jwt.Token) (any, error) {
+	tok, err := a.parser.ParseWithClaims(token, &cl, func(t *jwt.Token) (any, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
 			return a.cfg.HMACSecret, nil
 		}
@@ -152,6 +174,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 		kid, _ := t.Header["kid"].(string)
 		return a.jwks.key(ctx, kid, t.Method.Alg())
 	})
+	if err == nil {
+		err = checkJWT(tok)
+	}
 	if err != nil {
 		if errors.Is(err, errAuthUnavailable) {
 			return Principal{}, err
@@ -165,11 +190,71 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	return p, checkSubject(p.Subject)
 }
 
-func checkSubject(sub string) error {
-	if n := len(sub); n == 0 || n > 128 {
-		return fmt.Errorf("invalid token: sub must be 1 to 128 characters, got %d", n)
+// timeClaims must be JSON numbers (RFC 7519 NumericDate); the JWT library would also
+// take a string holding one.
+var timeClaims = []string{"exp", "nbf", "iat", "auth_time"}
+
+// checkJWT refuses what the JWT library lets through: a crit header (RFC 7515 §4.1.11:
+// mfad understands no extension, so it must refuse every token that lists one), claims
+// that are not UTF-8 (encoding/json would quietly turn the bytes into U+FFFD, and two
+// different subs into one) and time claims that are strings.
+func checkJWT(tok *jwt.Token) error {
+	if _, ok := tok.Header["crit"]; ok {
+		return errCrit
+	}
+	parts := strings.Split(tok.Raw, ".")
+	if len(parts) != 3 {
+		return jwt.ErrTokenMalformed
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return jwt.ErrTokenMalformed
+	}
+	if !utf8.Valid(payload) {
+		return errNotUTF8
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return jwt.ErrTokenMalformed
+	}
+	for _, name := range timeClaims {
+		if v, ok := raw[name]; ok && !isJSONNumber(v) {
+			return fmt.Errorf("%w: %s", errTimeNotNumber, name)
+		}
 	}
 	return nil
+}
+
+func isJSONNumber(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
+}
+
+// checkSubject is the rule for every user id: the token's sub and the user ids a
+// request names (checkUserID).
+func checkSubject(sub string) error {
+	if !validUserID(sub) {
+		return errBadSubject
+	}
+	return nil
+}
+
+// validUserID: 1 to 128 characters (not bytes) of valid UTF-8, none of them a control
+// or format character (Cc, Cf: the bidi overrides U+202A–U+202E and isolates
+// U+2066–U+2069, the marks U+200E/U+200F, zero-width characters), a line or paragraph
+// separator, or U+FFFD (what a decoder made of bytes that were not UTF-8). User ids are
+// shown to administrators and written to logs and events: a right-to-left override
+// could make one id read as another, a newline forge a log line.
+func validUserID(s string) bool {
+	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
 }
 
 // authenticate is the middleware that puts the Principal on the request.
@@ -178,14 +263,14 @@ func authenticate(a *Authenticator) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			token, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
 			if !ok {
-				return &authFailure{code: mfa.CodeUnauthorized, cause: errNoToken}
+				return refuse(c, &authFailure{code: mfa.CodeUnauthorized, cause: errNoToken})
 			}
 			p, err := a.Authenticate(c.Request().Context(), token)
 			if errors.Is(err, errAuthUnavailable) {
-				return &authFailure{code: mfa.CodeGatewayTimeout, cause: err}
+				return refuse(c, &authFailure{code: mfa.CodeGatewayTimeout, cause: err})
 			}
 			if err != nil {
-				return &authFailure{code: mfa.CodeUnauthorized, cause: err}
+				return refuse(c, &authFailure{code: mfa.CodeUnauthorized, cause: err})
 			}
 			c.Set(principalKey, p)
 			return next(c)
@@ -207,7 +292,7 @@ func bearer(header string) (string, bool) {
 func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !principal(c).Admin() {
-			return &authFailure{code: mfa.CodeForbidden, cause: errors.New("admin scope required")}
+			return refuse(c, &authFailure{code: mfa.CodeForbidden, cause: errNotAdmin})
 		}
 		return next(c)
 	}
@@ -223,15 +308,66 @@ func requireRecentAuth(maxAge time.Duration, now func() time.Time) echo.Middlewa
 		return func(c echo.Context) error {
 			at := principal(c).AuthTime
 			if at.IsZero() || now().Sub(at) > maxAge {
-				return &authFailure{code: mfa.CodeStepUpRequired, maxAge: maxAge,
-					cause: errors.New("authentication is older than the step-up maximum age")}
+				return refuse(c, &authFailure{code: mfa.CodeStepUpRequired, maxAge: maxAge, cause: errStale})
 			}
 			return next(c)
 		}
 	}
 }
 
-const principalKey = "mfad.principal"
+const (
+	principalKey  = "mfad.principal"
+	authReasonKey = "mfad.auth_reason"
+)
+
+var (
+	errNotAdmin = errors.New("admin scope required")
+	errStale    = errors.New("authentication is older than the step-up maximum age")
+)
+
+// refuse records why the request was refused, for the access log, and returns f.
+func refuse(c echo.Context, f *authFailure) error {
+	c.Set(authReasonKey, authReason(f.cause))
+	return f
+}
+
+// authReason is why a token was refused, in words fit for a log line: a fixed phrase
+// per cause, never anything taken from the token.
+func authReason(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{errNoToken, "no bearer token"},
+		{errAuthUnavailable, "authorization server unreachable"},
+		{errNotAdmin, "admin scope required"},
+		{errStale, "authentication too old for step-up"},
+		{errInactive, "not active"},
+		{errIntrospectExpired, "expired"},
+		{errIntrospectIssuer, "wrong issuer"},
+		{errIntrospectAudience, "wrong audience"},
+		{errCrit, "crit header"},
+		{errNotUTF8, "claims not UTF-8"},
+		{errTimeNotNumber, "time claim not a number"},
+		{errBadSubject, "bad sub"},
+		{errUnknownKey, "unknown key"},
+		{jwt.ErrTokenExpired, "expired"},
+		{jwt.ErrTokenNotValidYet, "not yet valid"},
+		{jwt.ErrTokenUsedBeforeIssued, "issued in the future"},
+		{jwt.ErrTokenInvalidAudience, "wrong audience"},
+		{jwt.ErrTokenInvalidIssuer, "wrong issuer"},
+		{jwt.ErrTokenRequiredClaimMissing, "missing claim"},
+		{jwt.ErrTokenSignatureInvalid, "bad signature or algorithm"},
+		{jwt.ErrTokenUnverifiable, "no key for the token"},
+		{jwt.ErrTokenMalformed, "malformed"},
+		{jwt.ErrTokenInvalidClaims, "invalid claims"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return "invalid"
+}
 
 func principal(c echo.Context) Principal {
 	p, _ := c.Get(principalKey).(Principal)

@@ -102,7 +102,6 @@ func (s *server) handleDashboardStats(c echo.Context) error {
 	for _, e := range st.Events {
 		total += e.Count
 	}
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return deviceOK(c, map[string]any{
 		"window":       map[string]any{"from": st.From, "to": st.To, "seconds": int(st.To.Sub(st.From).Seconds())},
 		"events":       st.Events,
@@ -124,6 +123,12 @@ func (s *server) handleDashboardEvents(c echo.Context) error {
 	after, err := lastEventID(c.Request().Header.Get("Last-Event-ID"))
 	if err != nil {
 		return err
+	}
+	if c.Request().Method == http.MethodHead {
+		// The headers of the stream, and no stream: a HEAD would otherwise hold a
+		// feed open for the stream's whole life to send nothing.
+		c.Response().Header().Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
+		return c.NoContent(http.StatusOK)
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), sseMaxAge)
 	defer cancel()

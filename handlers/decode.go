@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,12 +15,9 @@ import (
 // fields are ignored. Errors are outcomes naming the field: a body that is not JSON or
 // not an object, or a field of the wrong type, is MALFORMED_REQUEST (400 everywhere).
 func decodeBody(c echo.Context, v any) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
-		if isTooLarge(err) {
-			return &mfa.Error{Code: mfa.CodePayloadTooLarge}
-		}
-		return fmt.Errorf("read request body: %w", err)
+		return err
 	}
 	return decodeJSON(body, v)
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"io"
 	"mime"
 
 	"github.com/labstack/echo/v4"
@@ -33,14 +32,11 @@ func (s *server) handleActivity(verb string) echo.HandlerFunc {
 		switch from := req.Header.Get("From"); {
 		case from == "":
 			problems = append(problems, mfa.Invalid("From", mfa.ReasonRequired))
-		case !saneToken(from, 128):
+		case !activity.ValidEntryPoint(from):
 			problems = append(problems, mfa.Invalid("From", mfa.ReasonFormat))
 		}
-		body, err := io.ReadAll(req.Body)
+		body, err := readBody(c)
 		if err != nil {
-			if isTooLarge(err) {
-				return &mfa.Error{Code: mfa.CodePayloadTooLarge}
-			}
 			return err
 		}
 		a, err := activity.Parse(body, verb)
@@ -58,8 +54,7 @@ func (s *server) handleActivity(verb string) echo.HandlerFunc {
 		if a.ActorID != principal(c).Subject {
 			return &mfa.Error{Code: mfa.CodeForbidden, Field: "actor.id", Reason: mfa.ReasonMismatch}
 		}
-		reply, err := s.send(c, request{typ: activity.CommandType(verb), source: a.Source, idempotent: true,
-			params: mfa.ChannelParams{Channel: a.Channel, Address: a.Address, Code: a.Code}})
+		reply, err := s.send(c, request{idempotent: true, build: a.Command})
 		if err != nil {
 			return err
 		}

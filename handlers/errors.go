@@ -37,6 +37,7 @@ var outcomeStatus = map[string]int{
 	mfa.CodeValidation:          http.StatusBadRequest,
 	mfa.CodeMalformed:           http.StatusBadRequest,
 	mfa.CodePayloadTooLarge:     http.StatusRequestEntityTooLarge,
+	mfa.CodeRequestTimeout:      http.StatusRequestTimeout,
 	mfa.CodeUnauthorized:        http.StatusUnauthorized,
 	mfa.CodeStepUpRequired:      http.StatusUnauthorized,
 	mfa.CodeForbidden:           http.StatusForbidden,
@@ -112,6 +113,10 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		outcome, challenge := classify(err)
+		if clientGone(c, err, outcome) {
+			markGone(c, log, err)
+			return
+		}
 		if outcome.Code == mfa.CodeInternal {
 			log.Error("request failed", "method", c.Request().Method, "path", c.Path(),
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)

@@ -62,20 +62,27 @@ func (in *introspector) check(ctx context.Context, token string) (Principal, err
 	now := in.cfg.Now()
 	switch {
 	case !r.Active:
-		return Principal{}, errors.New("token is not active")
+		return Principal{}, errInactive
 	case r.Expiry != 0 && now.After(time.Unix(r.Expiry, 0).Add(Leeway)):
-		return Principal{}, errors.New("token expired")
+		return Principal{}, errIntrospectExpired
 	case in.cfg.Issuer != "" && r.Issuer != in.cfg.Issuer:
-		return Principal{}, errors.New("token issuer mismatch")
+		return Principal{}, errIntrospectIssuer
 	case in.cfg.Audience != "" && !hasAudience(r.Audience, in.cfg.Audience):
-		return Principal{}, errors.New("token audience mismatch")
+		return Principal{}, errIntrospectAudience
 	}
-	p := Principal{Subject: r.Subject, Scopes: strings.Fields(r.Scope)}
+	p := Principal{Subject: r.Subject, Scopes: splitScope(r.Scope)}
 	if r.AuthTime != 0 {
 		p.AuthTime = time.Unix(r.AuthTime, 0)
 	}
 	return p, checkSubject(p.Subject)
 }
+
+// What the introspection answer refused the token for.
+var (
+	errIntrospectExpired  = errors.New("token expired")
+	errIntrospectIssuer   = errors.New("token issuer mismatch")
+	errIntrospectAudience = errors.New("token audience mismatch")
+)
 
 // hasAudience reads aud as RFC 7519 allows: one string or an array of them.
 func hasAudience(raw json.RawMessage, want string) bool {

@@ -73,7 +73,7 @@ func (j *jwks) key(ctx context.Context, kid, alg string) (any, error) {
 	k, ok := j.lookup(kid)
 	j.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("no key with kid %q in the JWKS", kid)
+		return nil, fmt.Errorf("%w %q in the JWKS", errUnknownKey, kid)
 	}
 	if !suits(k, alg) {
 		return nil, fmt.Errorf("key %q does not suit alg %s", kid, alg)

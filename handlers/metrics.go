@@ -50,7 +50,8 @@ type routeSeries struct {
 
 // knownStatuses are the statuses the handlers answer (API.md and echo's own); any other
 // is counted too, through the slower, allocating path.
-var knownStatuses = [...]int{200, 204, 304, 400, 401, 403, 404, 405, 409, 413, 415, 417, 422, 429, 500, 502, 503, 504}
+var knownStatuses = [...]int{200, 204, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 417, 422, 429,
+	StatusClientClosedRequest, 500, 502, 503, 504}
 
 // statusSlot maps a status to its index in knownStatuses plus one; 0 is "not known".
 var statusSlot = func() (slots [600]uint8) {

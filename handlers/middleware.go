@@ -20,10 +20,14 @@ const (
 )
 
 // requestContext stamps every request: X-Request-Id (the caller's if it is sane, else a
-// new one), the start time (DruID's elapsed) and the answer language.
+// new one), the start time (DruID's elapsed) and the answer language. Every answer,
+// errors included, is Cache-Control: no-store unless its handler says otherwise (the
+// dashboard's static files): answers are per user, and those of the mutating routes
+// may carry TOTP secrets, otpauth URIs or backup codes, which no cache may keep.
 func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(startKey, time.Now())
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
 		if !saneToken(id, 128) {
 			id = mfa.NewID()
@@ -68,8 +72,17 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// quietRoutes are logged at debug level: probes, scrapers and the dashboard poll them
+// every few seconds and the page's static files come with every visit, and a line each
+// at info level would bury the requests people make.
+var quietRoutes = map[string]bool{
+	"/healthz": true, "/readyz": true, "/metrics": true,
+	"/dashboard": true, "/dashboard/*": true, "/api/v1/dashboard/stats": true,
+}
+
 // accessLog writes one line per request. It never logs bodies, tokens or query strings:
-// they may hold codes and secrets.
+// they may hold codes and secrets. A request whose client went away is logged at debug
+// level: it is no news for an operator.
 func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -88,7 +101,14 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			if p := principal(c); p.Subject != "" {
 				attrs = append(attrs, "sub", p.Subject)
 			}
-			log.Info("request", attrs...)
+			if reason, ok := c.Get(authReasonKey).(string); ok {
+				attrs = append(attrs, "auth_error", reason)
+			}
+			level := slog.LevelInfo
+			if quietRoutes[c.Path()] || c.Response().Status == StatusClientClosedRequest {
+				level = slog.LevelDebug
+			}
+			log.Log(c.Request().Context(), level, "request", attrs...)
 			return nil
 		}
 	}

@@ -179,11 +179,26 @@ func TestOpenAPIRoutes(t *testing.T) {
 	d := loadDoc(t)
 	e := handlers.New(handlers.Config{})
 	registered := map[string]bool{}
+	heads := map[string]bool{}
 	for _, r := range e.Routes() {
 		if strings.HasPrefix(r.Method, "echo_") { // echo's own RouteNotFound entries
 			continue
 		}
+		if r.Method == http.MethodHead { // implied by the GET (RFC 9110 §9.3.2), not documented
+			heads[echoTemplate(r.Path)] = true
+			continue
+		}
 		registered[r.Method+" "+echoTemplate(r.Path)] = true
+	}
+	for key := range registered {
+		if path, isGet := strings.CutPrefix(key, "GET "); isGet && !heads[path] {
+			t.Errorf("GET %s has no HEAD", path)
+		}
+	}
+	for path := range heads {
+		if !registered["GET "+path] {
+			t.Errorf("HEAD %s has no GET", path)
+		}
 	}
 	documented := d.operations()
 	for key := range registered {
@@ -263,8 +278,10 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 		if _, ok := op["requestBody"]; ok {
-			if _, ok := responses["413"]; !ok {
-				t.Errorf("%s: takes a body but documents no 413", key)
+			for _, status := range []string{"413", "408"} {
+				if _, ok := responses[status]; !ok {
+					t.Errorf("%s: takes a body but documents no %s", key, status)
+				}
 			}
 		}
 		for status, r := range responses {

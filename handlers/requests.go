@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"io"
-
 	"github.com/labstack/echo/v4"
 
 	mfa "github.com/mfad/mfad"
@@ -14,12 +12,9 @@ import (
 
 // parseBody reads the request body (at most MaxBody) and decodes it with parse.
 func parseBody[T any](c echo.Context, parse func([]byte) (T, error)) (T, error) {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := readBody(c)
 	if err != nil {
 		var zero T
-		if isTooLarge(err) {
-			return zero, &mfa.Error{Code: mfa.CodePayloadTooLarge}
-		}
 		return zero, err
 	}
 	return parse(body)

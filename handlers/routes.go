@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/mfad/mfad/activity"
@@ -12,10 +14,10 @@ import (
 // (RFC 9470) when MFAD_STEPUP_MAX_AGE is set, and adding factors too: a token alone
 // must not be enough to add an authenticator whose codes its holder then controls.
 func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
-	e.GET("/healthz", s.handleHealth)
-	e.GET("/readyz", s.handleReady)
-	e.GET("/metrics", s.handleMetrics)
-	e.GET("/openapi.json", s.handleOpenAPI)
+	get(e, "/healthz", s.handleHealth)
+	get(e, "/readyz", s.handleReady)
+	get(e, "/metrics", s.handleMetrics)
+	get(e, "/openapi.json", s.handleOpenAPI)
 
 	// Banking dialect (API.md §1).
 	banking := e.Group("/settings")
@@ -23,19 +25,19 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	banking.DELETE("/MfaSecret", s.handleSecretDelete, auth, s.stepUp)
 	banking.POST("/MfaSignIn", s.handleSignInEnable, auth, s.stepUp)
 	banking.DELETE("/MfaSignIn", s.handleSignInDisable, auth, s.stepUp)
-	banking.GET("/Mfa", s.handleSettings, auth)
+	get(banking, "/Mfa", s.handleSettings, auth)
 
 	// Device dialect (API.md §2).
 	device := e.Group("/api/v1/mfa")
 	device.POST("/totp/setup", s.handleTOTPSetup, auth, s.stepUp)
 	device.POST("/totp/verify", s.handleTOTPVerify, auth)
-	device.GET("/totp/devices", s.handleTOTPDevices, auth)
+	get(device, "/totp/devices", s.handleTOTPDevices, auth)
 	device.DELETE("/totp/devices/:device_id", s.handleTOTPRemove, auth, s.stepUp)
-	device.GET("/backup-codes", s.handleBackupCount, auth)
+	get(device, "/backup-codes", s.handleBackupCount, auth)
 	device.POST("/backup-codes/regenerate", s.handleBackupRegenerate, auth, s.stepUp)
 	device.POST("/otp/send", s.handleOTPSend, auth)
 	device.POST("/verify", s.handleVerify, auth)
-	device.GET("/status", s.handleStatus, auth)
+	get(device, "/status", s.handleStatus, auth)
 
 	// DruID dialect (API.md §3).
 	druid := e.Group("/activityid/v1/mfa")
@@ -44,14 +46,26 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	druid.POST("/validate", s.handleActivity(activity.VerbValidate), auth)
 
 	// Admin and audit (API.md §5).
-	e.GET("/api/v1/audit", s.handleAudit, auth)
+	get(e, "/api/v1/audit", s.handleAudit, auth)
 	admin := e.Group("/api/v1/admin")
-	admin.GET("/users/:user_id/mfa", s.handleAdminGet, auth, requireAdmin)
+	get(admin, "/users/:user_id/mfa", s.handleAdminGet, auth, requireAdmin)
 	admin.DELETE("/users/:user_id/mfa", s.handleAdminReset, auth, requireAdmin, s.stepUp)
 
 	// Dashboard (API.md §5): the page is public, its data is admin only.
-	e.GET("/dashboard", s.handleDashboardPage)
-	e.GET("/dashboard/*", s.handleDashboardPage)
-	e.GET("/api/v1/dashboard/stats", s.handleDashboardStats, auth, requireAdmin)
-	e.GET("/api/v1/dashboard/events", s.handleDashboardEvents, auth, requireAdmin)
+	get(e, "/dashboard", s.handleDashboardPage)
+	get(e, "/dashboard/*", s.handleDashboardPage)
+	get(e, "/api/v1/dashboard/stats", s.handleDashboardStats, auth, requireAdmin)
+	get(e, "/api/v1/dashboard/events", s.handleDashboardEvents, auth, requireAdmin)
+}
+
+// matcher is what registers routes: *echo.Echo and *echo.Group.
+type matcher interface {
+	Match(methods []string, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) []*echo.Route
+}
+
+// get registers a GET route and its HEAD twin (RFC 9110 §9.3.2): the same handler
+// answers, and net/http leaves the body out of an answer to HEAD. openapi.json
+// documents the GET only; the HEAD is implied.
+func get(r matcher, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r.Match([]string{http.MethodGet, http.MethodHead}, path, h, m...)
 }

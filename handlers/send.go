@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,6 +22,10 @@ type request struct {
 	source string // DruID source device
 	// idempotent: the command changes state, so Idempotency-Key applies.
 	idempotent bool
+	// build makes the command from its origin when the request is not a typ and params
+	// of its own: a DruID activity translates itself (activity.Activity.Command), the
+	// same way for HTTP and for the ingest stream.
+	build func(activity.Origin) (mfa.Command, error)
 }
 
 // send builds the command for r, sends it, and returns its reply. A reply that is not
@@ -38,12 +44,17 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 		o.UserID = r.userID
 	}
 	if from := c.Request().Header.Get("From"); from != "" {
-		if !saneToken(from, 128) {
+		if !activity.ValidEntryPoint(from) {
 			return mfa.Reply{}, mfa.Invalid("From", mfa.ReasonFormat)
 		}
 		o.EntryPoint = from
 	}
 	if key := c.Request().Header.Get(IdempotencyHeader); key != "" && r.idempotent {
+		if !utf8.ValidString(key) || strings.ContainsFunc(key, unicode.IsControl) {
+			// Bytes that are not UTF-8 would become U+FFFD on their way into the
+			// command's JSON, and different keys one.
+			return mfa.Reply{}, mfa.Malformed(IdempotencyHeader, mfa.ReasonFormat)
+		}
 		if len(key) > 255 {
 			return mfa.Reply{}, mfa.Invalid(IdempotencyHeader, mfa.ReasonLength)
 		}
@@ -54,7 +65,11 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 		}
 		o.Key = key
 	}
-	cmd, err := activity.NewCommand(r.typ, o, r.params)
+	build := r.build
+	if build == nil {
+		build = func(o activity.Origin) (mfa.Command, error) { return activity.NewCommand(r.typ, o, r.params) }
+	}
+	cmd, err := build(o)
 	if err != nil {
 		return mfa.Reply{}, err
 	}

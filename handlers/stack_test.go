@@ -68,6 +68,8 @@ type stackOptions struct {
 	worker  channels.Config
 	auth    handlers.AuthConfig
 	handler handlers.Config
+	// readTimeout is the http.Server's ReadTimeout, as mfad sets one; 0 = none.
+	readTimeout time.Duration
 }
 
 // newStack starts a stack; opts adjust the configuration before anything starts.
@@ -109,7 +111,9 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	if hc.Logger == nil {
 		hc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv := httptest.NewServer(handlers.New(hc))
+	srv := httptest.NewUnstartedServer(handlers.New(hc))
+	srv.Config.ReadTimeout = o.readTimeout
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &stack{t: t, URL: srv.URL, Clock: clk, Store: store, DB: sqlitetest.DB(t, store), Worker: worker, Sealer: sealer, DBPath: dbPath,
 		NATSURL: ns.ClientURL()}

@@ -47,9 +47,9 @@ func parseID(field, s string) (int64, error) {
 	return id, nil
 }
 
-// checkUserID checks a user id given in a path or body (the token's sub obeys the same).
+// checkUserID checks a user id given in a path or body: the rule of a token's sub.
 func checkUserID(field, s string) error {
-	if s == "" || len(s) > 128 || !utf8.ValidString(s) {
+	if !validUserID(s) {
 		return mfa.Invalid(field, mfa.ReasonFormat)
 	}
 	return nil

@@ -157,6 +157,21 @@ const (
 	qLockouts      = `SELECT id, locked_until, failed_attempts, failed_attempts >= $1 FROM users
 		WHERE locked_until > $2 OR failed_attempts >= $1 ORDER BY failed_attempts >= $1 DESC, locked_until DESC, id LIMIT $3`
 
+	// The key id of a sealed value is its bytes 2–9 (channels/seal.go).
+	qKeyUsage = `
+		SELECT $1::text, encode(substring(secret_enc FROM 2 FOR 8), 'hex'), count(*) FROM methods WHERE secret_enc IS NOT NULL GROUP BY 2
+		UNION ALL SELECT $2, encode(substring(destination_enc FROM 2 FOR 8), 'hex'), count(*) FROM methods WHERE destination_enc IS NOT NULL GROUP BY 2
+		UNION ALL SELECT $3, key_id, count(*) FROM backup_codes GROUP BY 2
+		UNION ALL SELECT $4, key_id, count(*) FROM pending_codes GROUP BY 2
+		UNION ALL SELECT $5, encode(substring(reply_sealed FROM 2 FOR 8), 'hex'), count(*) FROM commands GROUP BY 2
+		UNION ALL SELECT $6, encode(substring(body_sealed FROM 2 FOR 8), 'hex'), count(*) FROM notify_outbox GROUP BY 2
+		UNION ALL SELECT $7, encode(substring(value FROM 2 FOR 8), 'hex'), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2`
+	qStaleMethods = `SELECT ` + methodColumns + ` FROM methods WHERE id > $1
+		AND ((secret_enc IS NOT NULL AND encode(substring(secret_enc FROM 2 FOR 8), 'hex') <> $2)
+		  OR (destination_enc IS NOT NULL AND encode(substring(destination_enc FROM 2 FOR 8), 'hex') <> $2))
+		ORDER BY id LIMIT $3`
+	qResealMethod = `UPDATE methods SET secret_enc = $1, destination_enc = $2 WHERE id = $3`
+
 	qMeta     = `SELECT value FROM store_meta WHERE name = $1`
 	qInitMeta = `INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`
 	qSetMeta  = `INSERT INTO store_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value`

@@ -446,3 +446,71 @@ func TestCopyFromSQLite(t *testing.T) {
 		t.Fatalf("a second copy: %v, want ErrNotEmpty", err)
 	}
 }
+
+// TestKeyRotationOnPostgres: what `mfad keys status` and `mfad keys reseal` read and
+// write: records counted by the key that seals them, and methods sealed again under a
+// new first key.
+func TestKeyRotationOnPostgres(t *testing.T) {
+	s := open(t, pgtest.Shared(t).NewDatabase(t))
+	oldKey, newKey := sqlitetest.Key(1), sqlitetest.Key(2)
+	old, err := channels.NewSealer(oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aad := []byte("methods\x00alice") // what the rules bind a method's secrets to
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		for i := range 3 {
+			id, err := tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: fmt.Sprint(i),
+				SecretEnc: old.Seal([]byte("secret"), aad), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.MarkVerified(ctx, id, t0, 1, 0); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ReplaceBackupCodes(ctx, "alice", []channels.CodeHash{{KeyID: old.PrimaryKeyID(), Sum: []byte("h")}}, t0); err != nil {
+			return err
+		}
+		return tx.SetMeta(ctx, "key_canary", old.Seal([]byte("canary"), []byte("store_meta")))
+	})
+	uses, err := channels.KeyUsage(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, u := range uses {
+		got[u.Record+"/"+u.KeyID] += u.Count
+	}
+	oldID := old.PrimaryKeyID()
+	if got[channels.RecordSecret+"/"+oldID] != 3 || got[channels.RecordBackupCode+"/"+oldID] != 1 ||
+		got[channels.RecordCanary+"/"+oldID] != 1 {
+		t.Fatalf("usage before the rotation: %v", got)
+	}
+	var stale []channels.Method
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		var err error
+		stale, err = tx.StaleMethods(ctx, channels.KeyID(newKey), 0, 2)
+		return err
+	})
+	if len(stale) != 2 {
+		t.Fatalf("a page of 2 stale methods: %d", len(stale))
+	}
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		rotated, err := channels.NewSealer(newKey, oldKey)
+		if err != nil {
+			return err
+		}
+		return tx.ResealMethod(ctx, stale[0].ID, rotated.Seal([]byte("secret"), aad), nil)
+	})
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		left, err := tx.StaleMethods(ctx, channels.KeyID(newKey), 0, 10)
+		if err != nil || len(left) != 2 || left[0].ID == stale[0].ID {
+			return fmt.Errorf("stale after resealing one: %+v %v", left, err)
+		}
+		return nil
+	})
+}

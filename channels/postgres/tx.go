@@ -623,6 +623,35 @@ func (t *tx) OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error) {
 	return b, nil
 }
 
+// Key rotation.
+
+func (t *tx) KeyUsage(ctx context.Context) ([]channels.KeyUse, error) {
+	var out []channels.KeyUse
+	err := t.collect(ctx, qKeyUsage, []any{channels.RecordSecret, channels.RecordAddress, channels.RecordBackupCode,
+		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary},
+		func(r pgx.Rows) error {
+			var u channels.KeyUse
+			err := r.Scan(&u.Record, &u.KeyID, &u.Count)
+			out = append(out, u)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("count sealed records by key: %w", err)
+	}
+	return out, nil
+}
+
+func (t *tx) StaleMethods(ctx context.Context, primary string, after int64, limit int) ([]channels.Method, error) {
+	return t.methods(ctx, qStaleMethods, after, primary, limit)
+}
+
+func (t *tx) ResealMethod(ctx context.Context, id int64, secretEnc, destEnc []byte) error {
+	if _, err := t.exec(ctx, qResealMethod, secretEnc, destEnc, id); err != nil {
+		return fmt.Errorf("seal method %d again: %w", id, err)
+	}
+	return nil
+}
+
 // Meta and sweeping.
 
 func (t *tx) Meta(ctx context.Context, name string) ([]byte, bool, error) {

@@ -114,6 +114,21 @@ const (
 	qLockouts      = `SELECT id, locked_until, failed_attempts, failed_attempts >= ? FROM users
 		WHERE locked_until > ? OR failed_attempts >= ? ORDER BY failed_attempts >= ? DESC, locked_until DESC, id LIMIT ?`
 
+	// The key id of a sealed value is its bytes 2–9 (channels/seal.go).
+	qKeyUsage = `
+		SELECT ?, lower(hex(substr(secret_enc, 2, 8))), count(*) FROM methods WHERE secret_enc IS NOT NULL GROUP BY 2
+		UNION ALL SELECT ?, lower(hex(substr(destination_enc, 2, 8))), count(*) FROM methods WHERE destination_enc IS NOT NULL GROUP BY 2
+		UNION ALL SELECT ?, key_id, count(*) FROM backup_codes GROUP BY 2
+		UNION ALL SELECT ?, key_id, count(*) FROM pending_codes GROUP BY 2
+		UNION ALL SELECT ?, lower(hex(substr(reply_sealed, 2, 8))), count(*) FROM commands GROUP BY 2
+		UNION ALL SELECT ?, lower(hex(substr(body_sealed, 2, 8))), count(*) FROM notify_outbox GROUP BY 2
+		UNION ALL SELECT ?, lower(hex(substr(value, 2, 8))), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2`
+	qStaleMethods = `SELECT ` + methodColumns + ` FROM methods WHERE id > ?
+		AND ((secret_enc IS NOT NULL AND lower(hex(substr(secret_enc, 2, 8))) != ?)
+		  OR (destination_enc IS NOT NULL AND lower(hex(substr(destination_enc, 2, 8))) != ?))
+		ORDER BY id LIMIT ?`
+	qResealMethod = `UPDATE methods SET secret_enc = ?, destination_enc = ? WHERE id = ?`
+
 	qMeta    = `SELECT value FROM store_meta WHERE name = ?`
 	qSetMeta = `INSERT INTO store_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -29,7 +30,14 @@ func TestStatementCacheNeverHoldsItsLockWhilePreparing(t *testing.T) {
 	}
 	preparing := make(chan struct{})
 	go func() { cache.prepareMissing(context.Background()); close(preparing) }()
-	time.Sleep(50 * time.Millisecond) // prepareMissing is waiting for the connection
+	// Until the pool counts a caller waiting for its one connection, prepareMissing has
+	// not reached the point where the deadlock would be.
+	for deadline := time.Now().Add(5 * time.Second); store.write.Stats().WaitCount == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("prepareMissing never waited for the connection")
+		}
+		runtime.Gosched()
+	}
 	looked := make(chan struct{})
 	go func() { cache.lookup("SELECT 2"); close(looked) }()
 	select {
@@ -76,5 +84,79 @@ func TestCheckpointsHappenBesideTheWriter(t *testing.T) {
 			t.Fatalf("database file still %d bytes: no checkpoint ran", before)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFilesOwnerOnly: the database, its WAL and shared memory are readable by their
+// owner only, also when an older mfad left them readable by others.
+func TestFilesOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mfad.db")
+	store, err := Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testWorker(t, store, channels.Config{})
+	do(t, w, mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: "x"})
+	check := func(when string) {
+		t.Helper()
+		for _, name := range []string{"mfad.db", "mfad.db-wal", "mfad.db-shm"} {
+			fi, err := os.Stat(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if mode := fi.Mode().Perm(); mode != 0o600 {
+				t.Fatalf("%s: %s has mode %o, want 600", when, name, mode)
+			}
+		}
+	}
+	check("new database")
+	w.Stop(context.Background())
+	store.Close()
+	for _, name := range []string{"mfad.db", "mfad.db-wal", "mfad.db-shm"} {
+		os.Chmod(filepath.Join(dir, name), 0o644)
+	}
+	store, err = Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	do(t, testWorker(t, store, channels.Config{}), mfa.CmdTOTPSetup, "bob", mfa.TOTPSetupParams{DeviceName: "x"})
+	check("reopened after an older mfad")
+}
+
+// TestWALShrinksWhenIdle: a burst grows the WAL; once the writer is idle the
+// checkpointer truncates it, so it does not keep the size of its busiest moment.
+func TestWALShrinksWhenIdle(t *testing.T) {
+	dir := t.TempDir()
+	store, err := Open(context.Background(), filepath.Join(dir, "mfad.db"), testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var limit int64
+	if err := store.write.QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
+		t.Fatalf("writer journal_size_limit = %d (%v), want %d", limit, err, walSizeLimit)
+	}
+	w := testWorker(t, store, channels.Config{})
+	for i := range 200 {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+	wal := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, "mfad.db-wal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if wal() == 0 {
+		t.Fatal("the burst left no WAL: nothing to watch shrink")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for wal() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL is still %d bytes with the writer idle", wal())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -614,6 +614,37 @@ func (t *tx) OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error) {
 	return b, nil
 }
 
+// Key rotation.
+
+func (t *tx) KeyUsage(ctx context.Context) ([]channels.KeyUse, error) {
+	rows, err := t.query(ctx, qKeyUsage, channels.RecordSecret, channels.RecordAddress, channels.RecordBackupCode,
+		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary)
+	if err != nil {
+		return nil, fmt.Errorf("count sealed records by key: %w", err)
+	}
+	defer rows.Close()
+	var out []channels.KeyUse
+	for rows.Next() {
+		var u channels.KeyUse
+		if err := rows.Scan(&u.Record, &u.KeyID, &u.Count); err != nil {
+			return nil, fmt.Errorf("count sealed records by key: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) StaleMethods(ctx context.Context, primary string, after int64, limit int) ([]channels.Method, error) {
+	return t.methods(ctx, qStaleMethods, after, primary, primary, limit)
+}
+
+func (t *tx) ResealMethod(ctx context.Context, id int64, secretEnc, destEnc []byte) error {
+	if _, err := t.exec(ctx, qResealMethod, secretEnc, destEnc, id); err != nil {
+		return fmt.Errorf("seal method %d again: %w", id, err)
+	}
+	return nil
+}
+
 // Meta and sweeping.
 
 func (t *tx) Meta(ctx context.Context, name string) ([]byte, bool, error) {

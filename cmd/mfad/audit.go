@@ -119,12 +119,23 @@ duration (events published that long ago and later); without it only new events
 are shown. Ends on Ctrl-C or SIGTERM.
 `
 
-// runAuditTail: mfad audit tail [--nats-url] [--nats-creds] [--since seq|duration].
+// natsClientFlags are the connection flags of the audit commands.
+type natsClientFlags struct{ url, creds, domain string }
+
+func (f *natsClientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_EVENTS, comma-separated; for the embedded server: $(mfad nats-url --role auditor)")
+	fs.StringVar(&f.creds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&f.domain, "nats-js-domain", activity.DomainAuto, `JetStream domain of MFA_EVENTS: auto tries domain mfad (an outside account of mfad's NATS) and then none; none; or a domain`)
+}
+
+// runAuditTail: mfad audit tail [--nats-url] [--nats-creds] [--nats-js-domain] [--since seq|duration].
 func runAuditTail(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var natsURL, creds, since string
+	var (
+		conn  natsClientFlags
+		since string
+	)
 	fs := flag.NewFlagSet("audit tail", flag.ContinueOnError)
-	fs.StringVar(&natsURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_EVENTS, comma-separated")
-	fs.StringVar(&creds, "nats-creds", "", "NATS credentials file")
+	conn.register(fs)
 	annotateEnv(fs)
 	fs.StringVar(&since, "since", "", "start at this audit seq (e.g. 1200) or this long ago (e.g. 15m); empty = new events only")
 	if err := parseAuditFlags(fs, args, getenv, stdout, tailAbout); err != nil {
@@ -143,15 +154,11 @@ func runAuditTail(ctx context.Context, args []string, getenv func(string) string
 			return usageError{fmt.Sprintf("audit tail: --since %q is neither an audit seq nor a duration", since)}
 		}
 	}
-	nc, js, err := auditConnect(natsURL, creds, "mfad-audit-tail")
+	nc, _, stream, err := auditConnect(ctx, conn, "mfad-audit-tail")
 	if err != nil {
-		return err
+		return fmt.Errorf("audit tail: %w", err)
 	}
 	defer nc.Close()
-	stream, err := js.Stream(ctx, activity.EventsStream)
-	if err != nil {
-		return fmt.Errorf("audit tail: stream %s: %w", activity.EventsStream, err)
-	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{activity.EventSubjects},
 		DeliverPolicy: jetstream.DeliverNewPolicy}
 	switch {
@@ -265,12 +272,12 @@ a Nats-Msg-Id are not audit events and are skipped. Ends on Ctrl-C or SIGTERM.
 // runAuditSink: mfad audit sink --db other.db [--nats-url] [--nats-creds] [--durable].
 func runAuditSink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var (
-		dbPath, natsURL, creds, durable string
-		batch                           int
+		conn            natsClientFlags
+		dbPath, durable string
+		batch           int
 	)
 	fs := flag.NewFlagSet("audit sink", flag.ContinueOnError)
-	fs.StringVar(&natsURL, "nats-url", nats.DefaultURL, "NATS server(s) holding MFA_EVENTS, comma-separated")
-	fs.StringVar(&creds, "nats-creds", "", "NATS credentials file")
+	conn.register(fs)
 	annotateEnv(fs)
 	fs.StringVar(&dbPath, "db", "", "SQLite file to copy the events into (created if missing), required")
 	fs.StringVar(&durable, "durable", "mfad-audit-sink", "durable consumer name: one per sink")
@@ -284,9 +291,9 @@ func runAuditSink(ctx context.Context, args []string, getenv func(string) string
 	if batch < 1 || batch > 10_000 {
 		return usageError{"audit sink: --batch must be 1 to 10000"}
 	}
-	nc, js, err := auditConnect(natsURL, creds, "mfad-audit-sink")
+	nc, js, _, err := auditConnect(ctx, conn, "mfad-audit-sink")
 	if err != nil {
-		return err
+		return fmt.Errorf("audit sink: %w", err)
 	}
 	defer nc.Close()
 	sink, err := sqlite.OpenSink(ctx, dbPath)
@@ -298,23 +305,27 @@ func runAuditSink(ctx context.Context, args []string, getenv func(string) string
 	return runSink(ctx, js, sink, durable, batch, log)
 }
 
-// auditConnect connects to NATS for the audit commands, reconnecting for ever: a
-// sink should outlive a NATS restart.
-func auditConnect(natsURL, creds, name string) (*nats.Conn, jetstream.JetStream, error) {
+// auditConnect connects to NATS for the audit commands, reconnecting for ever (a sink
+// should outlive a NATS restart), and finds MFA_EVENTS (activity.OpenStream).
+func auditConnect(ctx context.Context, f natsClientFlags, name string) (*nats.Conn, jetstream.JetStream, jetstream.Stream, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
-	if creds != "" {
-		opts = append(opts, nats.UserCredentials(creds))
+	if f.creds != "" {
+		opts = append(opts, nats.UserCredentials(f.creds))
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := nats.Connect(f.url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", natsURL, err)
+		return nil, nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(f.url), err)
 	}
-	js, err := jetstream.New(nc)
+	domain := f.domain
+	if domain == "none" {
+		domain = ""
+	}
+	js, stream, err := activity.OpenStream(ctx, nc, activity.EventsStream, domain)
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("JetStream: %w", err)
+		return nil, nil, nil, err
 	}
-	return nc, js, nil
+	return nc, js, stream, nil
 }
 
 // runSink copies events until ctx ends: fetch a batch, store it in one transaction,

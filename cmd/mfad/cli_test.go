@@ -141,7 +141,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	commands := []string{"mfad serve", "mfad token", "mfad audit verify", "mfad version", "mfad help"}
+	commands := []string{"mfad serve", "mfad token", "mfad nats-url", "mfad audit verify", "mfad version", "mfad help"}
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "help"}} {
 		stdout, stderr, err := runCLI(t, env(), args...)
 		if err != nil || stderr != "" {

@@ -25,7 +25,9 @@ type Config struct {
 	NATSURL     string
 	NATSListen  string
 	NATSCreds   string
-	Role        string
+	// NATSUsersFile holds the passwords of the embedded server's outside users.
+	NATSUsersFile string
+	Role          string
 
 	JWTSecret           string
 	JWKSURL             string
@@ -78,6 +80,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server(s), comma-separated; empty starts the embedded server")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client listen address of the embedded NATS server")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file (external NATS)")
+	fs.StringVar(&c.NATSUsersFile, "nats-users-file", "", "JSON file of the embedded NATS server's outside users and their passwords (gateway, auditor, producer; mfad nats-url); empty = <data-dir>/nats-users.json, generated at first start")
 	fs.StringVar(&c.Role, "role", "all", "what this process runs: all, api or worker")
 
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for bearer tokens (at least 32 bytes); empty with no JWKS/introspection = a generated dev secret")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -9,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestKill9UnderLoad (issue 5): `mfad serve` in its default shape (embedded NATS,
@@ -90,7 +91,8 @@ func TestKill9UnderLoad(t *testing.T) {
 
 	nl := p.waitLog("embedded NATS listening")
 	addr, _ := nl["addr"].(string)
-	js, err := jetstream.New(natstest.Connect(t, "nats://"+addr))
+	js, _, err := activity.OpenStream(context.Background(), natstest.Connect(t, natsURLOf(t, dataDir, addr, "auditor")),
+		activity.EventsStream, activity.DomainAuto)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -430,10 +430,10 @@ func TestServeEmbedded(t *testing.T) {
 	checkReady(t, base, []string{"nats", "database"})
 
 	// The embedded server is a real NATS server for outside clients too: the mfa
-	// micro service answers discovery there.
+	// micro service answers discovery there, for the auditor user.
 	t.Run("micro service on the embedded NATS", func(t *testing.T) {
 		addr, _ := nl["addr"].(string)
-		nc := natstest.Connect(t, "nats://"+addr)
+		nc := natstest.Connect(t, natsURLOf(t, dataDir, addr, "auditor"))
 		subject, err := micro.ControlSubject(micro.PingVerb, "mfa", "")
 		if err != nil {
 			t.Fatal(err)
@@ -450,14 +450,14 @@ func TestServeEmbedded(t *testing.T) {
 
 	p.stopCleanly()
 
-	// The no-configuration start leaves its state in the data dir; generated keys are
-	// readable by the owner only.
-	for _, name := range []string{"mfad.db", "nats", devJWTSecretFile, sealingKeyFile} {
+	// The no-configuration start leaves its state in the data dir; generated keys and
+	// passwords are readable by the owner only.
+	for _, name := range []string{"mfad.db", "nats", devJWTSecretFile, sealingKeyFile, natsUsersFile} {
 		st, err := os.Stat(filepath.Join(dataDir, name))
 		if err != nil {
 			t.Fatalf("data dir: %v", err)
 		}
-		isKey := name == devJWTSecretFile || name == sealingKeyFile
+		isKey := name == devJWTSecretFile || name == sealingKeyFile || name == natsUsersFile
 		if perm := st.Mode().Perm(); isKey && perm != 0o600 {
 			t.Fatalf("%s has mode %v, want 0600", name, perm)
 		}

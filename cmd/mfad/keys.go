@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels"
 )
 
 // Generated key files in the data dir. They make the no-configuration start work; a
@@ -23,34 +24,48 @@ const (
 )
 
 // loadOrCreateKey returns the base64 key in dataDir/name, creating a random 32-byte one
-// (mode 0600) on first use. The key is written to a temporary file and then linked into
-// place: link fails if the name exists, so processes starting at once agree on one key,
-// and none can read a file another is still writing.
+// (mode 0600) on first use.
 func loadOrCreateKey(dataDir, name string) ([]byte, error) {
 	path := filepath.Join(dataDir, name)
 	if key, err := readKey(path); !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails (Go 1.24+)
-	f, err := os.CreateTemp(dataDir, "."+name+".*")
+	created, err := createOnce(dataDir, name, []byte(base64.StdEncoding.EncodeToString(key)+"\n"))
 	if err != nil {
 		return nil, fmt.Errorf("create key file: %w", err)
 	}
-	defer os.Remove(f.Name())
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if err = errors.Join(err, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
-		return nil, fmt.Errorf("write key file %s: %w", path, err)
-	}
-	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+	if !created { // another process was first
 		return readKey(path)
-	} else if err != nil {
-		return nil, fmt.Errorf("create key file: %w", err)
 	}
 	return key, nil
+}
+
+// createOnce writes content to dataDir/name (mode 0600) unless the file exists, and
+// reports whether it did. The content goes to a temporary file first, which is then
+// linked into place: link fails if the name exists, so processes starting at once
+// agree on one file, and none can read a file another is still writing.
+func createOnce(dataDir, name string, content []byte) (bool, error) {
+	path := filepath.Join(dataDir, name)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return false, fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := os.CreateTemp(dataDir, "."+name+".*")
+	if err != nil {
+		return false, fmt.Errorf("create %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(content)
+	if err = errors.Join(err, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("create %s: %w", path, err)
+	}
+	return true, nil
 }
 
 func readKey(path string) ([]byte, error) {
@@ -106,4 +121,26 @@ func (c *Config) auditChain(create bool) (*audit.Chain, error) {
 		keys = [][]byte{key}
 	}
 	return audit.NewChain(keys...)
+}
+
+// sealer is the Sealer of MFAD_SECRET_KEY, or of the key file in the data dir, which
+// create makes on first use.
+func (c *Config) sealer(create bool) (*channels.Sealer, error) {
+	keys, err := c.sealingKeys()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		var key []byte
+		if create {
+			key, err = loadOrCreateKey(c.DataDir, sealingKeyFile)
+		} else if key, err = readKey(filepath.Join(c.DataDir, sealingKeyFile)); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no sealing key: set MFAD_SECRET_KEY (--secret-key) or keep %s in the data dir %s", sealingKeyFile, c.DataDir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{key}
+	}
+	return channels.NewSealer(keys...)
 }

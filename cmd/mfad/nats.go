@@ -1,20 +1,33 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/mfad/mfad/activity"
 )
 
+// embeddedNATS is the NATS server mfad runs in its own process when no external one is
+// configured, and the password of mfad's own user on it.
+type embeddedNATS struct {
+	*server.Server
+	password string
+}
+
 // startEmbeddedNATS runs a nats-server with JetStream inside this process. It listens
-// on cfg.NATSListen too, so `nats sub 'mfa.events.>'` and a gateway can connect.
-func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*server.Server, error) {
+// on cfg.NATSListen too, for the outside users of the data dir's NATS users file: no
+// connection is accepted without a user and password. mfad's own clients connect
+// in-process as a user whose password is made up now and never leaves memory.
+func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*embeddedNATS, error) {
 	host, portText, err := net.SplitHostPort(cfg.NATSListen)
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--nats-listen %q: %v", cfg.NATSListen, err)}
@@ -22,6 +35,10 @@ func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*server.Server, error) {
 	port, err := strconv.Atoi(portText)
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--nats-listen %q: bad port", cfg.NATSListen)}
+	}
+	users, err := cfg.natsUsers()
+	if err != nil {
+		return nil, err
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -33,17 +50,19 @@ func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*server.Server, error) {
 		}
 		ln.Close()
 	}
-	opts := &server.Options{
-		ServerName: "mfad-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
-		NoSigs:     true,
-		// The default 2-minute sync interval is kept: an event acknowledged by JetStream
-		// but lost in a host crash is republished at start by the relay, which compares
-		// the stream's last event with the audit log (audit.Relay.Reconcile).
+	password := randomPassword()
+	opts := &server.Options{}
+	if err := opts.ProcessConfigString(embeddedNATSConfig(password, users)); err != nil {
+		return nil, fmt.Errorf("configure embedded NATS accounts: %w", err)
 	}
+	opts.ServerName = "mfad-embedded"
+	opts.Host, opts.Port = host, port
+	opts.JetStream = true
+	opts.StoreDir = filepath.Join(cfg.DataDir, "nats")
+	opts.NoSigs = true
+	// The default 2-minute sync interval is kept: an event acknowledged by JetStream
+	// but lost in a host crash is republished at start by the relay, which compares
+	// the stream's last event with the audit log (audit.Relay.Reconcile).
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded NATS: %w", err)
@@ -54,13 +73,20 @@ func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*server.Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded NATS did not start listening on %s", cfg.NATSListen)
 	}
-	log.Info("embedded NATS listening", "addr", ns.Addr().String(), "store", opts.StoreDir)
-	return ns, nil
+	outside := make([]string, 0, len(users))
+	for _, u := range activity.OutsideUsers {
+		if _, ok := users[u]; ok {
+			outside = append(outside, u)
+		}
+	}
+	log.Info("embedded NATS listening", "addr", ns.Addr().String(), "store", opts.StoreDir,
+		"users", strings.Join(outside, ","))
+	return &embeddedNATS{Server: ns, password: password}, nil
 }
 
 // connectNATS connects to the embedded server in-process (no TCP: about twice the
 // request throughput) or to the external URL, reconnecting for ever.
-func connectNATS(cfg *Config, ns *server.Server, name string, log *slog.Logger) (*nats.Conn, error) {
+func connectNATS(cfg *Config, ns *embeddedNATS, name string, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -78,11 +104,25 @@ func connectNATS(cfg *Config, ns *server.Server, name string, log *slog.Logger) 
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", "conn", name, "url", nc.ConnectedUrlRedacted())
 		}),
+		// Without a handler nats.go drops asynchronous errors. A permissions violation
+		// here means the NATS user of an external server lacks a grant mfad needs
+		// (README: Running against an external NATS cluster).
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"conn", name, "err", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				log.Error("NATS refused an operation", attrs...)
+				return
+			}
+			log.Warn("NATS error", attrs...)
+		}),
 	}
 	url := cfg.NATSURL
 	if ns != nil {
 		url = ns.ClientURL()
-		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalNATSUser, ns.password))
 	}
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
@@ -98,8 +138,42 @@ func connectNATS(cfg *Config, ns *server.Server, name string, log *slog.Logger) 
 type natsLog struct{ log *slog.Logger }
 
 func (l *natsLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
 func (l *natsLog) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLog) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// Warnf logs the server's warnings, except its advice to hash passwords: the embedded
+// server's configuration lives in memory only, and the passwords are in the users file
+// in clear anyway (mfad nats-url prints them).
+func (l *natsLog) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Plaintext passwords detected") {
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
+}
+
+// Errorf logs the server's errors, except a client's own fault (a wrong password, an
+// operation its user is not allowed) at warning level: a stranger knocking at the
+// port is not a failure of mfad, and must not flood the error log.
+func (l *natsLog) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if clientFault(msg) {
+		l.log.Warn(msg)
+		return
+	}
+	l.log.Error(msg)
+}
+
+// clientFault recognises nats-server's log lines about a client's authentication or
+// permissions (server/client.go: authViolation, pubPermissionViolation, …).
+func clientFault(msg string) bool {
+	for _, s := range []string{"authentication error", "Publish Violation", "Subscription Violation"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *natsLog) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *natsLog) Tracef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }

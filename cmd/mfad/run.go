@@ -20,9 +20,13 @@ Usage:
   mfad serve   [flags]   run the service (HTTP API, workers, outbox relay; embedded NATS
                          and SQLite in ./data unless configured otherwise)
   mfad token   [flags]   print a signed development token
+  mfad nats-url --role R print the embedded NATS server's URL for an outside user:
+                         gateway, auditor or producer
   mfad audit verify      check the audit log's hash chain
   mfad audit tail        follow events from NATS, human-readable
   mfad audit sink        copy MFA_EVENTS into another SQLite file
+  mfad keys status       what each sealing key still seals
+  mfad keys reseal       seal secrets again under the first key (key rotation)
   mfad store copy        copy the data dir's SQLite database into PostgreSQL
   mfad version           print version, commit and Go version
   mfad help [command]    show help
@@ -51,8 +55,12 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(rest, getenv, stdout, stderr)
+	case "nats-url":
+		return runNATSURL(rest, getenv, stdout)
 	case "audit":
 		return runAudit(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "store":
 		return runStore(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":

@@ -12,7 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp"
@@ -76,7 +75,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var ns *server.Server
+	var ns *embeddedNATS
 	if cfg.NATSURL == "" {
 		if ns, err = startEmbeddedNATS(cfg, log); err != nil {
 			return err
@@ -293,18 +292,7 @@ func relayHolder() string {
 }
 
 func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit func(), reg prometheus.Registerer, log *slog.Logger) (*channels.Worker, error) {
-	keys, err := cfg.sealingKeys()
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		key, err := loadOrCreateKey(cfg.DataDir, sealingKeyFile)
-		if err != nil {
-			return nil, err
-		}
-		keys = [][]byte{key}
-	}
-	sealer, err := channels.NewSealer(keys...)
+	sealer, err := cfg.sealer(true)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mfad/mfad/activity"
 )
 
 // eventWatch follows MFA_EVENTS and pairs each event with the reply that caused it:
@@ -32,12 +34,14 @@ func startEventWatch(ctx context.Context, url string) (*eventWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to NATS for --events: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	// The embedded server's auditor (mfad nats-url --role auditor) reaches MFA_EVENTS
+	// through a JetStream domain; a server without accounts directly.
+	_, stream, err := activity.OpenStream(ctx, nc, activity.EventsStream, activity.DomainAuto)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	cons, err := js.OrderedConsumer(ctx, "MFA_EVENTS", jetstream.OrderedConsumerConfig{
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"mfa.events.>"},
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})

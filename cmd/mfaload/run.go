@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each scenario")
 	fs.IntVar(&o.conns, "c", 64, "concurrent connections")
 	fs.BoolVar(&o.events, "events", false, "measure reply → event lag on mfa.events.> (needs --nats-url)")
-	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL for --events")
+	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL for --events; for mfad's embedded server: $(mfad nats-url --role auditor)")
 	fs.IntVar(&o.pid, "pid", 0, "mfad's process id, to sample its peak RSS")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
 	var cmp options

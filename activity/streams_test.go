@@ -1,0 +1,133 @@
+package activity_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mfad/mfad/activity"
+	"github.com/mfad/mfad/activity/natstest"
+)
+
+// TestEnsureStreamsLocksAnExistingEventsStream: an MFA_EVENTS created before deletes and
+// purges were denied, events in it, gets both flags at the next start, and from then
+// on neither a purge nor a delete goes through.
+func TestEnsureStreamsLocksAnExistingEventsStream(t *testing.T) {
+	ns := natstest.Server(t)
+	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	old := activity.StreamConfigs(1)[0]
+	old.DenyDelete, old.DenyPurge = false, false
+	if _, err := js.CreateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := js.Publish(ctx, "mfa.events.verify.failed", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // and again, as every start does
+		if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := js.Stream(ctx, activity.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.CachedInfo().Config; !cfg.DenyDelete || !cfg.DenyPurge {
+		t.Fatalf("MFA_EVENTS after EnsureStreams: deny_delete=%t deny_purge=%t", cfg.DenyDelete, cfg.DenyPurge)
+	}
+	if err := s.Purge(ctx); err == nil {
+		t.Fatal("purge went through")
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject("mfa.events.verify.failed")); err == nil {
+		t.Fatal("purge of a subject went through")
+	}
+	if err := s.DeleteMsg(ctx, 2); err == nil {
+		t.Fatal("delete went through")
+	}
+	if err := s.SecureDeleteMsg(ctx, 3); err == nil {
+		t.Fatal("secure delete went through")
+	}
+	// An operator who wants the flags off again is refused by the server, not by mfad.
+	if _, err := js.UpdateStream(ctx, old); err == nil || !strings.Contains(err.Error(), "can not cancel deny") {
+		t.Fatalf("turning deny_delete off: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs != 3 {
+		t.Fatalf("MFA_EVENTS holds %d messages (%v), want 3", info.State.Msgs, err)
+	}
+	if _, err := js.Stream(ctx, activity.GatewayDeadStream); err != nil {
+		t.Fatalf("dead letter stream: %v", err)
+	}
+}
+
+// TestEnsureStreamsReportsWhatTheServerRefuses: a stream someone made in a shape
+// nats-server cannot update to mfad's fails the start, naming the stream.
+func TestEnsureStreamsReportsWhatTheServerRefuses(t *testing.T) {
+	ns := natstest.Server(t)
+	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mem := activity.StreamConfigs(1)[0]
+	mem.Storage = jetstream.MemoryStorage
+	if _, err := js.CreateStream(ctx, mem); err != nil {
+		t.Fatal(err)
+	}
+	err = activity.EnsureStreams(ctx, js, 1)
+	if err == nil || !strings.Contains(err.Error(), activity.EventsStream) || !strings.Contains(err.Error(), "storage type") {
+		t.Fatalf("EnsureStreams on a memory MFA_EVENTS: %v", err)
+	}
+}
+
+// TestGatewayConsumer: mfad creates the gateway's pull consumer, leaves the gateway's
+// tuning alone at the next start, and refuses to start beside a push consumer by that
+// name.
+func TestGatewayConsumer(t *testing.T) {
+	ns := natstest.Server(t)
+	js := natstest.JetStream(t, natstest.Connect(t, ns.ClientURL())) // EnsureStreams
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
+	if err != nil {
+		t.Fatalf("the gateway consumer: %v", err)
+	}
+	if cfg := c.CachedInfo().Config; cfg.DeliverSubject != "" || cfg.AckPolicy != jetstream.AckExplicitPolicy {
+		t.Fatalf("gateway consumer %+v", cfg)
+	}
+	tuned := activity.GatewayConsumerConfig()
+	tuned.AckWait, tuned.MaxDeliver = time.Minute, 7
+	if _, err := js.UpdateConsumer(ctx, activity.NotifyStream, tuned); err != nil {
+		t.Fatal(err)
+	}
+	if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	c, err = js.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
+	if err != nil || c.CachedInfo().Config.AckWait != time.Minute || c.CachedInfo().Config.MaxDeliver != 7 {
+		t.Fatalf("the gateway's tuning after a restart: %+v (%v)", c.CachedInfo().Config, err)
+	}
+
+	if err := js.DeleteConsumer(ctx, activity.NotifyStream, activity.GatewayConsumer); err != nil {
+		t.Fatal(err)
+	}
+	push := activity.GatewayConsumerConfig()
+	push.DeliverSubject = "somewhere"
+	if _, err := js.CreatePushConsumer(ctx, activity.NotifyStream, push); err != nil {
+		t.Fatal(err)
+	}
+	if err := activity.EnsureStreams(ctx, js, 1); err == nil || !strings.Contains(err.Error(), "push consumer") {
+		t.Fatalf("EnsureStreams beside a push mfad-gateway: %v", err)
+	}
+}
