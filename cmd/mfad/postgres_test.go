@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/activity/natstest"
 	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels/postgres"
@@ -528,7 +529,8 @@ func TestStoreCopyThenServe(t *testing.T) {
 
 	nl := p.waitLog("embedded NATS listening")
 	addr, _ := nl["addr"].(string)
-	js, err := jetstream.New(natstest.Connect(t, "nats://"+addr))
+	js, _, err := activity.OpenStream(context.Background(), natstest.Connect(t, natsURLOf(t, dataDir, addr, "auditor")),
+		activity.EventsStream, activity.DomainAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
