@@ -6,3 +6,12 @@ func Unchain(s *Store, base int64) {
 	s.unchained = true
 	s.unchainedSeq.Store(base)
 }
+
+// CopiedColumns are the columns `mfad store copy` moves, by table.
+func CopiedColumns() map[string][]string {
+	out := map[string][]string{}
+	for _, c := range copiedTables {
+		out[c.name] = c.columns
+	}
+	return out
+}

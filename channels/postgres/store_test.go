@@ -3,12 +3,16 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/audit"
@@ -513,4 +517,72 @@ func TestKeyRotationOnPostgres(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSchemaMatchesSQLite: every table and column of the SQLite schema (of record,
+// schema.sql) exists here with the same name, and `mfad store copy` moves every one of
+// them: a column added to one store and not the other fails here, not in a copy.
+func TestSchemaMatchesSQLite(t *testing.T) {
+	srv := pgtest.Shared(t)
+	url := srv.NewDatabase(t)
+	open(t, url)
+	path := filepath.Join(t.TempDir(), "mfad.db")
+	sqlitetest.Open(t, path)
+	lite, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	pg, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(context.Background())
+	columns := func(rows interface {
+		Next() bool
+		Scan(...any) error
+		Err() error
+	}) []string {
+		var out []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	tables, err := lite.Query(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := columns(tables)
+	tables.Close()
+	copied := postgres.CopiedColumns()
+	if len(names) != len(copied) {
+		t.Fatalf("SQLite tables %v, copied %v", names, copied)
+	}
+	for _, table := range names {
+		lr, err := lite.Query(`SELECT name FROM pragma_table_info(?)`, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := columns(lr)
+		lr.Close()
+		pr, err := pg.Query(context.Background(), `SELECT column_name::text FROM information_schema.columns WHERE table_name = $1`, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := columns(pr)
+		c := slices.Clone(copied[table])
+		slices.Sort(c)
+		if !slices.Equal(got, want) || !slices.Equal(c, want) {
+			t.Errorf("table %s: SQLite %v, PostgreSQL %v, copied %v", table, want, got, c)
+		}
+	}
 }
