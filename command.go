@@ -32,6 +32,15 @@ const (
 	CmdDashboard        = "dashboard.stats"   // GET /api/v1/dashboard/stats (admin)
 )
 
+// WebAuthn commands (channels/webauthn.go). A sign-in is finished by CmdVerify.
+const (
+	CmdWebAuthnRegisterOptions = "webauthn.register.options" // start registering a credential
+	CmdWebAuthnRegisterVerify  = "webauthn.register.verify"  // finish it with the browser's credential
+	CmdWebAuthnLoginOptions    = "webauthn.login.options"    // a sign-in challenge (finished by CmdVerify)
+	CmdWebAuthnList            = "webauthn.list"             // verified credentials
+	CmdWebAuthnRemove          = "webauthn.remove"           // remove one credential
+)
+
 // Command is the envelope sent from an entry point (HTTP dialect or activity ingest) to
 // the workers. Its JSON form is the NATS contract of API.md §4.
 type Command struct {

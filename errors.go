@@ -40,6 +40,16 @@ const (
 	CodeGatewayTimeout      = "GATEWAY_TIMEOUT"
 )
 
+// Outcome codes of WebAuthn (channels/webauthn.go).
+const (
+	CodeInvalidChallenge     = "INVALID_CHALLENGE"      // WebAuthn: unknown, used, expired or someone else's
+	CodeInvalidCredential    = "INVALID_CREDENTIAL"     // WebAuthn: the attestation or assertion did not verify
+	CodeCredentialNotAllowed = "CREDENTIAL_NOT_ALLOWED" // WebAuthn: refused by policy (synced, AAGUID)
+	CodeCredentialExists     = "CREDENTIAL_EXISTS"      // WebAuthn: the credential id is already registered
+	CodeCredentialNotFound   = "CREDENTIAL_NOT_FOUND"
+	CodeCredentialLimit      = "CREDENTIAL_LIMIT_REACHED"
+)
+
 // Validation reasons, the "why" of a VALIDATION_ERROR or MALFORMED_REQUEST on one field.
 const (
 	ReasonRequired = "required" // missing or empty
@@ -92,6 +102,16 @@ var (
 	ErrNotFound            = &Error{Code: CodeNotFound}
 	ErrForbidden           = &Error{Code: CodeForbidden}
 	ErrKeyReused           = &Error{Code: CodeKeyReused}
+)
+
+// Sentinel outcomes of WebAuthn.
+var (
+	ErrInvalidChallenge     = &Error{Code: CodeInvalidChallenge}
+	ErrInvalidCredential    = &Error{Code: CodeInvalidCredential}
+	ErrCredentialNotAllowed = &Error{Code: CodeCredentialNotAllowed}
+	ErrCredentialExists     = &Error{Code: CodeCredentialExists}
+	ErrCredentialNotFound   = &Error{Code: CodeCredentialNotFound}
+	ErrCredentialLimit      = &Error{Code: CodeCredentialLimit}
 )
 
 // Invalid reports a request field that breaks a rule.

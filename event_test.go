@@ -29,6 +29,16 @@ func TestEventCatalogueInREADME(t *testing.T) {
 	}
 }
 
+// TestEventSummariesAreForPeople: When is the summary a feed shows; how to read an
+// event's members is the docs' business (README, under the table).
+func TestEventSummariesAreForPeople(t *testing.T) {
+	for typ, kind := range EventCatalogue {
+		if strings.Contains(kind.When, "mfa:") || strings.ContainsAny(kind.When, "`") {
+			t.Errorf("the summary of %s names a member of the event: %q", typ, kind.When)
+		}
+	}
+}
+
 func TestLang(t *testing.T) {
 	for header, want := range map[string]string{
 		"": "en", "es": "es", "es-ES": "es", "ES": "es", "en-US,es;q=0.9": "en", "fr, es;q=0.5": "es",

@@ -35,6 +35,14 @@ const (
 	MsgBadRequest        = "bad_request" // DruID error envelope, status 400
 )
 
+// Success messages of WebAuthn.
+const (
+	MsgWebAuthnOptions = "webauthn_options"
+	MsgWebAuthnAdded   = "webauthn_added"
+	MsgWebAuthnListed  = "webauthn_listed"
+	MsgWebAuthnRemoved = "webauthn_removed"
+)
+
 // catalogue holds every user-facing text in both languages, in one place.
 var catalogue = map[string][2]string{ // key → {en, es}
 	// successes
@@ -86,6 +94,18 @@ var catalogue = map[string][2]string{ // key → {en, es}
 	CodeInternal:            {"Internal server error", "Error interno del servidor"},
 	CodeUnavailable:         {"The service is temporarily unavailable, try again", "El servicio no está disponible temporalmente, inténtelo de nuevo"},
 	CodeGatewayTimeout:      {"The authorization server could not be reached", "No se ha podido contactar con el servidor de autorización"},
+
+	// WebAuthn
+	MsgWebAuthnOptions:       {"Use your security key or passkey", "Use su llave de seguridad o su llave de acceso"},
+	MsgWebAuthnAdded:         {"Security key or passkey registered successfully", "Llave de seguridad o llave de acceso registrada correctamente"},
+	MsgWebAuthnListed:        {"Security keys and passkeys retrieved successfully", "Llaves de seguridad y llaves de acceso obtenidas correctamente"},
+	MsgWebAuthnRemoved:       {"Security key or passkey removed successfully", "Llave de seguridad o llave de acceso eliminada correctamente"},
+	CodeInvalidChallenge:     {"The WebAuthn challenge is unknown, used or expired; start again", "El desafío WebAuthn es desconocido, ya se usó o ha caducado; empiece de nuevo"},
+	CodeInvalidCredential:    {"The security key or passkey response could not be verified", "No se ha podido verificar la respuesta de la llave de seguridad o llave de acceso"},
+	CodeCredentialNotAllowed: {"This security key or passkey is not allowed by the service's policy", "La política del servicio no permite esta llave de seguridad o llave de acceso"},
+	CodeCredentialExists:     {"This security key or passkey is already registered", "Esta llave de seguridad o llave de acceso ya está registrada"},
+	CodeCredentialNotFound:   {"Security key or passkey not found", "Llave de seguridad o llave de acceso no encontrada"},
+	CodeCredentialLimit:      {"The maximum number of security keys and passkeys is reached", "Se ha alcanzado el número máximo de llaves de seguridad y llaves de acceso"},
 
 	// validation reasons; %s is the field name
 	ReasonRequired: {"the field %s is required", "el campo %s es obligatorio"},

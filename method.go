@@ -10,6 +10,8 @@ const (
 	KindTOTP  Kind = "totp"
 	KindSMS   Kind = "sms"
 	KindEmail Kind = "email"
+	// KindWebAuthn is a WebAuthn credential: a security key or a passkey.
+	KindWebAuthn Kind = "webauthn"
 )
 
 // KindRules is what a kind of method can do. Every rule that depends on the kind reads
@@ -36,6 +38,8 @@ var Kinds = []KindRules{
 		Verified: EventTOTPDeviceVerified, Removed: EventTOTPDeviceRemoved},
 	{Kind: KindSMS, Channel: true, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
 	{Kind: KindEmail, Channel: true, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
+	{Kind: KindWebAuthn, Channel: true, Strong: true, Object: ObjectWebAuthnCredential,
+		Verified: EventWebAuthnRegistered, Removed: EventWebAuthnRemoved},
 }
 
 var kindIndex = func() map[Kind]int {
@@ -77,6 +81,7 @@ const (
 	VerifiedBySMS        = "sms"
 	VerifiedByEmail      = "email"
 	VerifiedByBackupCode = "backup_code"
+	VerifiedByWebAuthn   = "webauthn"
 )
 
 // Method is a verified second factor as every read shows it. Secrets never leave the

@@ -1,6 +1,9 @@
 package mfa
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Parameters of the commands (Command.Params) and the data of their replies
 // (Reply.Data). The dialects in handlers/ translate their own field names to and from
@@ -87,15 +90,70 @@ type OTPSent struct {
 	ExpiresIn int `json:"expires_in"` // seconds
 }
 
-// VerifyParams is a sign-in verification: exactly one of Code and BackupCode.
+// VerifyParams is a sign-in verification: exactly one of Code, BackupCode and
+// WebAuthn (an assertion, the browser's credential.toJSON(), answering the challenge
+// ChallengeID names).
 type VerifyParams struct {
-	Code       string `json:"code,omitempty"`
-	BackupCode string `json:"backup_code,omitempty"`
+	Code        string          `json:"code,omitempty"`
+	BackupCode  string          `json:"backup_code,omitempty"`
+	ChallengeID string          `json:"challenge_id,omitempty"`
+	WebAuthn    json.RawMessage `json:"webauthn,omitempty"`
 }
 
-// Verified is the data of a successful sign-in verification.
+// Verified is the data of a successful sign-in verification. UserVerified is set for
+// WebAuthn: whether the authenticator verified the user (PIN, biometrics), which an
+// identity provider needs to grant AAL2 on the key alone.
 type Verified struct {
-	Method string `json:"method"` // one of the VerifiedBy* constants
+	Method       string `json:"method"` // one of the VerifiedBy* constants
+	UserVerified *bool  `json:"user_verified,omitempty"`
+}
+
+// WebAuthnRegisterParams starts registering a security key or passkey.
+type WebAuthnRegisterParams struct {
+	DeviceName string `json:"device_name"`
+}
+
+// WebAuthnOptions is the data of a started WebAuthn ceremony: the id to send back with
+// the browser's answer, and the options to hand to the browser as they are
+// (PublicKeyCredential.parseCreationOptionsFromJSON or parseRequestOptionsFromJSON).
+type WebAuthnOptions struct {
+	ChallengeID string          `json:"challenge_id"`
+	ExpiresIn   int             `json:"expires_in"` // seconds
+	PublicKey   json.RawMessage `json:"public_key"`
+}
+
+// WebAuthnRegisterVerifyParams finishes a registration with the browser's
+// credential.toJSON().
+type WebAuthnRegisterVerifyParams struct {
+	ChallengeID string          `json:"challenge_id"`
+	Credential  json.RawMessage `json:"credential"`
+}
+
+// WebAuthnCredential is a registered security key or passkey as reads show it: never
+// its public key or credential id.
+type WebAuthnCredential struct {
+	ID             int64      `json:"id"`
+	Name           string     `json:"name"`
+	AAGUID         string     `json:"aaguid"` // the authenticator model, a UUID
+	UserVerified   bool       `json:"user_verified"`
+	BackupEligible bool       `json:"backup_eligible"` // a synced passkey (or one that may be)
+	BackupState    bool       `json:"backup_state"`    // backed up now
+	Flagged        bool       `json:"flagged"`         // its sign counter went backwards: refused
+	Transports     []string   `json:"transports,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	LastUsedAt     *time.Time `json:"last_used_at,omitempty"`
+}
+
+// WebAuthnRegistered is the data of a finished registration. BackupCodes are set when
+// this was the user's first strong factor.
+type WebAuthnRegistered struct {
+	WebAuthnCredential
+	BackupCodes []string `json:"backup_codes,omitempty"`
+}
+
+// WebAuthnCredentials is the data of the credential list.
+type WebAuthnCredentials struct {
+	Credentials []WebAuthnCredential `json:"credentials"`
 }
 
 // ChannelParams drives a DruID channel: register (Address), validate (Code), delete.

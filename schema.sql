@@ -11,7 +11,10 @@ CREATE TABLE users (
     failed_attempts    INTEGER NOT NULL DEFAULT 0,
     locked_until       INTEGER NOT NULL DEFAULT 0,
     created_at         INTEGER NOT NULL,
-    updated_at         INTEGER NOT NULL
+    updated_at         INTEGER NOT NULL,
+    -- The user handle WebAuthn credentials are bound to: 32 random bytes, made once and
+    -- never derived from the user id (authenticators keep it; it must say nothing).
+    webauthn_handle    BLOB
 ) STRICT;
 
 -- Second factors. A row with verified = 0 is a pending setup or registration: it is not a
@@ -21,7 +24,7 @@ CREATE TABLE users (
 CREATE TABLE methods (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id         TEXT    NOT NULL REFERENCES users (id),
-    kind            TEXT    NOT NULL CHECK (kind IN ('totp', 'sms', 'email')),
+    kind            TEXT    NOT NULL CHECK (kind IN ('totp', 'sms', 'email', 'webauthn')),
     label           TEXT    NOT NULL DEFAULT '',
     secret_enc      BLOB,                 -- TOTP secret, sealed
     destination_enc BLOB,                 -- phone number or e-mail address, sealed
@@ -42,6 +45,37 @@ CREATE TABLE methods (
 CREATE INDEX methods_by_user ON methods (user_id, verified, kind);
 -- The sweeper deletes expired pending setups and registrations (channels/sweep.go).
 CREATE INDEX methods_pending ON methods (expires_at) WHERE verified = 0;
+
+-- A WebAuthn credential of a method of kind 'webauthn'. Nothing here is secret (the
+-- private key never leaves the authenticator). credential_id is unique across users: a
+-- credential registered to one user cannot be registered to another (WebAuthn §7.1).
+CREATE TABLE webauthn_credentials (
+    method_id          INTEGER PRIMARY KEY REFERENCES methods (id) ON DELETE CASCADE,
+    credential_id      BLOB    NOT NULL UNIQUE,
+    public_key         BLOB    NOT NULL, -- COSE_Key
+    sign_count         INTEGER NOT NULL DEFAULT 0, -- highest accepted; only ever raised
+    aaguid             BLOB    NOT NULL,
+    user_verified      INTEGER NOT NULL CHECK (user_verified IN (0, 1)), -- at registration
+    backup_eligible    INTEGER NOT NULL CHECK (backup_eligible IN (0, 1)),
+    backup_state       INTEGER NOT NULL CHECK (backup_state IN (0, 1)), -- as of the last use
+    attestation_format TEXT    NOT NULL DEFAULT '',
+    transports         TEXT    NOT NULL DEFAULT '', -- comma-separated
+    attachment         TEXT    NOT NULL DEFAULT '',
+    flagged_at         INTEGER -- a sign counter that did not increase: refused from then on
+) STRICT;
+
+-- Outstanding WebAuthn ceremonies: the library's session (challenge, allowed
+-- credentials, user verification), sealed like secrets, single use, five minutes.
+CREATE TABLE webauthn_challenges (
+    id             TEXT    PRIMARY KEY,
+    user_id        TEXT    NOT NULL,
+    purpose        TEXT    NOT NULL CHECK (purpose IN ('register', 'login')),
+    session_sealed BLOB    NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX webauthn_challenges_by_user ON webauthn_challenges (user_id, purpose, created_at);
+CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges (expires_at);
 
 -- Backup codes: keyed hashes only (HMAC-SHA-256 under key_id), each usable once.
 CREATE TABLE backup_codes (

@@ -56,6 +56,7 @@ func TestEncodeEventPerAS2Type(t *testing.T) {
 		{mfa.EventVerifyFailed, "Reject", false, false},
 		{mfa.EventVerifyLocked, "Block", false, false},
 		{mfa.EventChannelCodeSent, "Announce", false, false},
+		{mfa.EventWebAuthnFlagged, "Flag", false, false},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

@@ -80,9 +80,9 @@ func Parse(body []byte, verb string) (Activity, error) {
 			switch {
 			case !known:
 				p.add("context.mfa_channel", mfa.ReasonEnum)
-			case kind == mfa.KindTOTP && verb != VerbDelete:
-				// TOTP devices are set up with their secret through the other dialects;
-				// DruID can only remove them.
+			case !kind.Rules().Address && verb != VerbDelete:
+				// TOTP devices and WebAuthn credentials are set up through the other
+				// dialects (a secret, a browser ceremony); DruID can only remove them.
 				p.add("context.mfa_channel", mfa.ReasonEnum)
 			default:
 				a.Channel = kind

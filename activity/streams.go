@@ -20,7 +20,8 @@ import (
 //     nats-server refuses to turn either flag off again, so this is for good.
 //   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
 //   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
-//   - MFA_GATEWAY_DEAD holds what the gateway gave up sending, a week, for an operator.
+//   - MFA_GATEWAY_DEAD holds what the gateway gave up sending, without the codes, a
+//     week, for an operator.
 func StreamConfigs(replicas int) []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{

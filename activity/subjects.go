@@ -34,7 +34,8 @@ const (
 	NotifySubjectT = "mfa.notify.%s"
 	NotifySMS      = "mfa.notify.sms"
 	NotifyEmail    = "mfa.notify.email"
-	// GatewayConsumer is the SMS/e-mail gateway's durable pull consumer on MFA_NOTIFY.
+	// GatewayConsumer is the SMS/e-mail gateway's durable pull consumer on MFA_NOTIFY,
+	// shared by every instance of mfad gateway.
 	// mfad creates it (EnsureStreams), so that it exists as a pull consumer before the
 	// gateway may touch it: see GatewayConsumerConfig.
 	GatewayConsumer = "mfad-gateway"

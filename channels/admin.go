@@ -26,6 +26,10 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 			return nil, err
 		}
 	}
+	// An outstanding WebAuthn registration must not finish after the reset.
+	if _, err := tx.DeleteChallenges(ctx, userID); err != nil {
+		return nil, err
+	}
 	if err := r.emit(ctx, tx, c, mfa.EventAdminReset, userObject(userID), map[string]any{"removed": len(all)}); err != nil {
 		return nil, err
 	}

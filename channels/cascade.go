@@ -84,12 +84,11 @@ func (r *rules) setSignIn(ctx context.Context, tx Tx, c *call, on bool, reason s
 	return nil
 }
 
-// added records a method becoming verified: its event, and a security notice to the
-// user's addresses (NIST SP 800-63B: notify on every binding change), the new one
-// included.
-func (r *rules) added(ctx context.Context, tx Tx, c *call, m Method) error {
+// added records a method becoming verified: its event (with detail, the kind's facts
+// about it), and a security notice to the user's addresses (NIST SP 800-63B: notify on
+// every binding change), the new one included.
+func (r *rules) added(ctx context.Context, tx Tx, c *call, m Method, detail map[string]any) error {
 	if ev := m.Kind.Rules().Verified; ev != "" {
-		detail := map[string]any(nil)
 		if m.Kind.Rules().Address {
 			detail = map[string]any{"channel": m.Kind}
 		}

@@ -151,7 +151,7 @@ func (r *rules) confirmChannel(ctx context.Context, tx Tx, c *call, kind mfa.Kin
 		if _, err := tx.MarkVerified(ctx, oc.Method.ID, c.now, -1, 0); err != nil {
 			return err
 		}
-		if err := r.added(ctx, tx, c, oc.Method); err != nil {
+		if err := r.added(ctx, tx, c, oc.Method, nil); err != nil {
 			return err
 		}
 	}

@@ -100,7 +100,7 @@ func TestDashboardStats(t *testing.T) {
 	}
 
 	wantAdoption := mfa.Adoption{UsersSeen: 63, SignInEnabled: 2, UsersWithMethod: 2,
-		Methods: map[mfa.Kind]int{mfa.KindTOTP: 3, mfa.KindSMS: 1, mfa.KindEmail: 0}}
+		Methods: map[mfa.Kind]int{mfa.KindTOTP: 3, mfa.KindSMS: 1, mfa.KindEmail: 0, mfa.KindWebAuthn: 0}}
 	if fmt.Sprint(st.Adoption) != fmt.Sprint(wantAdoption) {
 		t.Errorf("adoption %+v, want %+v", st.Adoption, wantAdoption)
 	}
@@ -128,7 +128,7 @@ func TestDashboardStatsEmptyStore(t *testing.T) {
 	}
 	// Empty is zero, never null: the page draws these without checks.
 	raw := string(r.Data)
-	for _, part := range []string{`"users":[]`, `"methods":{"email":0,"sms":0,"totp":0}`, `"audit_unpublished":0`} {
+	for _, part := range []string{`"users":[]`, `"methods":{"email":0,"sms":0,"totp":0,"webauthn":0}`, `"audit_unpublished":0`} {
 		if !strings.Contains(raw, part) {
 			t.Errorf("reply lacks %s: %s", part, raw)
 		}

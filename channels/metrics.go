@@ -33,7 +33,7 @@ var verifyResultLabels = [numVerifyResults]string{"", "success", "failure", "rep
 // sign-in code refused before it was known which method it was for, and "other" so
 // that no unexpected value becomes a label.
 var verifyMethods = [...]string{
-	mfa.VerifiedByTOTP, mfa.VerifiedBySMS, mfa.VerifiedByEmail, mfa.VerifiedByBackupCode, "code", "other",
+	mfa.VerifiedByTOTP, mfa.VerifiedBySMS, mfa.VerifiedByEmail, mfa.VerifiedByBackupCode, mfa.VerifiedByWebAuthn, "code", "other",
 }
 
 func methodIndex(m string) int {

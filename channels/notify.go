@@ -21,6 +21,8 @@ const (
 	noticeMFADisabled    = "mfa_disabled"
 	noticeBackupReissued = "mfa_backup_codes_regenerated"
 	noticeLocked         = "mfa_locked"
+	// noticeCredentialFlagged: a security key's sign counter went backwards (a clone?).
+	noticeCredentialFlagged = "mfa_credential_flagged"
 )
 
 // notification is the body of a message on mfa.notify.sms|email.

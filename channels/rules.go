@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	mfa "github.com/mfad/mfad"
 )
 
@@ -16,6 +18,7 @@ type rules struct {
 	cfg    Config
 	sealer *Sealer
 	log    *slog.Logger
+	wa     *webauthn.WebAuthn // the relying party of cfg.WebAuthn
 }
 
 // routes is every command the workers run: the whole surface of the "mfa" micro
@@ -43,6 +46,12 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdAdminReset:       {fn: r.adminReset, msg: mfa.MsgMFAReset},
 		mfa.CmdActivityRejected: {fn: r.activityRejected, msg: mfa.MsgOK},
 		mfa.CmdDashboard:        {fn: r.dashboardStats, msg: mfa.MsgOK, read: true},
+
+		mfa.CmdWebAuthnRegisterOptions: {fn: r.webauthnRegisterOptions, msg: mfa.MsgWebAuthnOptions},
+		mfa.CmdWebAuthnRegisterVerify:  {fn: r.webauthnRegisterVerify, msg: mfa.MsgWebAuthnAdded},
+		mfa.CmdWebAuthnLoginOptions:    {fn: r.webauthnLoginOptions, msg: mfa.MsgWebAuthnOptions},
+		mfa.CmdWebAuthnList:            {fn: r.webauthnList, msg: mfa.MsgWebAuthnListed, read: true},
+		mfa.CmdWebAuthnRemove:          {fn: r.webauthnRemove, msg: mfa.MsgWebAuthnRemoved},
 	}
 }
 

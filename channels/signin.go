@@ -77,13 +77,20 @@ func (r *rules) signInDisable(ctx context.Context, tx Tx, c *call) (any, error) 
 }
 
 // verify is the sign-in verification: a code (an outstanding SMS/e-mail code first,
-// then every verified TOTP device) or a backup code.
+// then every verified TOTP device), a backup code, or a WebAuthn assertion
+// (webauthn.go).
 func (r *rules) verify(ctx context.Context, tx Tx, c *call) (any, error) {
 	var p mfa.VerifyParams
 	if err := c.params(&p); err != nil {
 		return nil, err
 	}
-	if (p.Code == "") == (p.BackupCode == "") {
+	assertion := len(p.WebAuthn) > 0
+	switch {
+	case assertion && (p.Code != "" || p.BackupCode != ""):
+		return nil, mfa.Invalid("webauthn", mfa.ReasonMismatch)
+	case assertion && p.ChallengeID == "":
+		return nil, mfa.Invalid("challenge_id", mfa.ReasonRequired)
+	case !assertion && (p.Code == "") == (p.BackupCode == ""):
 		return nil, mfa.Invalid("code", mfa.ReasonRequired)
 	}
 	u, err := tx.User(ctx, c.cmd.UserID)
@@ -98,6 +105,9 @@ func (r *rules) verify(ctx context.Context, tx Tx, c *call) (any, error) {
 	}
 	if !u.SignInEnabled || len(methods) == 0 {
 		return nil, mfa.ErrMFANotEnabled
+	}
+	if assertion {
+		return r.verifyWebAuthn(ctx, tx, c, u, p)
 	}
 	var devices []Method
 	codes := false
@@ -127,28 +137,32 @@ func (r *rules) verify(ctx context.Context, tx Tx, c *call) (any, error) {
 		if !ok {
 			return nil, r.fail(ctx, tx, c, u, false, map[string]any{"method": mfa.VerifiedByBackupCode})
 		}
-		return r.verified(ctx, tx, c, u, mfa.VerifiedByBackupCode, nil)
+		return r.verified(ctx, tx, c, u, mfa.VerifiedByBackupCode, nil, nil)
 	}
 	if codes {
 		if m, ok, err := r.matchSignInCode(ctx, tx, c, p.Code); err != nil {
 			return nil, err
 		} else if ok {
-			return r.verified(ctx, tx, c, u, string(m.Kind), &m)
+			return r.verified(ctx, tx, c, u, string(m.Kind), &m, nil)
 		}
 	}
 	m, err := r.checkTOTP(ctx, tx, c, u, devices, p.Code)
 	if err != nil {
 		return nil, err
 	}
-	return r.verified(ctx, tx, c, u, mfa.VerifiedByTOTP, &m)
+	return r.verified(ctx, tx, c, u, mfa.VerifiedByTOTP, &m, nil)
 }
 
-// verified records a successful sign-in verification.
-func (r *rules) verified(ctx context.Context, tx Tx, c *call, u User, by string, m *Method) (mfa.Verified, error) {
+// verified records a successful sign-in verification; detail adds the method's facts
+// to its event.
+func (r *rules) verified(ctx context.Context, tx Tx, c *call, u User, by string, m *Method, detail map[string]any) (mfa.Verified, error) {
 	if err := resetFailures(ctx, tx, u, c.now); err != nil {
 		return mfa.Verified{}, err
 	}
-	detail := map[string]any{"method": by}
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["method"] = by
 	obj := userObject(u.ID)
 	if m != nil {
 		obj = m.object()

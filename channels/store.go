@@ -115,6 +115,36 @@ type Tx interface {
 	// SaveReply stores the sealed reply of a reserved key.
 	SaveReply(ctx context.Context, userID, key string, sealed []byte) error
 
+	// WebAuthn (webauthn.go). A credential is a method of kind webauthn with a
+	// credential row beside it.
+	//
+	// WebAuthnHandle returns the user's WebAuthn user handle, storing candidate as it
+	// (and creating the user) when they have none yet: callers at once all get the
+	// handle stored first.
+	WebAuthnHandle(ctx context.Context, userID string, candidate []byte, now time.Time) ([]byte, error)
+	// PutChallenge stores a ceremony's sealed session and keeps at most keep unexpired
+	// or expired challenges of the user and purpose, the newest.
+	PutChallenge(ctx context.Context, ch Challenge, keep int) error
+	// TakeChallenge deletes the user's challenge id of purpose if it has not expired at
+	// now, and returns its sealed session. Taking is using: of two takes at once, one
+	// gets it.
+	TakeChallenge(ctx context.Context, userID, id, purpose string, now time.Time) (sealed []byte, ok bool, err error)
+	// DeleteChallenges discards every challenge of the user and returns how many.
+	DeleteChallenges(ctx context.Context, userID string) (int, error)
+	// AddCredential records the credential of method methodID unless a credential with
+	// its credential id is registered already, to anyone, and reports whether it did.
+	AddCredential(ctx context.Context, methodID int64, c WebAuthnCredential) (bool, error)
+	// Credentials are the user's verified WebAuthn credentials, in id order.
+	Credentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	// AdvanceSignCount records an accepted assertion's sign count and backup state,
+	// only if count is above the stored count or both are zero (an authenticator
+	// without a counter), and only for a credential not flagged. It reports whether it
+	// did: of two assertions with one count, one wins.
+	AdvanceSignCount(ctx context.Context, methodID int64, count uint32, backupState bool) (bool, error)
+	// FlagCredential marks a credential whose sign counter went backwards, and reports
+	// whether this call did (false: it was flagged already).
+	FlagCredential(ctx context.Context, methodID int64, now time.Time) (bool, error)
+
 	// QueueNotification adds a message for the gateway to the notification outbox.
 	QueueNotification(ctx context.Context, n QueuedNotification) error
 
@@ -141,8 +171,8 @@ type Tx interface {
 	SetMeta(ctx context.Context, name string, value []byte) error
 
 	// Sweep deletes, at most limit rows of each kind: idempotent replies created before
-	// repliesBefore, pending methods and one-time codes expired at now, and send-limit
-	// records older than sendsBefore.
+	// repliesBefore, pending methods, one-time codes and WebAuthn challenges expired at
+	// now, and send-limit records older than sendsBefore.
 	Sweep(ctx context.Context, now, repliesBefore, sendsBefore time.Time, limit int) error
 }
 
@@ -247,6 +277,7 @@ const (
 	RecordReply        = "idempotent reply"
 	RecordNotification = "queued notification"
 	RecordCanary       = "key canary"
+	RecordChallenge    = "WebAuthn challenge" // expires in minutes, like a one-time code
 )
 
 // QueuedNotification is a row of the notification outbox.
@@ -256,4 +287,42 @@ type QueuedNotification struct {
 	Subject    string
 	BodySealed []byte
 	CreatedAt  time.Time
+}
+
+// Purposes of a WebAuthn challenge.
+const (
+	challengeRegister = "register"
+	challengeLogin    = "login"
+)
+
+// Challenge is an outstanding WebAuthn ceremony.
+type Challenge struct {
+	ID            string // a UUID, the challenge_id clients send back
+	UserID        string
+	Purpose       string // challengeRegister or challengeLogin
+	SessionSealed []byte
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+}
+
+// WebAuthnCredential is a registered WebAuthn credential. The method fields (Label
+// through LastUsedAt) are read from its method; AddCredential ignores them.
+type WebAuthnCredential struct {
+	MethodID   int64
+	Label      string
+	EntryPoint string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+
+	CredentialID      []byte
+	PublicKey         []byte // COSE_Key
+	SignCount         uint32
+	AAGUID            []byte
+	UserVerified      bool // at registration
+	BackupEligible    bool
+	BackupState       bool
+	AttestationFormat string
+	Transports        []string
+	Attachment        string
+	FlaggedAt         time.Time // zero unless the sign counter went backwards
 }

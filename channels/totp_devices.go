@@ -119,7 +119,7 @@ func (r *rules) verifyPendingTOTP(ctx context.Context, tx Tx, c *call, code stri
 	if !verified {
 		return mfa.TOTPVerified{}, mfa.ErrDeviceLimit
 	}
-	if err := r.added(ctx, tx, c, m); err != nil {
+	if err := r.added(ctx, tx, c, m, nil); err != nil {
 		return mfa.TOTPVerified{}, err
 	}
 	out := mfa.TOTPVerified{DeviceID: m.ID}

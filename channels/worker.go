@@ -27,6 +27,7 @@ type Config struct {
 	CodeSendLimit  int
 	CodeSendWindow time.Duration
 	Mandatory      map[string]map[mfa.Kind]bool // entry point → channel kinds it makes mandatory
+	WebAuthn       WebAuthnPolicy
 
 	// Group commit: up to BatchSize write commands share one transaction (one fsync).
 	// BatchSize 1 commits every command on its own.
@@ -62,6 +63,7 @@ func (c *Config) setDefaults() {
 		c.MaxTOTPDevices = 5
 	}
 	c.Lockout.setDefaults()
+	c.WebAuthn.setDefaults()
 	if c.CodeSendLimit <= 0 {
 		c.CodeSendLimit = 5
 	}
@@ -121,7 +123,11 @@ func NewWorker(cfg Config, store Store, sealer *Sealer) (*Worker, error) {
 	if err := checkKey(context.Background(), store, sealer); err != nil {
 		return nil, err
 	}
-	r := &rules{cfg: cfg, sealer: sealer, log: cfg.Logger}
+	wa, err := cfg.WebAuthn.relyingParty()
+	if err != nil {
+		return nil, err
+	}
+	r := &rules{cfg: cfg, sealer: sealer, log: cfg.Logger, wa: wa}
 	w := &Worker{
 		cfg:    cfg,
 		rules:  r,

@@ -48,7 +48,7 @@ const (
 	sseWriteWait = 30 * time.Second
 )
 
-// dashboardCSP confines the page to its own origin: no inline script, no CDN, no
+// dashboardCSP (the account page's too) confines the page to its own origin: no inline script, no CDN, no
 // framing. The page shows user ids and summaries from events, which it writes as
 // text, never as markup; the policy is the second line of defence behind that.
 // form-action 'none' keeps the sign-in form from ever being submitted by the browser
@@ -60,11 +60,16 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; i
 // handleDashboardPage serves /dashboard/ and its files. The page needs no token: it
 // holds no data until the user signs in with one.
 func (s *server) handleDashboardPage(c echo.Context) error {
-	if c.Request().URL.Path == "/dashboard" {
+	return servePage(c, dashboardFiles, "dashboard")
+}
+
+// servePage serves /<dir>/ and its files from files, an embedded directory dir.
+func servePage(c echo.Context, files embed.FS, dir string) error {
+	if c.Request().URL.Path == "/"+dir {
 		// The page links its files and the API relatively, so it keeps working under
 		// a reverse proxy's path prefix; that needs the trailing slash. A relative
 		// Location keeps the prefix too.
-		return c.Redirect(http.StatusFound, "dashboard/")
+		return c.Redirect(http.StatusFound, dir+"/")
 	}
 	name := c.Param("*")
 	if name == "" {
@@ -75,7 +80,7 @@ func (s *server) handleDashboardPage(c echo.Context) error {
 	if !fs.ValidPath(name) {
 		return echo.ErrNotFound
 	}
-	body, err := fs.ReadFile(dashboardFiles, "dashboard/"+name)
+	body, err := fs.ReadFile(files, dir+"/"+name)
 	if err != nil {
 		return echo.ErrNotFound
 	}

@@ -182,7 +182,8 @@ func (s *server) handleOTPSend(c echo.Context) error {
 	return deviceOK(c, map[string]any{"sent": true, "expires_in": sent.ExpiresIn}, reply.Message)
 }
 
-// handleVerify: POST /api/v1/mfa/verify {"code"} or {"backup_code"}, "user_id"?.
+// handleVerify: POST /api/v1/mfa/verify {"code"}, {"backup_code"} or
+// {"challenge_id","webauthn"}, "user_id"?.
 func (s *server) handleVerify(c echo.Context) error {
 	p, err := parseBody(c, parseVerify)
 	if err == nil {
@@ -202,7 +203,11 @@ func (s *server) handleVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{"verified": true, "method": v.Method}, reply.Message)
+	data := map[string]any{"verified": true, "method": v.Method}
+	if v.UserVerified != nil {
+		data["user_verified"] = *v.UserVerified
+	}
+	return deviceOK(c, data, reply.Message)
 }
 
 // unpack decodes a reply's data.

@@ -62,6 +62,14 @@ var outcomeStatus = map[string]int{
 	mfa.CodeInternal:            http.StatusInternalServerError,
 	mfa.CodeUnavailable:         http.StatusServiceUnavailable,
 	mfa.CodeGatewayTimeout:      http.StatusGatewayTimeout,
+
+	// WebAuthn
+	mfa.CodeInvalidChallenge:     http.StatusBadRequest,
+	mfa.CodeInvalidCredential:    http.StatusBadRequest,
+	mfa.CodeCredentialNotAllowed: http.StatusForbidden,
+	mfa.CodeCredentialExists:     http.StatusConflict,
+	mfa.CodeCredentialNotFound:   http.StatusNotFound,
+	mfa.CodeCredentialLimit:      http.StatusConflict,
 }
 
 // druidOutcome is the status and errors[].message of an outcome in the DruID dialect:

@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"bytes"
+	"encoding/json"
+
 	"github.com/labstack/echo/v4"
 
 	mfa "github.com/mfad/mfad"
@@ -70,18 +73,32 @@ type verifyRequest struct {
 	UserID *string
 }
 
-// parseVerify: {"code"} or {"backup_code"}, "user_id"?.
+// parseVerify: {"code"}, {"backup_code"} or {"challenge_id","webauthn"}, "user_id"?.
 func parseVerify(body []byte) (verifyRequest, error) {
 	var req struct {
-		Code       *string `json:"code"`
-		BackupCode *string `json:"backup_code"`
-		UserID     *string `json:"user_id"`
+		Code        *string         `json:"code"`
+		BackupCode  *string         `json:"backup_code"`
+		ChallengeID *string         `json:"challenge_id"`
+		WebAuthn    json.RawMessage `json:"webauthn"`
+		UserID      *string         `json:"user_id"`
 	}
 	if err := decodeJSON(body, &req); err != nil {
 		return verifyRequest{}, err
 	}
 	code, backup := deref(req.Code), deref(req.BackupCode)
 	out := verifyRequest{VerifyParams: mfa.VerifyParams{Code: code, BackupCode: backup}, UserID: req.UserID}
+	if present(req.WebAuthn) {
+		if code != "" || backup != "" {
+			return out, mfa.Invalid("webauthn", mfa.ReasonMismatch)
+		}
+		id, err := checkChallengeID(req.ChallengeID)
+		if err != nil {
+			return out, err
+		}
+		out.ChallengeID = id
+		out.WebAuthn, err = jsonObject("webauthn", req.WebAuthn)
+		return out, err
+	}
 	switch {
 	case code == "" && backup == "":
 		return out, mfa.Invalid("code", mfa.ReasonRequired)
@@ -161,4 +178,89 @@ func channelKind(field string, v *string) (mfa.Kind, error) {
 		return mfa.Kind(*v), nil
 	}
 	return "", mfa.Invalid(field, mfa.ReasonEnum)
+}
+
+// present reports whether a raw JSON member was given (null counts as absent).
+func present(raw json.RawMessage) bool {
+	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+}
+
+// jsonObject checks that a member the workers decode (a WebAuthn credential) is a JSON
+// object and passes it on as it is.
+func jsonObject(field string, raw json.RawMessage) (json.RawMessage, error) {
+	if !present(raw) {
+		return nil, mfa.Invalid(field, mfa.ReasonRequired)
+	}
+	if raw[0] != '{' {
+		return nil, mfa.Malformed(field, mfa.ReasonType)
+	}
+	return raw, nil
+}
+
+// checkChallengeID checks a WebAuthn challenge id's shape: the UUID the options gave.
+func checkChallengeID(v *string) (string, error) {
+	if v == nil || *v == "" {
+		return "", mfa.Invalid("challenge_id", mfa.ReasonRequired)
+	}
+	if !uuidShape(*v) {
+		return "", mfa.Invalid("challenge_id", mfa.ReasonFormat)
+	}
+	return *v, nil
+}
+
+// uuidShape reports whether s is a UUID in its canonical lowercase text form.
+func uuidShape(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !('0' <= r && r <= '9' || 'a' <= r && r <= 'f'):
+			return false
+		}
+	}
+	return true
+}
+
+// parseWebAuthnRegister: POST /api/v1/mfa/webauthn/register/options {"device_name"}.
+func parseWebAuthnRegister(body []byte) (mfa.WebAuthnRegisterParams, error) {
+	var req struct {
+		DeviceName *string `json:"device_name"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return mfa.WebAuthnRegisterParams{}, err
+	}
+	name, err := checkLabel("device_name", req.DeviceName, 64)
+	return mfa.WebAuthnRegisterParams{DeviceName: name}, err
+}
+
+// parseWebAuthnFinish: POST /api/v1/mfa/webauthn/register/verify
+// {"challenge_id","credential"}.
+func parseWebAuthnFinish(body []byte) (mfa.WebAuthnRegisterVerifyParams, error) {
+	var req struct {
+		ChallengeID *string         `json:"challenge_id"`
+		Credential  json.RawMessage `json:"credential"`
+	}
+	if err := decodeJSON(body, &req); err != nil {
+		return mfa.WebAuthnRegisterVerifyParams{}, err
+	}
+	id, err := checkChallengeID(req.ChallengeID)
+	if err != nil {
+		return mfa.WebAuthnRegisterVerifyParams{}, err
+	}
+	cred, err := jsonObject("credential", req.Credential)
+	return mfa.WebAuthnRegisterVerifyParams{ChallengeID: id, Credential: cred}, err
+}
+
+// parseWebAuthnLogin: POST /api/v1/mfa/webauthn/authenticate/options {"user_id"?}.
+func parseWebAuthnLogin(body []byte) (*string, error) {
+	var req struct {
+		UserID *string `json:"user_id"`
+	}
+	err := decodeJSON(body, &req)
+	return req.UserID, err
 }

@@ -38,6 +38,11 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	device.POST("/otp/send", s.handleOTPSend, auth)
 	device.POST("/verify", s.handleVerify, auth)
 	get(device, "/status", s.handleStatus, auth)
+	device.POST("/webauthn/register/options", s.handleWebAuthnRegisterOptions, auth, s.stepUp)
+	device.POST("/webauthn/register/verify", s.handleWebAuthnRegisterVerify, auth)
+	device.POST("/webauthn/authenticate/options", s.handleWebAuthnLoginOptions, auth)
+	get(device, "/webauthn/devices", s.handleWebAuthnDevices, auth)
+	device.DELETE("/webauthn/devices/:device_id", s.handleWebAuthnRemove, auth, s.stepUp)
 
 	// DruID dialect (API.md §3).
 	druid := e.Group("/activityid/v1/mfa")
@@ -56,6 +61,11 @@ func (s *server) routes(e *echo.Echo, auth echo.MiddlewareFunc) {
 	get(e, "/dashboard/*", s.handleDashboardPage)
 	get(e, "/api/v1/dashboard/stats", s.handleDashboardStats, auth, requireAdmin)
 	get(e, "/api/v1/dashboard/events", s.handleDashboardEvents, auth, requireAdmin)
+
+	// Account page: a user's own factors, with the token they paste; same origin, so
+	// it is where passkeys are registered for the default relying party.
+	get(e, "/account", s.handleAccountPage)
+	get(e, "/account/*", s.handleAccountPage)
 }
 
 // matcher is what registers routes: *echo.Echo and *echo.Group.

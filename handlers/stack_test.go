@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -68,6 +69,9 @@ type stackOptions struct {
 	worker  channels.Config
 	auth    handlers.AuthConfig
 	handler handlers.Config
+	// listener, when set, is where the HTTP server listens: a test that needs its
+	// port before the worker starts (the WebAuthn origin) makes it first.
+	listener net.Listener
 	// readTimeout is the http.Server's ReadTimeout, as mfad sets one; 0 = none.
 	readTimeout time.Duration
 }
@@ -112,6 +116,10 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 		hc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	srv := httptest.NewUnstartedServer(handlers.New(hc))
+	if o.listener != nil {
+		srv.Listener.Close()
+		srv.Listener = o.listener
+	}
 	srv.Config.ReadTimeout = o.readTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)

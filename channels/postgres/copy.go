@@ -30,11 +30,15 @@ type copied struct {
 // copiedTables are every table of the SQLite schema, parents before children (the
 // foreign keys are checked as rows arrive).
 var copiedTables = []copied{
-	{"users", []string{"id", "mfa_signin_enabled", "failed_attempts", "locked_until", "created_at", "updated_at"},
-		[]string{"mfa_signin_enabled"}},
+	{"users", []string{"id", "mfa_signin_enabled", "failed_attempts", "locked_until", "created_at", "updated_at",
+		"webauthn_handle"}, []string{"mfa_signin_enabled"}},
 	{"methods", []string{"id", "user_id", "kind", "label", "secret_enc", "destination_enc", "destination_hint", "verified",
 		"entry_point", "last_used_step", "algorithm", "digits", "period", "created_at", "verified_at", "last_used_at",
 		"expires_at"}, []string{"verified"}},
+	{"webauthn_credentials", []string{"method_id", "credential_id", "public_key", "sign_count", "aaguid", "user_verified",
+		"backup_eligible", "backup_state", "attestation_format", "transports", "attachment", "flagged_at"},
+		[]string{"user_verified", "backup_eligible", "backup_state"}},
+	{"webauthn_challenges", []string{"id", "user_id", "purpose", "session_sealed", "expires_at", "created_at"}, nil},
 	{"backup_codes", []string{"id", "user_id", "key_id", "code_hash", "used_at", "created_at"}, nil},
 	{"pending_codes", []string{"method_id", "purpose", "key_id", "code_hash", "expires_at", "created_at"}, nil},
 	{"code_sends", []string{"user_id", "sent_at"}, nil},

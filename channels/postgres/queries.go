@@ -102,6 +102,35 @@ const (
 	qStoredCommand = `SELECT type, request_hash, reply_sealed FROM commands WHERE user_id = $1 AND key = $2`
 	qSaveReply     = `UPDATE commands SET reply_sealed = $1 WHERE user_id = $2 AND key = $3`
 
+	// WebAuthn. The handle is set once: concurrent writers all read back the first (the
+	// conflicting row is locked and its committed handle kept).
+	qWebAuthnHandle = `INSERT INTO users (id, webauthn_handle, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		ON CONFLICT (id) DO UPDATE SET webauthn_handle = coalesce(users.webauthn_handle, excluded.webauthn_handle)
+		RETURNING webauthn_handle`
+	qPutChallenge = `INSERT INTO webauthn_challenges (id, user_id, purpose, session_sealed, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`
+	qTrimChallenges = `DELETE FROM webauthn_challenges WHERE user_id = $1 AND purpose = $2 AND id NOT IN
+		(SELECT id FROM webauthn_challenges WHERE user_id = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT $3)`
+	// qTakeChallenge consumes a challenge in the statement that reads it: of two takes
+	// at once, the second finds the row gone once the first commits.
+	qTakeChallenge = `DELETE FROM webauthn_challenges WHERE id = $1 AND user_id = $2 AND purpose = $3 AND expires_at > $4
+		RETURNING session_sealed`
+	qDeleteChallenges = `DELETE FROM webauthn_challenges WHERE user_id = $1`
+	qAddCredential    = `INSERT INTO webauthn_credentials (method_id, credential_id, public_key, sign_count, aaguid,
+		user_verified, backup_eligible, backup_state, attestation_format, transports, attachment)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (credential_id) DO NOTHING`
+	qCredentials = `SELECT m.id, m.label, m.entry_point, m.created_at, m.last_used_at, c.credential_id, c.public_key,
+		c.sign_count, c.aaguid, c.user_verified, c.backup_eligible, c.backup_state, c.attestation_format,
+		c.transports, c.attachment, c.flagged_at
+		FROM methods m JOIN webauthn_credentials c ON c.method_id = m.id
+		WHERE m.user_id = $1 AND m.verified ORDER BY m.id`
+	// qAdvanceSignCount is the counter rule of WebAuthn §7.2 step 21 in one statement:
+	// only upward (or zero staying zero), never for a flagged credential. Safe by
+	// itself: a second writer waits for the row and re-checks against the new count.
+	qAdvanceSignCount = `UPDATE webauthn_credentials SET sign_count = $1, backup_state = $2
+		WHERE method_id = $3 AND flagged_at IS NULL AND (sign_count < $1 OR (sign_count = 0 AND $1 = 0))`
+	qFlagCredential = `UPDATE webauthn_credentials SET flagged_at = $1 WHERE method_id = $2 AND flagged_at IS NULL`
+
 	qQueueNotification = `INSERT INTO notify_outbox (msg_id, subject, body_sealed, created_at) VALUES ($1, $2, $3, $4)`
 	// qClaimNotifications takes rows no other relay holds: the rows stay locked while
 	// this relay publishes them and are deleted in the same transaction, so each goes
@@ -165,7 +194,8 @@ const (
 		UNION ALL SELECT $4, key_id, count(*) FROM pending_codes GROUP BY 2
 		UNION ALL SELECT $5, encode(substring(reply_sealed FROM 2 FOR 8), 'hex'), count(*) FROM commands GROUP BY 2
 		UNION ALL SELECT $6, encode(substring(body_sealed FROM 2 FOR 8), 'hex'), count(*) FROM notify_outbox GROUP BY 2
-		UNION ALL SELECT $7, encode(substring(value FROM 2 FOR 8), 'hex'), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2`
+		UNION ALL SELECT $7, encode(substring(value FROM 2 FOR 8), 'hex'), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2
+		UNION ALL SELECT $8, encode(substring(session_sealed FROM 2 FOR 8), 'hex'), count(*) FROM webauthn_challenges GROUP BY 2`
 	qStaleMethods = `SELECT ` + methodColumns + ` FROM methods WHERE id > $1
 		AND ((secret_enc IS NOT NULL AND encode(substring(secret_enc FROM 2 FOR 8), 'hex') <> $2)
 		  OR (destination_enc IS NOT NULL AND encode(substring(destination_enc FROM 2 FOR 8), 'hex') <> $2))
@@ -185,6 +215,8 @@ const (
 		(SELECT id FROM methods WHERE NOT verified AND expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 	qSweepCodes = `DELETE FROM pending_codes WHERE method_id IN
 		(SELECT method_id FROM pending_codes WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+	qSweepChallenges = `DELETE FROM webauthn_challenges WHERE id IN
+		(SELECT id FROM webauthn_challenges WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 	qSweepSends = `DELETE FROM code_sends WHERE ctid IN
 		(SELECT ctid FROM code_sends WHERE sent_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 

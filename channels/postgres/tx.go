@@ -478,6 +478,104 @@ func (t *tx) SaveReply(ctx context.Context, userID, key string, sealed []byte) e
 	return nil
 }
 
+// WebAuthn.
+
+func (t *tx) WebAuthnHandle(ctx context.Context, userID string, candidate []byte, now time.Time) ([]byte, error) {
+	var h []byte
+	if err := t.queryRow(ctx, qWebAuthnHandle, userID, candidate, ms(now)).Scan(&h); err != nil {
+		return nil, fmt.Errorf("read WebAuthn user handle: %w", err)
+	}
+	return h, nil
+}
+
+func (t *tx) PutChallenge(ctx context.Context, ch channels.Challenge, keep int) error {
+	_, err := t.exec(ctx, qPutChallenge, ch.ID, ch.UserID, ch.Purpose, ch.SessionSealed, ms(ch.ExpiresAt), ms(ch.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store WebAuthn challenge: %w", err)
+	}
+	if _, err := t.exec(ctx, qTrimChallenges, ch.UserID, ch.Purpose, keep); err != nil {
+		return fmt.Errorf("trim WebAuthn challenges: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) TakeChallenge(ctx context.Context, userID, id, purpose string, now time.Time) ([]byte, bool, error) {
+	var sealed []byte
+	err := t.queryRow(ctx, qTakeChallenge, id, userID, purpose, ms(now)).Scan(&sealed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("take WebAuthn challenge: %w", err)
+	}
+	return sealed, true, nil
+}
+
+func (t *tx) DeleteChallenges(ctx context.Context, userID string) (int, error) {
+	tag, err := t.exec(ctx, qDeleteChallenges, userID)
+	if err != nil {
+		return 0, fmt.Errorf("delete WebAuthn challenges: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (t *tx) AddCredential(ctx context.Context, methodID int64, c channels.WebAuthnCredential) (bool, error) {
+	ok, err := t.changed(ctx, qAddCredential, methodID, c.CredentialID, c.PublicKey, int64(c.SignCount), c.AAGUID,
+		c.UserVerified, c.BackupEligible, c.BackupState, c.AttestationFormat, strings.Join(c.Transports, ","), c.Attachment)
+	if err != nil {
+		return false, fmt.Errorf("store WebAuthn credential: %w", err)
+	}
+	return ok, nil
+}
+
+func (t *tx) Credentials(ctx context.Context, userID string) ([]channels.WebAuthnCredential, error) {
+	var out []channels.WebAuthnCredential
+	err := t.collect(ctx, qCredentials, []any{userID}, func(r pgx.Rows) error {
+		var (
+			c                 channels.WebAuthnCredential
+			created, count    int64
+			lastUsed, flagged *int64
+			transports        string
+		)
+		if err := r.Scan(&c.MethodID, &c.Label, &c.EntryPoint, &created, &lastUsed, &c.CredentialID, &c.PublicKey,
+			&count, &c.AAGUID, &c.UserVerified, &c.BackupEligible, &c.BackupState, &c.AttestationFormat,
+			&transports, &c.Attachment, &flagged); err != nil {
+			return err
+		}
+		c.CreatedAt = fromMS(created)
+		c.LastUsedAt = optionalTime(lastUsed)
+		c.SignCount = uint32(count)
+		if transports != "" {
+			c.Transports = strings.Split(transports, ",")
+		}
+		if flagged != nil {
+			c.FlaggedAt = fromMS(*flagged)
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read WebAuthn credentials: %w", err)
+	}
+	return out, nil
+}
+
+func (t *tx) AdvanceSignCount(ctx context.Context, methodID int64, count uint32, backupState bool) (bool, error) {
+	ok, err := t.changed(ctx, qAdvanceSignCount, int64(count), backupState, methodID)
+	if err != nil {
+		return false, fmt.Errorf("record WebAuthn sign count: %w", err)
+	}
+	return ok, nil
+}
+
+func (t *tx) FlagCredential(ctx context.Context, methodID int64, now time.Time) (bool, error) {
+	ok, err := t.changed(ctx, qFlagCredential, ms(now), methodID)
+	if err != nil {
+		return false, fmt.Errorf("flag WebAuthn credential: %w", err)
+	}
+	return ok, nil
+}
+
 func (t *tx) QueueNotification(ctx context.Context, n channels.QueuedNotification) error {
 	if _, err := t.exec(ctx, qQueueNotification, n.MsgID, n.Subject, n.BodySealed, ms(n.CreatedAt)); err != nil {
 		return fmt.Errorf("queue notification: %w", err)
@@ -628,7 +726,8 @@ func (t *tx) OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error) {
 func (t *tx) KeyUsage(ctx context.Context) ([]channels.KeyUse, error) {
 	var out []channels.KeyUse
 	err := t.collect(ctx, qKeyUsage, []any{channels.RecordSecret, channels.RecordAddress, channels.RecordBackupCode,
-		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary},
+		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary,
+		channels.RecordChallenge},
 		func(r pgx.Rows) error {
 			var u channels.KeyUse
 			err := r.Scan(&u.Record, &u.KeyID, &u.Count)
@@ -681,6 +780,7 @@ func (t *tx) Sweep(ctx context.Context, now, repliesBefore, sendsBefore time.Tim
 		{"idempotent replies", qSweepReplies, repliesBefore},
 		{"pending setups", qSweepPending, now},
 		{"one-time codes", qSweepCodes, now},
+		{"WebAuthn challenges", qSweepChallenges, now},
 		{"code sends", qSweepSends, sendsBefore},
 	} {
 		if _, err := t.exec(ctx, q.query, ms(q.before), limit); err != nil {

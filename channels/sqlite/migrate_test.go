@@ -60,11 +60,21 @@ func TestMigrateFromTheFirstRelease(t *testing.T) {
 		}
 		return out
 	}
+	// The methods' AUTOINCREMENT high-water mark: schema 3 rebuilds the table, and an
+	// id must still never be reused.
+	seq := func(db *sql.DB) int {
+		var n int
+		if err := db.QueryRow("SELECT seq FROM sqlite_sequence WHERE name = 'methods'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	old, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := counts(old)
+	seqBefore := seq(old)
 	old.Close()
 	if before["audit_log"] == 0 || before["methods"] == 0 || before["backup_codes"] == 0 || before["commands"] == 0 {
 		t.Fatalf("the test data is not what it claims: %v", before)
@@ -79,6 +89,12 @@ func TestMigrateFromTheFirstRelease(t *testing.T) {
 	defer store.Close()
 	if after := counts(store.read); !mapsEqual(after, before) {
 		t.Fatalf("rows after the upgrade %v, before %v", after, before)
+	}
+	if before["pending_codes"] == 0 {
+		t.Fatal("the test data has no pending code: the methods rebuild's cascade is not tested")
+	}
+	if after := seq(store.read); after != seqBefore {
+		t.Fatalf("methods sequence %d after the upgrade, %d before", after, seqBefore)
 	}
 	var version int
 	store.read.QueryRow("PRAGMA user_version").Scan(&version)

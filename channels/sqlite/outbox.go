@@ -110,18 +110,20 @@ func (l auditLog) Backlog(ctx context.Context) (int, time.Time, error) {
 // queues for the single writer only to mark records published.
 type outbox struct {
 	auditLog
-	write *sql.DB
+	s *Store
 }
 
 var _ audit.Outbox = outbox{}
 
 func (o outbox) MarkPublished(ctx context.Context, from, to int64, at time.Time) error {
-	_, err := o.write.ExecContext(ctx, qMarkPublished, at.UnixMilli(), from, to)
-	return err
+	return o.s.withWriter(ctx, func(c *conn) error {
+		_, err := c.exec(ctx, qMarkPublished, at.UnixMilli(), from, to)
+		return err
+	})
 }
 
 // Outbox is the audit log as the outbox relay reads and marks it.
-func (s *Store) Outbox() audit.Outbox { return outbox{auditLog{s.read}, s.write} }
+func (s *Store) Outbox() audit.Outbox { return outbox{auditLog{s.read}, s} }
 
 // Records is the audit log as audit.Verify reads it.
 func (s *Store) Records() audit.Records { return auditLog{s.read} }
@@ -166,8 +168,13 @@ func (s *Store) deleteNotifications(ctx context.Context, ids []int64) error {
 	for i, id := range ids {
 		args[i] = id
 	}
+	// Not prepared: the list's length varies from one call to the next.
 	q := "DELETE FROM notify_outbox WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
-	if _, err := s.write.ExecContext(ctx, q, args...); err != nil {
+	err := s.withWriter(ctx, func(c *conn) error {
+		_, err := c.c.ExecContext(ctx, q, args...)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("delete published notifications: %w", err)
 	}
 	return nil

@@ -84,6 +84,33 @@ const (
 	qStoredCommand = `SELECT type, request_hash, reply_sealed FROM commands WHERE user_id = ? AND key = ?`
 	qSaveReply     = `UPDATE commands SET reply_sealed = ? WHERE user_id = ? AND key = ?`
 
+	// WebAuthn. The handle is set once: concurrent writers all read back the first.
+	qWebAuthnHandle = `INSERT INTO users (id, webauthn_handle, created_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET webauthn_handle = coalesce(users.webauthn_handle, excluded.webauthn_handle)
+		RETURNING webauthn_handle`
+	qPutChallenge = `INSERT INTO webauthn_challenges (id, user_id, purpose, session_sealed, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`
+	qTrimChallenges = `DELETE FROM webauthn_challenges WHERE user_id = ? AND purpose = ? AND id NOT IN
+		(SELECT id FROM webauthn_challenges WHERE user_id = ? AND purpose = ? ORDER BY created_at DESC, id DESC LIMIT ?)`
+	// qTakeChallenge consumes a challenge in the statement that reads it: single use
+	// without a lock.
+	qTakeChallenge = `DELETE FROM webauthn_challenges WHERE id = ? AND user_id = ? AND purpose = ? AND expires_at > ?
+		RETURNING session_sealed`
+	qDeleteChallenges = `DELETE FROM webauthn_challenges WHERE user_id = ?`
+	qAddCredential    = `INSERT INTO webauthn_credentials (method_id, credential_id, public_key, sign_count, aaguid,
+		user_verified, backup_eligible, backup_state, attestation_format, transports, attachment)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING`
+	qCredentials = `SELECT m.id, m.label, m.entry_point, m.created_at, m.last_used_at, c.credential_id, c.public_key,
+		c.sign_count, c.aaguid, c.user_verified, c.backup_eligible, c.backup_state, c.attestation_format,
+		c.transports, c.attachment, c.flagged_at
+		FROM methods m JOIN webauthn_credentials c ON c.method_id = m.id
+		WHERE m.user_id = ? AND m.verified = 1 ORDER BY m.id`
+	// qAdvanceSignCount is the counter rule of WebAuthn §7.2 step 21 in one statement:
+	// only upward (or zero staying zero), never for a flagged credential.
+	qAdvanceSignCount = `UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?
+		WHERE method_id = ? AND flagged_at IS NULL AND (sign_count < ? OR (sign_count = 0 AND ? = 0))`
+	qFlagCredential = `UPDATE webauthn_credentials SET flagged_at = ? WHERE method_id = ? AND flagged_at IS NULL`
+
 	qQueueNotification = `INSERT INTO notify_outbox (msg_id, subject, body_sealed, created_at) VALUES (?, ?, ?, ?)`
 	qNotifications     = `SELECT id, msg_id, subject, body_sealed, created_at FROM notify_outbox WHERE id > ? ORDER BY id LIMIT ?`
 
@@ -122,7 +149,8 @@ const (
 		UNION ALL SELECT ?, key_id, count(*) FROM pending_codes GROUP BY 2
 		UNION ALL SELECT ?, lower(hex(substr(reply_sealed, 2, 8))), count(*) FROM commands GROUP BY 2
 		UNION ALL SELECT ?, lower(hex(substr(body_sealed, 2, 8))), count(*) FROM notify_outbox GROUP BY 2
-		UNION ALL SELECT ?, lower(hex(substr(value, 2, 8))), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2`
+		UNION ALL SELECT ?, lower(hex(substr(value, 2, 8))), count(*) FROM store_meta WHERE name = 'key_canary' GROUP BY 2
+		UNION ALL SELECT ?, lower(hex(substr(session_sealed, 2, 8))), count(*) FROM webauthn_challenges GROUP BY 2`
 	qStaleMethods = `SELECT ` + methodColumns + ` FROM methods WHERE id > ?
 		AND ((secret_enc IS NOT NULL AND lower(hex(substr(secret_enc, 2, 8))) != ?)
 		  OR (destination_enc IS NOT NULL AND lower(hex(substr(destination_enc, 2, 8))) != ?))
@@ -140,6 +168,8 @@ const (
 		(SELECT method_id FROM pending_codes WHERE expires_at < ? LIMIT ?)`
 	qSweepSends = `DELETE FROM code_sends WHERE rowid IN
 		(SELECT rowid FROM code_sends WHERE sent_at < ? LIMIT ?)`
+	qSweepChallenges = `DELETE FROM webauthn_challenges WHERE id IN
+		(SELECT id FROM webauthn_challenges WHERE expires_at < ? LIMIT ?)`
 
 	qTables = `SELECT name FROM sqlite_schema WHERE type = 'table'
 		AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name`

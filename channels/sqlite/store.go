@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,10 +27,12 @@ import (
 type Store struct {
 	path  string
 	chain *audit.Chain
-	write *sql.DB
-	read  *sql.DB
+	write *sql.DB // one connection: writer
+	read  *sql.DB // the read pool's connections, and two for the outbox's reads
 
-	writeStmts, readStmts *stmtCache
+	wmu     sync.Mutex // the writer is used by one batch (or outbox write) at a time
+	writer  *conn
+	readers *readers
 
 	checkpoint     *sql.DB // the checkpointer's own connection
 	stopCheckpoint context.CancelFunc
@@ -116,8 +119,10 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
 	}
 	n := 2 * runtime.GOMAXPROCS(0)
-	read.SetMaxOpenConns(n)
-	read.SetMaxIdleConns(n)
+	read.SetMaxOpenConns(n + 2)
+	read.SetMaxIdleConns(n + 2)
+	read.SetConnMaxLifetime(0)
+	read.SetConnMaxIdleTime(0)
 
 	// A short busy timeout: a TRUNCATE checkpoint blocks new writers while it waits
 	// for readers, and it is better skipped than allowed to hold them up.
@@ -131,9 +136,14 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
 	}
 	cp.SetMaxOpenConns(1)
-	s := &Store{
-		path: path, chain: chain, write: write, read: read, checkpoint: cp,
-		writeStmts: newStmtCache(write), readStmts: newStmtCache(read),
+	s := &Store{path: path, chain: chain, write: write, read: read, checkpoint: cp}
+	if s.writer, err = newConn(ctx, write); err != nil {
+		_ = errors.Join(write.Close(), read.Close(), cp.Close())
+		return nil, fmt.Errorf("open database %s for writing: %w", path, err)
+	}
+	if s.readers, err = newReaders(ctx, read, n); err != nil {
+		_ = errors.Join(s.writer.close(), write.Close(), read.Close(), cp.Close())
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
 	}
 	cctx, stop := context.WithCancel(context.Background())
 	s.stopCheckpoint, s.checkpointDone = stop, make(chan struct{})
@@ -198,7 +208,11 @@ func (s *Store) Path() string { return s.path }
 // Writable commits a small write, so the lock, the file system and fsync all answer:
 // the readiness probe of a worker.
 func (s *Store) Writable(ctx context.Context) error {
-	if _, err := s.write.ExecContext(ctx, qWritable); err != nil {
+	err := s.withWriter(ctx, func(c *conn) error {
+		_, err := c.exec(context.WithoutCancel(ctx), qWritable)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("database not writable: %w", err)
 	}
 	return nil
@@ -208,10 +222,10 @@ func (s *Store) Writable(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.stopCheckpoint()
 	<-s.checkpointDone
-	s.writeStmts.close()
-	s.readStmts.close()
-	err := s.read.Close()
+	err := errors.Join(s.readers.close(), s.read.Close())
 	// Best effort: what is not checkpointed now is at the next open.
 	_, _ = s.checkpoint.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(err, s.checkpoint.Close(), s.write.Close())
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return errors.Join(err, s.checkpoint.Close(), s.writer.close(), s.write.Close())
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -12,45 +11,6 @@ import (
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/channels"
 )
-
-// TestStatementCacheNeverHoldsItsLockWhilePreparing: preparing waits for a connection;
-// a transaction holding the last connection must still be able to look statements up
-// meanwhile, or neither ever goes on (this deadlocked the read pool under load).
-func TestStatementCacheNeverHoldsItsLockWhilePreparing(t *testing.T) {
-	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	cache := newStmtCache(store.write) // one connection
-	cache.lookup("SELECT 1")           // seen, to be prepared
-	tx, err := store.write.Begin()     // the connection is now taken
-	if err != nil {
-		t.Fatal(err)
-	}
-	preparing := make(chan struct{})
-	go func() { cache.prepareMissing(context.Background()); close(preparing) }()
-	// Until the pool counts a caller waiting for its one connection, prepareMissing has
-	// not reached the point where the deadlock would be.
-	for deadline := time.Now().Add(5 * time.Second); store.write.Stats().WaitCount == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("prepareMissing never waited for the connection")
-		}
-		runtime.Gosched()
-	}
-	looked := make(chan struct{})
-	go func() { cache.lookup("SELECT 2"); close(looked) }()
-	select {
-	case <-looked:
-	case <-time.After(5 * time.Second):
-		t.Fatal("lookup blocked behind a prepare waiting for our own connection")
-	}
-	tx.Rollback()
-	<-preparing
-	if cache.lookup("SELECT 1") == nil {
-		t.Fatal("SELECT 1 was not prepared once the connection was free")
-	}
-}
 
 // TestCheckpointsHappenBesideTheWriter: the writer never checkpoints inside a commit;
 // the checkpointer copies the WAL back into the database within a few ticks.
@@ -63,7 +23,7 @@ func TestCheckpointsHappenBesideTheWriter(t *testing.T) {
 	defer store.Close()
 	w := testWorker(t, store, channels.Config{})
 	var auto int
-	if err := store.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
+	if err := store.writer.queryRow(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("writer wal_autocheckpoint = %d (%v), want 0", auto, err)
 	}
 	size := func() int64 {
@@ -135,7 +95,7 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 	}
 	defer store.Close()
 	var limit int64
-	if err := store.write.QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
+	if err := store.writer.queryRow(context.Background(), "PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
 		t.Fatalf("writer journal_size_limit = %d (%v), want %d", limit, err, walSizeLimit)
 	}
 	w := testWorker(t, store, channels.Config{})

@@ -13,37 +13,14 @@ import (
 	"github.com/mfad/mfad/channels"
 )
 
-// tx is a transaction of the store. Statements run prepared when they can. Appended
-// events wait in pending until the batch's end, when they are linked into the chain
-// (Write).
+// tx is a transaction of the store on one connection. Appended events wait in pending
+// until the batch's end, when they are linked into the chain (Write).
 type tx struct {
-	*sql.Tx
-	stmts   *stmtCache
+	*conn
 	pending []mfa.Event
 }
 
 var _ channels.Tx = (*tx)(nil)
-
-func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	}
-	return t.Tx.ExecContext(ctx, query, args...)
-}
-
-func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
-	return t.Tx.QueryContext(ctx, query, args...)
-}
-
-func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := t.stmts.lookup(query); st != nil {
-		return t.Tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
-	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
-}
 
 // changed runs a statement and reports whether it changed a row.
 func (t *tx) changed(ctx context.Context, query string, args ...any) (bool, error) {
@@ -457,6 +434,111 @@ func (t *tx) SaveReply(ctx context.Context, userID, key string, sealed []byte) e
 	return nil
 }
 
+// WebAuthn.
+
+func (t *tx) WebAuthnHandle(ctx context.Context, userID string, candidate []byte, now time.Time) ([]byte, error) {
+	var h []byte
+	if err := t.queryRow(ctx, qWebAuthnHandle, userID, candidate, ms(now), ms(now)).Scan(&h); err != nil {
+		return nil, fmt.Errorf("read WebAuthn user handle: %w", err)
+	}
+	return h, nil
+}
+
+func (t *tx) PutChallenge(ctx context.Context, ch channels.Challenge, keep int) error {
+	_, err := t.exec(ctx, qPutChallenge, ch.ID, ch.UserID, ch.Purpose, ch.SessionSealed, ms(ch.ExpiresAt), ms(ch.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store WebAuthn challenge: %w", err)
+	}
+	if _, err := t.exec(ctx, qTrimChallenges, ch.UserID, ch.Purpose, ch.UserID, ch.Purpose, keep); err != nil {
+		return fmt.Errorf("trim WebAuthn challenges: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) TakeChallenge(ctx context.Context, userID, id, purpose string, now time.Time) ([]byte, bool, error) {
+	var sealed []byte
+	err := t.queryRow(ctx, qTakeChallenge, id, userID, purpose, ms(now)).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("take WebAuthn challenge: %w", err)
+	}
+	return sealed, true, nil
+}
+
+func (t *tx) DeleteChallenges(ctx context.Context, userID string) (int, error) {
+	res, err := t.exec(ctx, qDeleteChallenges, userID)
+	if err != nil {
+		return 0, fmt.Errorf("delete WebAuthn challenges: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (t *tx) AddCredential(ctx context.Context, methodID int64, c channels.WebAuthnCredential) (bool, error) {
+	ok, err := t.changed(ctx, qAddCredential, methodID, c.CredentialID, c.PublicKey, int64(c.SignCount), c.AAGUID,
+		c.UserVerified, c.BackupEligible, c.BackupState, c.AttestationFormat, strings.Join(c.Transports, ","), c.Attachment)
+	if err != nil {
+		return false, fmt.Errorf("store WebAuthn credential: %w", err)
+	}
+	return ok, nil
+}
+
+func (t *tx) Credentials(ctx context.Context, userID string) ([]channels.WebAuthnCredential, error) {
+	rows, err := t.query(ctx, qCredentials, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read WebAuthn credentials: %w", err)
+	}
+	defer rows.Close()
+	var out []channels.WebAuthnCredential
+	for rows.Next() {
+		var (
+			c                 channels.WebAuthnCredential
+			created, count    int64
+			lastUsed, flagged sql.NullInt64
+			transports        string
+		)
+		err := rows.Scan(&c.MethodID, &c.Label, &c.EntryPoint, &created, &lastUsed, &c.CredentialID, &c.PublicKey,
+			&count, &c.AAGUID, &c.UserVerified, &c.BackupEligible, &c.BackupState, &c.AttestationFormat,
+			&transports, &c.Attachment, &flagged)
+		if err != nil {
+			return nil, fmt.Errorf("scan WebAuthn credential: %w", err)
+		}
+		c.CreatedAt = fromMS(created)
+		c.LastUsedAt = optionalTime(lastUsed)
+		c.SignCount = uint32(count)
+		if transports != "" {
+			c.Transports = strings.Split(transports, ",")
+		}
+		if flagged.Valid {
+			c.FlaggedAt = fromMS(flagged.Int64)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read WebAuthn credentials: %w", err)
+	}
+	return out, nil
+}
+
+func (t *tx) AdvanceSignCount(ctx context.Context, methodID int64, count uint32, backupState bool) (bool, error) {
+	n := int64(count)
+	ok, err := t.changed(ctx, qAdvanceSignCount, n, backupState, methodID, n, n)
+	if err != nil {
+		return false, fmt.Errorf("record WebAuthn sign count: %w", err)
+	}
+	return ok, nil
+}
+
+func (t *tx) FlagCredential(ctx context.Context, methodID int64, now time.Time) (bool, error) {
+	ok, err := t.changed(ctx, qFlagCredential, ms(now), methodID)
+	if err != nil {
+		return false, fmt.Errorf("flag WebAuthn credential: %w", err)
+	}
+	return ok, nil
+}
+
 func (t *tx) QueueNotification(ctx context.Context, n channels.QueuedNotification) error {
 	if _, err := t.exec(ctx, qQueueNotification, n.MsgID, n.Subject, n.BodySealed, ms(n.CreatedAt)); err != nil {
 		return fmt.Errorf("queue notification: %w", err)
@@ -618,7 +700,8 @@ func (t *tx) OutboxBacklog(ctx context.Context) (mfa.OutboxBacklog, error) {
 
 func (t *tx) KeyUsage(ctx context.Context) ([]channels.KeyUse, error) {
 	rows, err := t.query(ctx, qKeyUsage, channels.RecordSecret, channels.RecordAddress, channels.RecordBackupCode,
-		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary)
+		channels.RecordOneTimeCode, channels.RecordReply, channels.RecordNotification, channels.RecordCanary,
+		channels.RecordChallenge)
 	if err != nil {
 		return nil, fmt.Errorf("count sealed records by key: %w", err)
 	}
@@ -675,6 +758,7 @@ func (t *tx) Sweep(ctx context.Context, now, repliesBefore, sendsBefore time.Tim
 		{"pending setups", qSweepPending, now},
 		{"one-time codes", qSweepCodes, now},
 		{"code sends", qSweepSends, sendsBefore},
+		{"WebAuthn challenges", qSweepChallenges, now},
 	} {
 		if _, err := t.exec(ctx, q.query, ms(q.before), limit); err != nil {
 			return fmt.Errorf("sweep %s: %w", q.what, err)

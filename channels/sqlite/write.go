@@ -24,8 +24,11 @@ import (
 func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 	ctx = context.WithoutCancel(ctx)
 	errs := make([]error, len(units))
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	defer s.lastWrite.Store(time.Now().UnixNano())
 	fail := func(err error) []error {
+		_, _ = s.writer.exec(ctx, "ROLLBACK") // a no-op error when nothing is open
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
@@ -33,30 +36,24 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 		}
 		return errs
 	}
-	raw, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
+	w := s.writer
+	if _, err := w.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fail(fmt.Errorf("begin: %w", err))
 	}
-	defer func() {
-		// Roll back first (a no-op after a commit): preparing needs the single writer
-		// connection, which an open transaction would hold for ever.
-		_ = raw.Rollback()
-		s.writeStmts.prepareMissing(ctx)
-	}()
-	t := &tx{Tx: raw, stmts: s.writeStmts}
+	t := &tx{conn: w}
 	var kept int // events of the units run so far that are kept
 	for i, u := range units {
-		if _, err := raw.ExecContext(ctx, "SAVEPOINT unit"); err != nil {
+		if _, err := w.exec(ctx, "SAVEPOINT unit"); err != nil {
 			return fail(fmt.Errorf("savepoint: %w", err))
 		}
 		if err := u.Run(ctx, t); err != nil {
 			errs[i] = err
-			if _, err := raw.ExecContext(ctx, "ROLLBACK TO unit"); err != nil {
+			if _, err := w.exec(ctx, "ROLLBACK TO unit"); err != nil {
 				return fail(fmt.Errorf("rollback to savepoint: %w", err))
 			}
 			t.pending = t.pending[:kept]
 		}
-		if _, err := raw.ExecContext(ctx, "RELEASE unit"); err != nil {
+		if _, err := w.exec(ctx, "RELEASE unit"); err != nil {
 			return fail(fmt.Errorf("release savepoint: %w", err))
 		}
 		kept = len(t.pending)
@@ -64,10 +61,18 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 	if err := s.appendPending(ctx, t); err != nil {
 		return fail(err)
 	}
-	if err := raw.Commit(); err != nil {
+	if _, err := w.exec(ctx, "COMMIT"); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
 	return errs
+}
+
+// withWriter runs fn on the writer connection, between batches.
+func (s *Store) withWriter(ctx context.Context, fn func(c *conn) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	defer s.lastWrite.Store(time.Now().UnixNano())
+	return fn(s.writer)
 }
 
 // appendPending links the batch's events after the chain head and inserts them.
@@ -103,12 +108,14 @@ func (s *Store) appendPending(ctx context.Context, t *tx) error {
 func (s *Store) Read(ctx context.Context, fn func(ctx context.Context, tx channels.Tx) error) error {
 	// Not cancellable, for the reason Write gives; reads are short.
 	ctx = context.WithoutCancel(ctx)
-	raw, err := s.read.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
-	}
-	err = fn(ctx, &tx{Tx: raw, stmts: s.readStmts})
-	_ = raw.Rollback() // read only: nothing to keep
-	s.readStmts.prepareMissing(ctx)
-	return err
+	return s.readers.with(ctx, func(c *conn) error {
+		if _, err := c.exec(ctx, "BEGIN"); err != nil {
+			return fmt.Errorf("begin read: %w", err)
+		}
+		err := fn(ctx, &tx{conn: c})
+		if _, rerr := c.exec(ctx, "ROLLBACK"); rerr != nil && err == nil {
+			err = fmt.Errorf("end read: %w", rerr)
+		}
+		return err
+	})
 }

@@ -58,6 +58,10 @@ func Run(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"Outbox", testOutbox},
 		{"Notifications", testNotifications},
 		{"SweepAndMeta", testSweepAndMeta},
+		{"WebAuthnHandleSetOnce", testWebAuthnHandleRaced},
+		{"WebAuthnChallengeTakenOnce", testChallengesRaced},
+		{"WebAuthnCredentials", testCredentials},
+		{"WebAuthnSignCountOnlyUp", testSignCountRaced},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newDatabase(t)) })
@@ -943,4 +947,231 @@ func testSweepAndMeta(t *testing.T, db Database) {
 	if err := s.Writable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testWebAuthnHandleRaced: the first handle stored is every caller's, however many
+// propose one at once; a user never seen is created by it.
+func testWebAuthnHandleRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	got := race(t, hs, 20, alice, func(ctx context.Context, tx channels.Tx, i int) (string, error) {
+		h, err := tx.WebAuthnHandle(ctx, "alice", bytes.Repeat([]byte{byte(i + 1)}, 32), t0)
+		return string(h), err
+	})
+	for _, h := range got {
+		if h != got[0] || len(h) != 32 {
+			t.Fatalf("handles differ: %x", got)
+		}
+	}
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if h, err := tx.WebAuthnHandle(ctx, "alice", nil, t0); err != nil || string(h) != got[0] {
+			return fmt.Errorf("handle read back %x, %v", h, err)
+		}
+		if h, err := tx.WebAuthnHandle(ctx, "bob", []byte("bob's"), t0); err != nil || string(h) != "bob's" {
+			return fmt.Errorf("another user's handle %q, %v", h, err)
+		}
+		return nil
+	})
+}
+
+func challenge(user, id, purpose string, created time.Time) channels.Challenge {
+	return channels.Challenge{ID: id, UserID: user, Purpose: purpose, SessionSealed: []byte("sealed " + id),
+		ExpiresAt: created.Add(5 * time.Minute), CreatedAt: created}
+}
+
+// testChallengesRaced: a challenge is taken once, only by its user, for its purpose,
+// before it expires; the newest few of a user are kept; the sweep takes expired ones.
+func testChallengesRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	ids := make([]string, 7)
+	for i := range ids {
+		ids[i] = mfa.NewID()
+	}
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		for i, id := range ids {
+			if err := tx.PutChallenge(ctx, challenge("alice", id, "login", t0.Add(time.Duration(i)*time.Second)), 5); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutChallenge(ctx, challenge("alice", "reg-1", "register", t0), 5); err != nil {
+			return err
+		}
+		return tx.PutChallenge(ctx, challenge("bob", "bob-1", "login", t0), 5)
+	})
+	write(t, hs[1], "alice", func(ctx context.Context, tx channels.Tx) error {
+		for _, tc := range []struct {
+			user, id, purpose string
+			now               time.Time
+		}{
+			{"alice", ids[0], "login", t0},                                    // trimmed: the oldest two went
+			{"alice", ids[1], "login", t0},                                    //
+			{"bob", ids[6], "login", t0},                                      // someone else's
+			{"alice", ids[6], "register", t0},                                 // another purpose
+			{"alice", ids[6], "login", t0.Add(6*time.Second + 5*time.Minute)}, // expired
+			{"alice", "no-such-id", "login", t0},
+		} {
+			if sealed, ok, err := tx.TakeChallenge(ctx, tc.user, tc.id, tc.purpose, tc.now); err != nil || ok || sealed != nil {
+				return fmt.Errorf("take %+v: %q %v %v", tc, sealed, ok, err)
+			}
+		}
+		return nil
+	})
+	won := race(t, hs, 20, alice, func(ctx context.Context, tx channels.Tx, _ int) (string, error) {
+		sealed, _, err := tx.TakeChallenge(ctx, "alice", ids[6], "login", t0.Add(time.Minute))
+		return string(sealed), err
+	})
+	if got := count(won, "sealed "+ids[6]); got != 1 || count(won, "") != len(won)-1 {
+		t.Fatalf("a challenge taken %d times: %q", got, won)
+	}
+	write(t, hs[2], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if _, ok, err := tx.TakeChallenge(ctx, "alice", ids[2], "login", t0); err != nil || !ok {
+			return fmt.Errorf("a kept challenge: %v %v", ok, err)
+		}
+		if n, err := tx.DeleteChallenges(ctx, "alice"); err != nil || n != 4 { // ids 3, 4, 5 and reg-1
+			return fmt.Errorf("deleted %d challenges, %v", n, err)
+		}
+		return tx.Sweep(ctx, t0.Add(time.Hour), t0, t0, 1000)
+	})
+	write(t, hs[3], "bob", func(ctx context.Context, tx channels.Tx) error {
+		if _, ok, err := tx.TakeChallenge(ctx, "bob", "bob-1", "login", t0); err != nil || ok {
+			return fmt.Errorf("an expired challenge outlived the sweep: %v %v", ok, err)
+		}
+		return nil
+	})
+}
+
+func credential(id byte) channels.WebAuthnCredential {
+	return channels.WebAuthnCredential{CredentialID: bytes.Repeat([]byte{id}, 16), PublicKey: []byte("cose key"),
+		SignCount: 3, AAGUID: bytes.Repeat([]byte{0xaa}, 16), UserVerified: true, BackupEligible: true,
+		AttestationFormat: "packed", Transports: []string{"usb", "nfc"}, Attachment: "cross-platform"}
+}
+
+// addCredential inserts a webauthn method with c and verifies it, as registration does.
+func addCredential(ctx context.Context, tx channels.Tx, user, label string, c channels.WebAuthnCredential) (int64, bool, error) {
+	if err := tx.EnsureUser(ctx, user, t0); err != nil {
+		return 0, false, err
+	}
+	id, err := tx.InsertMethod(ctx, channels.NewMethod{UserID: user, Kind: mfa.KindWebAuthn, Label: label,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)})
+	if err != nil {
+		return 0, false, err
+	}
+	ok, err := tx.AddCredential(ctx, id, c)
+	if err != nil || !ok {
+		return id, ok, err
+	}
+	_, err = tx.MarkVerified(ctx, id, t0, -1, 10)
+	return id, true, err
+}
+
+// testCredentials: a credential is stored and read back as it was, a credential id is
+// registered once across users, and removing the method removes the credential.
+func testCredentials(t *testing.T, db Database) {
+	s := db.Open()
+	var key int64
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		var ok bool
+		var err error
+		if key, ok, err = addCredential(ctx, tx, "alice", "Key", credential(1)); err != nil || !ok {
+			return fmt.Errorf("first credential: %v %v", ok, err)
+		}
+		if _, ok, err := addCredential(ctx, tx, "bob", "Stolen", credential(1)); err != nil || ok {
+			return fmt.Errorf("one credential id registered to a second user: %v %v", ok, err)
+		}
+		if err := tx.TouchMethod(ctx, key, t0.Add(time.Hour)); err != nil {
+			return err
+		}
+		// A pending method's credential is not one yet.
+		id, err := tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindWebAuthn, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)})
+		if err != nil {
+			return err
+		}
+		_, err = tx.AddCredential(ctx, id, credential(2))
+		return err
+	})
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		cs, err := tx.Credentials(ctx, "alice")
+		if err != nil || len(cs) != 1 {
+			return fmt.Errorf("credentials %+v, %v", cs, err)
+		}
+		c, want := cs[0], credential(1)
+		if c.MethodID != key || c.Label != "Key" || !c.CreatedAt.Equal(t0) || c.LastUsedAt == nil || !c.LastUsedAt.Equal(t0.Add(time.Hour)) ||
+			!bytes.Equal(c.CredentialID, want.CredentialID) || !bytes.Equal(c.PublicKey, want.PublicKey) || c.SignCount != 3 ||
+			!bytes.Equal(c.AAGUID, want.AAGUID) || !c.UserVerified || !c.BackupEligible || c.BackupState ||
+			c.AttestationFormat != "packed" || !slices.Equal(c.Transports, want.Transports) || c.Attachment != "cross-platform" ||
+			!c.FlaggedAt.IsZero() {
+			return fmt.Errorf("credential read back as %+v", c)
+		}
+		if bob, err := tx.Credentials(ctx, "bob"); err != nil || len(bob) != 0 {
+			return fmt.Errorf("bob's credentials %+v, %v", bob, err)
+		}
+		counts, err := tx.CountVerified(ctx, "alice")
+		if err != nil || counts[mfa.KindWebAuthn] != 1 {
+			return fmt.Errorf("counts %v, %v", counts, err)
+		}
+		return nil
+	})
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.DeleteMethod(ctx, key); err != nil {
+			return err
+		}
+		if _, ok, err := addCredential(ctx, tx, "bob", "Reused", credential(1)); err != nil || !ok {
+			return fmt.Errorf("the credential id of a removed method: %v %v", ok, err)
+		}
+		return nil
+	})
+}
+
+// testSignCountRaced: a sign count is accepted only above the stored one (or zero
+// while zero), once when raced, never for a flagged credential.
+func testSignCountRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	var key, counterless int64
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		var err error
+		if key, _, err = addCredential(ctx, tx, "alice", "Key", credential(1)); err != nil {
+			return err
+		}
+		zero := credential(2)
+		zero.SignCount = 0
+		counterless, _, err = addCredential(ctx, tx, "alice", "Passkey", zero)
+		return err
+	})
+	won := race(t, hs, 20, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
+		return tx.AdvanceSignCount(ctx, key, 7, true)
+	})
+	if got := count(won, true); got != 1 {
+		t.Fatalf("sign count 7 accepted %d times", got)
+	}
+	write(t, hs[1], "alice", func(ctx context.Context, tx channels.Tx) error {
+		for _, tc := range []struct {
+			id    int64
+			count uint32
+			want  bool
+		}{
+			{key, 7, false}, {key, 3, false}, {key, 0, false}, {key, 8, true},
+			{counterless, 0, true}, {counterless, 0, true}, {counterless, 2, true}, {counterless, 0, false},
+		} {
+			if ok, err := tx.AdvanceSignCount(ctx, tc.id, tc.count, false); err != nil || ok != tc.want {
+				return fmt.Errorf("advance %d to %d: %v %v, want %v", tc.id, tc.count, ok, err, tc.want)
+			}
+		}
+		return nil
+	})
+	flagged := race(t, hs, 10, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
+		return tx.FlagCredential(ctx, key, t0)
+	})
+	if got := count(flagged, true); got != 1 {
+		t.Fatalf("flagged %d times", got)
+	}
+	write(t, hs[2], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if ok, err := tx.AdvanceSignCount(ctx, key, 100, false); err != nil || ok {
+			return fmt.Errorf("a flagged credential's count advanced: %v %v", ok, err)
+		}
+		cs, err := tx.Credentials(ctx, "alice")
+		if err != nil || len(cs) != 2 || !cs[0].FlaggedAt.Equal(t0) || cs[0].SignCount != 8 || cs[0].BackupState ||
+			!cs[1].FlaggedAt.IsZero() || cs[1].SignCount != 2 {
+			return fmt.Errorf("after flagging: %+v, %v", cs, err)
+		}
+		return nil
+	})
 }

@@ -180,19 +180,46 @@ func runAuditTail(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("audit tail: consume: %w", err)
 	}
-	go func() { <-ctx.Done(); it.Stop() }()
+	defer it.Stop()
+	// Next runs on a goroutine of its own and Ctrl-C is answered here: while NATS is
+	// away, Next can be busy recreating the ordered consumer, which Stop does not
+	// interrupt, and an operator's Ctrl-C must not wait for that.
+	type result struct {
+		msg jetstream.Msg
+		err error
+	}
+	results, quit := make(chan result), make(chan struct{})
+	defer close(quit)
+	go func() {
+		for {
+			msg, err := it.Next(jetstream.NextContext(ctx))
+			select {
+			case results <- result{msg, err}:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	for {
-		msg, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+		var r result
+		select {
+		case <-ctx.Done():
+			return nil
+		case r = <-results:
+		}
+		if errors.Is(r.err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("audit tail: %w", err)
+		if r.err != nil {
+			return fmt.Errorf("audit tail: %w", r.err)
 		}
-		if seq, _ := strconv.ParseInt(msg.Headers().Get(activity.EventSeqHeader), 10, 64); seq > 0 && seq < fromSeq {
+		if seq, _ := strconv.ParseInt(r.msg.Headers().Get(activity.EventSeqHeader), 10, 64); seq > 0 && seq < fromSeq {
 			continue // before the requested event: the search starts a little early
 		}
-		fmt.Fprintln(stdout, tailLine(msg.Subject(), msg.Data()))
+		fmt.Fprintln(stdout, tailLine(r.msg.Subject(), r.msg.Data()))
 	}
 }
 

@@ -94,6 +94,11 @@ func TestUsageErrors(t *testing.T) {
 		{"period out of range", []string{"serve", "--totp-period", "5"}, nil, "--totp-period"},
 		{"replicas out of range", []string{"serve", "--stream-replicas", "0"}, nil, "--stream-replicas"},
 		{"bad mandatory channels", []string{"serve"}, []string{"MFAD_MANDATORY_CHANNELS", "bank-web:fax"}, "bank-web:fax"},
+		{"webauthn rp id an IP address", []string{"serve", "--webauthn-rp-id", "127.0.0.1"}, nil, "--webauthn-rp-id"},
+		{"webauthn user verification", []string{"serve"}, []string{"MFAD_WEBAUTHN_USER_VERIFICATION", "always"}, "--webauthn-user-verification"},
+		{"webauthn attestation", []string{"serve", "--webauthn-attestation", "enterprise"}, nil, "--webauthn-attestation"},
+		{"webauthn aaguid", []string{"serve"}, []string{"MFAD_WEBAUTHN_AAGUIDS", "yubikey"}, "yubikey"},
+		{"webauthn no port for the default origin", []string{"serve", "--http-addr", "localhost"}, nil, "--webauthn-origins"},
 		{"token without sub", []string{"token"}, nil, "--sub"},
 		{"token with a long sub", []string{"token", "--sub", strings.Repeat("x", 129)}, nil, "--sub"},
 		{"token with a bad ttl", []string{"token", "--sub", "a", "--ttl", "-1h"}, nil, "--ttl"},
@@ -140,8 +145,26 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestVersionHelp: version explains itself on --help like every other command, and
+// refuses what it does not take.
+func TestVersionHelp(t *testing.T) {
+	for _, args := range [][]string{{"version", "--help"}, {"version", "-h"}, {"help", "version"}} {
+		stdout, stderr, err := runCLI(t, env(), args...)
+		if err != nil || stderr != "" || !strings.HasPrefix(stdout, "Usage: mfad version\n") || strings.Contains(stdout, "\ncommit ") {
+			t.Fatalf("%v: err %v, stdout %q, stderr %q", args, err, stdout, stderr)
+		}
+	}
+	for _, args := range [][]string{{"version", "--short"}, {"version", "now"}} {
+		stdout, _, err := runCLI(t, env(), args...)
+		var usage usageError
+		if !errors.As(err, &usage) || stdout != "" {
+			t.Fatalf("%v: err %v, stdout %q: want a usage error", args, err, stdout)
+		}
+	}
+}
+
 func TestHelp(t *testing.T) {
-	commands := []string{"mfad serve", "mfad token", "mfad nats-url", "mfad audit verify", "mfad version", "mfad help"}
+	commands := []string{"mfad serve", "mfad gateway", "mfad token", "mfad nats-url", "mfad audit verify", "mfad version", "mfad help"}
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"help", "help"}} {
 		stdout, stderr, err := runCLI(t, env(), args...)
 		if err != nil || stderr != "" {
@@ -217,6 +240,11 @@ func parseToken(t *testing.T, tok string, secret []byte) jwt.MapClaims {
 
 func TestTokenUsesTheDevSecret(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
+	// The server creates the dev secret at its first start, as it does here.
+	served, dev, err := (&Config{DataDir: dir}).jwtSecret()
+	if err != nil || !dev {
+		t.Fatalf("serve's dev secret: dev %v, err %v", dev, err)
+	}
 	before := time.Now().Unix()
 	stdout, stderr, err := runCLI(t, env(), "token", "--sub", "alice", "--data-dir", dir)
 	if err != nil || stderr != "" {
@@ -230,14 +258,10 @@ func TestTokenUsesTheDevSecret(t *testing.T) {
 		t.Fatalf("dev secret file: %v", err)
 	}
 	secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil || len(secret) != 32 {
-		t.Fatalf("dev secret file holds %q: want a base64 32-byte key", raw)
+	if err != nil || len(secret) != 32 || !bytes.Equal(served, secret) {
+		t.Fatalf("dev secret file holds %q: want the server's base64 32-byte key", raw)
 	}
-	// The server reads the same file: what it would verify with is what signed.
-	served, dev, err := (&Config{DataDir: dir}).jwtSecret()
-	if err != nil || !dev || !bytes.Equal(served, secret) {
-		t.Fatalf("serve's secret differs from the file (dev %v, err %v)", dev, err)
-	}
+	// What the server verifies with is what signed.
 	c := parseToken(t, strings.TrimSpace(stdout), secret)
 	exp, _ := c.GetExpirationTime()
 	iat, _ := c.GetIssuedAt()
@@ -246,7 +270,7 @@ func TestTokenUsesTheDevSecret(t *testing.T) {
 		t.Fatalf("claims %v: want sub alice, a one-hour lifetime and nothing else set", c)
 	}
 
-	// A second token reuses the file rather than making a new secret.
+	// A second token uses the same file.
 	stdout2, _, err := runCLI(t, env(), "token", "--sub", "bob", "--data-dir", dir)
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +281,41 @@ func TestTokenUsesTheDevSecret(t *testing.T) {
 	st, err := os.Stat(filepath.Join(dir, devJWTSecretFile))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("dev secret file mode %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+}
+
+// TestTokenNeverCreatesASecret: with no secret configured and none in the data dir,
+// token fails, naming the data dir it looked in, and leaves nothing behind: a secret it
+// made up would sign tokens that no server accepts.
+func TestTokenNeverCreatesASecret(t *testing.T) {
+	parent := t.TempDir()
+	cases := []struct{ name, dir string }{
+		{"no data dir", filepath.Join(parent, "missing")},
+		{"empty data dir", parent},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, err := runCLI(t, env(), "token", "--sub", "alice", "--data-dir", tc.dir)
+			if err == nil || stdout != "" {
+				t.Fatalf("token printed %q, err %v: want a failure", stdout, err)
+			}
+			if !strings.Contains(err.Error(), "the data dir "+tc.dir+" holds no "+devJWTSecretFile) ||
+				!strings.Contains(err.Error(), "MFAD_JWT_SECRET") {
+				t.Fatalf("error %q does not name the data dir and the way out", err)
+			}
+			if _, err := os.Stat(filepath.Join(tc.dir, devJWTSecretFile)); !os.IsNotExist(err) {
+				t.Fatalf("token created a secret (%v)", err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(parent, "missing")); !os.IsNotExist(err) {
+		t.Fatalf("token created the data dir (%v)", err)
+	}
+	// A relative --data-dir is named as the absolute path it resolves to.
+	t.Chdir(parent)
+	_, _, err := runCLI(t, env(), "token", "--sub", "alice")
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(parent, "data")) {
+		t.Fatalf("error %v does not name %s", err, filepath.Join(parent, "data"))
 	}
 }
 

@@ -5,15 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"net"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	mfa "github.com/mfad/mfad"
-	"github.com/mfad/mfad/channels/postgres"
+	"github.com/mfad/mfad/channels"
 )
 
 // Config is every setting of mfad serve. Defaults need nothing set: embedded NATS and
@@ -55,6 +56,15 @@ type Config struct {
 	MandatoryChannels  string
 	StepUpMaxAge       time.Duration
 
+	WebAuthnRPID             string
+	WebAuthnRPName           string
+	WebAuthnOrigins          string
+	WebAuthnUserVerification string
+	WebAuthnAllowSynced      bool
+	WebAuthnAAGUIDs          string
+	WebAuthnAttestation      string
+	MaxWebAuthnCredentials   int
+
 	StreamReplicas    int
 	IngestMaxAttempts int
 	CommandTimeout    time.Duration
@@ -65,11 +75,12 @@ type Config struct {
 	RelayLease        time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
+	LogFormat         string
 	DebugAddr         string
 }
 
 // secretFlags are masked when the configuration is logged.
-var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit-key": true, "introspection-secret": true}
+var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit-key": true, "introspection-secret": true, "sms-password": true}
 
 // register defines the flags of serve (and, for the token and audit commands, the
 // subset they need) on fs.
@@ -107,6 +118,14 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.CodeSendLimit, "code-send-limit", 5, "SMS/e-mail codes sent to one user per --code-send-window at most (each is a paid message)")
 	fs.DurationVar(&c.CodeSendWindow, "code-send-window", 15*time.Minute, "the window of --code-send-limit")
 	fs.StringVar(&c.MandatoryChannels, "mandatory-channels", "", "entry point:channel pairs users may not remove, e.g. bank-web:sms,bank-app:totp")
+	fs.StringVar(&c.WebAuthnRPID, "webauthn-rp-id", "localhost", "WebAuthn relying party id: the domain passkeys are bound to (not an IP address)")
+	fs.StringVar(&c.WebAuthnRPName, "webauthn-rp-name", "mfad", "WebAuthn relying party name, shown by browsers")
+	fs.StringVar(&c.WebAuthnOrigins, "webauthn-origins", "", "origins WebAuthn answers may come from, comma-separated: https://id.example.com, android:apk-key-hash:…; empty = http://localhost:<port of --http-addr>")
+	fs.StringVar(&c.WebAuthnUserVerification, "webauthn-user-verification", "preferred", "WebAuthn user verification (PIN, biometrics): preferred (reported in the verify answer) or required")
+	fs.BoolVar(&c.WebAuthnAllowSynced, "webauthn-allow-synced", true, "accept backup-eligible (synced) passkeys; false allows device-bound keys only")
+	fs.StringVar(&c.WebAuthnAAGUIDs, "webauthn-aaguids", "", "if set, the only authenticator models (AAGUIDs, comma-separated) a credential may be registered with")
+	fs.StringVar(&c.WebAuthnAttestation, "webauthn-attestation", "none", "attestation asked of authenticators at registration: none, indirect or direct")
+	fs.IntVar(&c.MaxWebAuthnCredentials, "max-webauthn-credentials", 10, "security keys and passkeys per user")
 	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, adding or removing a factor and turning MFA sign-in on or off need a token with auth_time this recent (RFC 9470)")
 
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
@@ -119,6 +138,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RelayLease, "relay-lease", 10*time.Second, "PostgreSQL: how long the relay lease of MFA_EVENTS lasts unrenewed; a dead holder's is taken over after this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", logFormatAuto, "text, json, or auto: text on a terminal, JSON otherwise")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off")
 	annotateEnv(fs)
 }
@@ -143,6 +163,9 @@ func (c *Config) check() error {
 	if c.TOTPPeriod < 15 || c.TOTPPeriod > 120 {
 		return usageError{fmt.Sprintf("--totp-period must be 15 to 120 seconds, not %d", c.TOTPPeriod)}
 	}
+	if err := checkLogFormat(c.LogFormat); err != nil {
+		return err
+	}
 	if c.LockoutThreshold < 1 || c.LockoutMaxFailures < c.LockoutThreshold {
 		return usageError{fmt.Sprintf("--lockout-max-failures (%d) must be at least --lockout-threshold (%d), which must be positive", c.LockoutMaxFailures, c.LockoutThreshold)}
 	}
@@ -157,6 +180,9 @@ func (c *Config) check() error {
 	}
 	if c.RelayLease < 3*time.Second {
 		return usageError{fmt.Sprintf("--relay-lease must be at least 3s, not %s", c.RelayLease)}
+	}
+	if _, err := c.webauthn(); err != nil {
+		return err
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
@@ -201,7 +227,7 @@ func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
 		ep, ch, ok := strings.Cut(pair, ":")
 		kind, known := mfa.ParseKind(strings.TrimSpace(ch))
 		if !ok || strings.TrimSpace(ep) == "" || !known {
-			return nil, usageError{fmt.Sprintf("--mandatory-channels: %q is not entry-point:channel with channel sms, email or totp", pair)}
+			return nil, usageError{fmt.Sprintf("--mandatory-channels: %q is not entry-point:channel with channel sms, email, totp or webauthn", pair)}
 		}
 		ep = strings.TrimSpace(ep)
 		if out[ep] == nil {
@@ -210,6 +236,60 @@ func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {
 		out[ep][kind] = true
 	}
 	return out, nil
+}
+
+// webauthn is the WebAuthn policy of the workers. The default origin follows the HTTP
+// port, so the embedded default works in a browser on the same machine; a worker must
+// know it before it starts, since it checks every answer against it.
+func (c *Config) webauthn() (channels.WebAuthnPolicy, error) {
+	p := channels.WebAuthnPolicy{
+		RPID:           strings.TrimSpace(c.WebAuthnRPID),
+		RPName:         c.WebAuthnRPName,
+		RefuseSynced:   !c.WebAuthnAllowSynced,
+		Attestation:    c.WebAuthnAttestation,
+		MaxCredentials: c.MaxWebAuthnCredentials,
+	}
+	if p.RPID == "" || net.ParseIP(strings.Trim(p.RPID, "[]")) != nil {
+		return p, usageError{fmt.Sprintf("--webauthn-rp-id must be a domain (browsers refuse an IP address), not %q", c.WebAuthnRPID)}
+	}
+	switch c.WebAuthnUserVerification {
+	case "preferred":
+	case "required":
+		p.RequireUserVerification = true
+	default:
+		return p, usageError{fmt.Sprintf("--webauthn-user-verification must be preferred or required, not %q", c.WebAuthnUserVerification)}
+	}
+	switch c.WebAuthnAttestation {
+	case "none", "indirect", "direct":
+	default:
+		return p, usageError{fmt.Sprintf("--webauthn-attestation must be none, indirect or direct, not %q", c.WebAuthnAttestation)}
+	}
+	if c.MaxWebAuthnCredentials < 1 {
+		return p, usageError{fmt.Sprintf("--max-webauthn-credentials must be positive, not %d", c.MaxWebAuthnCredentials)}
+	}
+	for _, o := range strings.Split(c.WebAuthnOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			p.Origins = append(p.Origins, o)
+		}
+	}
+	if len(p.Origins) == 0 {
+		_, port, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil || port == "" {
+			return p, usageError{fmt.Sprintf("--webauthn-origins is empty and --http-addr %q has no port to make the default origin from", c.HTTPAddr)}
+		}
+		p.Origins = []string{"http://localhost:" + port}
+	}
+	for _, a := range strings.Split(c.WebAuthnAAGUIDs, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		id, err := uuid.Parse(a)
+		if err != nil {
+			return p, usageError{fmt.Sprintf("--webauthn-aaguids: %q is not a UUID", a)}
+		}
+		p.AAGUIDs = append(p.AAGUIDs, id)
+	}
+	return p, nil
 }
 
 // sealingKeys decodes MFAD_SECRET_KEY (comma-separated base64 keys).
@@ -242,35 +322,6 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not base64")
-}
-
-func (c *Config) logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-// logEffective logs every setting, secrets masked.
-func logEffective(log *slog.Logger, fs *flag.FlagSet) {
-	var attrs []any
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	sort.Strings(names)
-	for _, n := range names {
-		v := fs.Lookup(n).Value.String()
-		if secretFlags[n] && v != "" {
-			v = "********"
-		}
-		if n == "database-url" && v != "" {
-			v = postgres.Describe(v) // hosts and database only: key=value strings are no URLs to redact
-		} else {
-			v = redactURLs(v)
-		}
-		attrs = append(attrs, envName(n), v)
-	}
-	log.Info("effective configuration", attrs...)
 }
 
 // redactURLs hides credentials in URL settings (MFAD_NATS_URL may be a comma-separated

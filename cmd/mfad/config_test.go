@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/mfad/mfad/channels"
 )
 
 // TestEffectiveConfigurationHidesSecrets: the start-up log shows every setting but no
@@ -26,7 +28,7 @@ func TestEffectiveConfigurationHidesSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	logEffective(slog.New(slog.NewJSONHandler(&buf, nil)), fs)
+	logEffective(slog.New(slog.NewJSONHandler(&buf, nil)), fs, false)
 	out := buf.String()
 	for _, secret := range []string{"jwt-secret-value", "c2VhbGluZy1rZXkt", "introspection-secret-value", "nats-password", "nats-token"} {
 		if strings.Contains(out, secret) {
@@ -56,4 +58,49 @@ func TestEffectiveConfigurationHidesSecrets(t *testing.T) {
 			t.Errorf("setting %s is not logged", envName(f.Name))
 		}
 	})
+}
+
+// TestWebAuthnPolicy: the workers' relying party from the settings. The default origin
+// is the HTTP port on localhost, so the embedded default works in a browser on the same
+// machine.
+func TestWebAuthnPolicy(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		origins []string
+		check   func(p channels.WebAuthnPolicy) bool
+	}{
+		{"defaults", nil, []string{"http://localhost:8080"}, func(p channels.WebAuthnPolicy) bool {
+			return p.RPID == "localhost" && p.RPName == "mfad" && !p.RequireUserVerification && !p.RefuseSynced &&
+				p.Attestation == "none" && p.MaxCredentials == 10 && len(p.AAGUIDs) == 0
+		}},
+		{"the port follows the HTTP address", []string{"--http-addr", "127.0.0.1:9443"}, []string{"http://localhost:9443"}, nil},
+		{"explicit origins, an Android app among them",
+			[]string{"--webauthn-origins", "https://id.example.com, android:apk-key-hash:abc", "--webauthn-rp-id", "example.com"},
+			[]string{"https://id.example.com", "android:apk-key-hash:abc"}, func(p channels.WebAuthnPolicy) bool { return p.RPID == "example.com" }},
+		{"an AAL3-style policy",
+			[]string{"--webauthn-user-verification", "required", "--webauthn-allow-synced=false",
+				"--webauthn-aaguids", "cb69481e-8ff7-4039-93ec-0a2729a154a8", "--webauthn-attestation", "direct"},
+			[]string{"http://localhost:8080"}, func(p channels.WebAuthnPolicy) bool {
+				return p.RequireUserVerification && p.RefuseSynced && len(p.AAGUIDs) == 1 &&
+					p.AAGUIDs[0].String() == "cb69481e-8ff7-4039-93ec-0a2729a154a8" && p.Attestation == "direct"
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			cfg.register(fs)
+			if err := parseFlags(fs, tc.args, env(), &bytes.Buffer{}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := cfg.webauthn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(p.Origins, " ") != strings.Join(tc.origins, " ") || (tc.check != nil && !tc.check(p)) {
+				t.Fatalf("policy %+v", p)
+			}
+		})
+	}
 }

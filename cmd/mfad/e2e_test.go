@@ -126,6 +126,8 @@ type process struct {
 
 	mu    sync.Mutex
 	lines []string
+
+	stdout lockedBuffer // what it printed (mfad gateway --dev prints messages)
 }
 
 // cleanEnv is the test's environment without MFAD_* variables, so a developer's
@@ -149,7 +151,7 @@ func startProcess(t *testing.T, name, bin string, env []string, args ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = &p.stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

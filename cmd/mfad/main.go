@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/mfad/mfad/cmd/mfad/internal/needcgo" // a build without cgo fails, saying why
 )
 
 func main() {

@@ -89,11 +89,18 @@ func goodPassword(pw string) bool {
 	return true
 }
 
-// randomPassword is 192 random bits, base64url: URL- and configuration-safe.
+// randomPassword is 192 random bits, base64url: URL- and configuration-safe. It starts
+// with a letter: nats-server reads the value of a $VARIABLE in its configuration as a
+// number when it starts with a digit, and refuses to start.
 func randomPassword() string {
 	b := make([]byte, 24)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
+	for {
+		_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+		p := base64.RawURLEncoding.EncodeToString(b)
+		if c := p[0]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			return p
+		}
+	}
 }
 
 // confUser is one user of a rendered NATS configuration. password is a configuration

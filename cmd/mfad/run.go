@@ -19,7 +19,10 @@ const usage = `mfad — MFA management service
 Usage:
   mfad serve   [flags]   run the service (HTTP API, workers, outbox relay; embedded NATS
                          and SQLite in ./data unless configured otherwise)
-  mfad token   [flags]   print a signed development token
+  mfad gateway [flags]   deliver SMS and e-mail codes and notices from MFA_NOTIFY
+                         (--dev prints them instead)
+  mfad token   [flags]   print a signed development token (with the secret of
+                         MFAD_JWT_SECRET or the one mfad serve made in ./data)
   mfad nats-url --role R print the embedded NATS server's URL for an outside user:
                          gateway, auditor or producer
   mfad audit verify      check the audit log's hash chain
@@ -64,7 +67,9 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "store":
 		return runStore(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
-		return runVersion(stdout)
+		return runVersion(rest, stdout)
+	case "gateway":
+		return runGateway(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		if len(rest) > 0 && rest[0] != "help" {
 			return dispatch(ctx, []string{rest[0], "--help"}, getenv, stdout, stderr)

@@ -37,8 +37,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel()}))
-	logEffective(log, fs)
+	log, text := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	logEffective(log, fs, text)
+	// The data dir is owned by the process that keeps state in it: the embedded NATS
+	// store or the database. An API node on external NATS only reads its dev secret.
+	if cfg.NATSURL == "" || cfg.runsWorker() {
+		release, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	return serve(ctx, &cfg, log)
 }
 
@@ -297,6 +306,7 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 		return nil, err
 	}
 	mandatory, _ := cfg.mandatory() // checked in cfg.check
+	webauthn, _ := cfg.webauthn()   // checked in cfg.check
 	batch := cfg.BatchSize
 	if !cfg.GroupCommit {
 		batch = 1
@@ -314,6 +324,7 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 		CodeSendLimit:  cfg.CodeSendLimit,
 		CodeSendWindow: cfg.CodeSendWindow,
 		Mandatory:      mandatory,
+		WebAuthn:       webauthn,
 		BatchSize:      batch,
 		BatchWait:      cfg.BatchWait,
 		Pipelines:      cfg.pipelines(),

@@ -5,13 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
 // runToken prints a signed HS256 token: for development and tests, with the secret the
-// server uses (MFAD_JWT_SECRET, else the dev secret in the data dir).
+// server uses (MFAD_JWT_SECRET, else the dev secret mfad serve generated in the data
+// dir).
 func runToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var (
 		cfg     Config
@@ -21,7 +24,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 		authAge time.Duration
 	)
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory holding the dev secret")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory holding the dev secret mfad serve generated")
 	fs.StringVar(&cfg.JWTSecret, "jwt-secret", "", "HS256 secret; empty = the dev secret of the data dir")
 	fs.StringVar(&cfg.JWTIssuer, "jwt-issuer", "", "iss claim")
 	fs.StringVar(&cfg.JWTAudience, "jwt-audience", "", "aud claim")
@@ -41,7 +44,18 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
-		key, err := loadOrCreateKey(cfg.DataDir, devJWTSecretFile)
+		// Never created here: a secret that no server reads would only sign tokens
+		// every server refuses, and hide that mfad serve looks elsewhere.
+		path, err := filepath.Abs(filepath.Join(cfg.DataDir, devJWTSecretFile))
+		if err != nil {
+			path = filepath.Join(cfg.DataDir, devJWTSecretFile)
+		}
+		key, err := readKey(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("token: no signing secret: MFAD_JWT_SECRET (--jwt-secret) is not set and the data dir %s holds no %s; "+
+				"mfad serve creates it there at its first start without a token issuer, or point --data-dir at the server's data dir",
+				filepath.Dir(path), devJWTSecretFile)
+		}
 		if err != nil {
 			return err
 		}

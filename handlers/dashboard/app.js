@@ -56,6 +56,7 @@
       kindTotp: 'TOTP',
       kindSms: 'SMS',
       kindEmail: 'E-mail',
+      kindWebAuthn: 'Passkeys',
       lockouts: 'Locked out now',
       lockNone: 'Nobody is locked out.',
       lockUntil: 'until {0}',
@@ -107,6 +108,7 @@
       kindTotp: 'TOTP',
       kindSms: 'SMS',
       kindEmail: 'Correo',
+      kindWebAuthn: 'Llaves',
       lockouts: 'Bloqueados ahora',
       lockNone: 'No hay nadie bloqueado.',
       lockUntil: 'hasta las {0}',
@@ -155,6 +157,9 @@
       'verify.locked': 'Refused: locked out',
       'admin.reset': 'Reset by an admin',
       'activity.rejected': 'Activity rejected',
+      'webauthn.credential_registered': 'Security key or passkey added',
+      'webauthn.credential_removed': 'Security key or passkey removed',
+      'webauthn.credential_flagged': 'Security key flagged (cloned?)',
     },
     es: {
       'totp.device_set_up': 'Configuración TOTP iniciada',
@@ -176,6 +181,9 @@
       'verify.locked': 'Rechazado: bloqueado',
       'admin.reset': 'Restablecido por un admin',
       'activity.rejected': 'Actividad rechazada',
+      'webauthn.credential_registered': 'Llave de seguridad o de acceso añadida',
+      'webauthn.credential_removed': 'Llave de seguridad o de acceso eliminada',
+      'webauthn.credential_flagged': 'Llave de seguridad marcada (¿clonada?)',
     },
   };
 
@@ -183,7 +191,8 @@
   const REFUSALS = new Set(['verify.failed', 'verify.replayed', 'verify.locked']);
 
   // Events a security team looks at twice.
-  const ALARMS = new Set(['verify.failed', 'verify.replayed', 'verify.locked', 'activity.rejected', 'admin.reset']);
+  const ALARMS = new Set(['verify.failed', 'verify.replayed', 'verify.locked', 'activity.rejected', 'admin.reset',
+    'webauthn.credential_flagged']);
 
   const $ = (id) => document.getElementById(id);
 
@@ -412,7 +421,7 @@
     $('adopt-text').textContent = t('adoptText', fmtNum(a.signin_enabled), fmtNum(a.users_seen), fmtNum(a.users_with_method));
     const kinds = $('adopt-kinds');
     kinds.replaceChildren();
-    for (const [kind, key] of [['totp', 'kindTotp'], ['sms', 'kindSms'], ['email', 'kindEmail']]) {
+    for (const [kind, key] of [['totp', 'kindTotp'], ['sms', 'kindSms'], ['email', 'kindEmail'], ['webauthn', 'kindWebAuthn']]) {
       const div = document.createElement('div');
       const dt = document.createElement('dt');
       dt.textContent = t(key);
