@@ -236,6 +236,9 @@ func TestTemplatesCoverTheWorkers(t *testing.T) {
 		if d.IsDir() && path == "." {
 			return filepath.SkipDir // this package
 		}
+		if d.IsDir() && (path == "../sqlite" || path == "../postgres") {
+			return filepath.SkipDir // the stores: their strings are table and column names
+		}
 		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}

@@ -136,7 +136,7 @@ func (s *Store) Outbox() audit.Outbox { return outbox{auditLog{s.pool}} }
 func (s *Store) Records() audit.Records { return auditLog{s.pool} }
 
 // eventsLease is the name of the lease of the MFA_EVENTS relay.
-const eventsLease = "mfa_events"
+const eventsLease = "events-relay"
 
 // lease is the relay lease row.
 type lease struct{ pool *pgxpool.Pool }
