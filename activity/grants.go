@@ -120,8 +120,11 @@ func jsManage() []string {
 // shows for an external server, and what the embedded server gives the outside users.
 func Grants() []Grant {
 	denyOutside := []string{CommandSubjects, EventSubjects}
+	// The gateway also reads its dead letters back (nats stream view MFA_GATEWAY_DEAD
+	// --js-domain mfad): they hold what it failed to deliver, nothing it did not see.
 	gateway := Grant{User: UserGateway, Streams: []string{NotifySubjects},
-		Services: append(consumerOn(NotifyStream, GatewayConsumer), Import{Subject: GatewayDeadSubjects})}
+		Services: append(append(consumerOn(NotifyStream, GatewayConsumer), Import{Subject: GatewayDeadSubjects},
+			jsAPI("STREAM.MSG.GET.%s", GatewayDeadStream)), consumerOn(GatewayDeadStream, "*")...)}
 	auditor := Grant{User: UserAuditor, Streams: []string{EventSubjects},
 		Services: append([]Import{jsAPI("STREAM.MSG.GET.%s", EventsStream)},
 			append(consumerOn(EventsStream, "*"), discovery()...)...)}

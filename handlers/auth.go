@@ -58,6 +58,7 @@ type Authenticator struct {
 	parser     *jwt.Parser
 	jwks       *jwks
 	introspect *introspector
+	verified   *tokenCache
 }
 
 // Authentication failures. errAuthUnavailable is the introspection server not
@@ -119,6 +120,7 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	a.parser = jwt.NewParser(opts...)
+	a.verified = newTokenCache(cfg.Now)
 	return a, nil
 }
 
@@ -163,6 +165,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if a.introspect != nil {
 		return a.introspect.check(ctx, token)
 	}
+	keys := a.jwks.current() // before verifying: a set fetched meanwhile voids this check
+	if p, ok := a.verified.get(token, keys); ok {
+		return p, nil
+	}
 	var cl claims
 	tok, err := a.parser.ParseWithClaims(token, &cl, func(t *jwt.Token) (any, error) {
 		if _, ok := t.Method.(*jwt.SigningMethodHMAC); ok {
@@ -187,7 +193,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if cl.AuthTime != nil {
 		p.AuthTime = cl.AuthTime.Time
 	}
-	return p, checkSubject(p.Subject)
+	if err := checkSubject(p.Subject); err != nil {
+		return p, err
+	}
+	a.verified.put(token, p, cl.ExpiresAt.Time, keys) // exp is required: the parser checked it
+	return p, nil
 }
 
 // timeClaims must be JSON numbers (RFC 7519 NumericDate); the JWT library would also

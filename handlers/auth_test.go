@@ -460,6 +460,8 @@ func TestAuthJWKSRotation(t *testing.T) {
 		wantStatusOK(t, call(s, ecKey, "k1"))
 		wantStatusOK(t, call(s, ecKey, "k1"))
 		wantFetches(jw, 1) // cached
+		verifiedUnderK1 := sign(t, jwt.SigningMethodES256, ecKey, "k1", claimsAt(s.Clock.Now(), "alice", nil))
+		wantStatusOK(t, s.call(http.MethodGet, statusPath, "", bearerHeader(verifiedUnderK1)...))
 
 		jw.serve(newKey)
 		// Within a second of the last fetch, an unknown kid does not reach the key
@@ -471,7 +473,9 @@ func TestAuthJWKSRotation(t *testing.T) {
 		s.Clock.Advance(2 * time.Second)
 		wantStatusOK(t, call(s, ecKey2, "k2"))
 		wantFetches(jw, 2)
-		// The refetched set replaced the old one: k1 is gone at once.
+		// The refetched set replaced the old one: k1 is gone at once, for a token
+		// verified (and remembered) under the old set too.
+		wantUnauthorized(t, s.call(http.MethodGet, statusPath, "", bearerHeader(verifiedUnderK1)...))
 		wantUnauthorized(t, call(s, ecKey, "k1"))
 
 		s.Clock.Advance(2 * time.Second)

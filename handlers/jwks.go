@@ -41,6 +41,17 @@ type jwks struct {
 	keys        map[string]any // kid → *rsa.PublicKey | *ecdsa.PublicKey | ed25519.PublicKey
 	fetchedAt   time.Time
 	attemptedAt time.Time
+	generation  uint64 // counts the sets fetched: a cached verification of an older set is void
+}
+
+// current is the generation of the key set in use.
+func (j *jwks) current() uint64 {
+	if j == nil {
+		return 0
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.generation
 }
 
 func newJWKS(url string, client *http.Client, now func() time.Time) *jwks {
@@ -100,6 +111,7 @@ func (j *jwks) refreshLocked(ctx context.Context) error {
 		return err
 	}
 	j.keys, j.fetchedAt = keys, now
+	j.generation++
 	return nil
 }
 

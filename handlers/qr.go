@@ -1,13 +1,9 @@
 package handlers
 
 import (
-	"bytes"
-	"compress/zlib"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"sync"
 
 	"rsc.io/qr/coding"
@@ -36,9 +32,7 @@ var qrPlans sync.Map // coding.Version → *coding.Plan
 //
 // rsc.io/qr's coding package lays out the code (mask 0, as its qr.Encode does; choosing
 // a mask by penalty, as boombuler's encoder behind pquerna/otp's Key.Image does, took
-// 5 ms a code). The PNG is written here: a 1-bit grayscale image whose scanlines are
-// built once per module row and repeated, deflated with Huffman coding only, which
-// cost a tenth of rsc.io/qr's pixel-by-pixel writer (BenchmarkQRDataURL).
+// 5 ms a code). The PNG is written by qrPNG.
 func qrDataURL(uri string) (string, error) {
 	enc := coding.String(uri)
 	v := coding.Version(coding.MinVersion)
@@ -59,76 +53,6 @@ func qrDataURL(uri string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encode QR code: %w", err)
 	}
-	img, err := qrPNG(code, max(1, qrTargetSize/(code.Size+2*qrQuiet)))
-	if err != nil {
-		return "", err
-	}
+	img := qrPNG(code, max(1, qrTargetSize/(code.Size+2*qrQuiet)), qrQuiet)
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(img), nil
-}
-
-// qrZlib reuses deflate writers: each holds tables worth keeping.
-var qrZlib = sync.Pool{New: func() any {
-	w, _ := zlib.NewWriterLevel(nil, zlib.HuffmanOnly) // a valid level never fails
-	return w
-}}
-
-// qrPNG draws code with scale pixels per module: 1-bit grayscale, black modules 0.
-func qrPNG(code *coding.Code, scale int) ([]byte, error) {
-	modules := code.Size + 2*qrQuiet
-	side := modules * scale
-	rowBytes := 1 + (side+7)/8 // filter byte (none) and the pixels
-	var out bytes.Buffer
-	out.Grow(64 + rowBytes*modules)
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	var ihdr [13]byte
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(side))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(side))
-	ihdr[8] = 1 // bit depth; color type 0 (gray), deflate, no filter, no interlace
-	pngChunk(&out, "IHDR", ihdr[:])
-
-	var idat bytes.Buffer
-	zw := qrZlib.Get().(*zlib.Writer)
-	defer qrZlib.Put(zw)
-	zw.Reset(&idat)
-	row := make([]byte, rowBytes)
-	for y := range modules {
-		// All white, then the row's black modules cleared bit by bit.
-		for i := 1; i < len(row); i++ {
-			row[i] = 0xff
-		}
-		if my := y - qrQuiet; my >= 0 && my < code.Size {
-			for mx := range code.Size {
-				if !code.Black(mx, my) {
-					continue
-				}
-				for px := (mx + qrQuiet) * scale; px < (mx+qrQuiet+1)*scale; px++ {
-					row[1+px/8] &^= 0x80 >> (px % 8)
-				}
-			}
-		}
-		for range scale {
-			if _, err := zw.Write(row); err != nil {
-				return nil, fmt.Errorf("encode QR image: %w", err)
-			}
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("encode QR image: %w", err)
-	}
-	pngChunk(&out, "IDAT", idat.Bytes())
-	pngChunk(&out, "IEND", nil)
-	return out.Bytes(), nil
-}
-
-func pngChunk(out *bytes.Buffer, name string, data []byte) {
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(data)))
-	out.Write(n[:])
-	crc := crc32.NewIEEE()
-	crc.Write([]byte(name))
-	crc.Write(data)
-	out.WriteString(name)
-	out.Write(data)
-	binary.BigEndian.PutUint32(n[:], crc.Sum32())
-	out.Write(n[:])
 }

@@ -187,6 +187,21 @@ func TestGatewayUser(t *testing.T) {
 		if err != nil || ack.Stream != activity.GatewayDeadStream {
 			t.Fatalf("dead letter: %+v %v", ack, err)
 		}
+		// …and reads them back, as an operator looking into them does.
+		dead, err := gjs.Stream(ctx, activity.GatewayDeadStream)
+		if err != nil {
+			t.Fatalf("dead letters stream: %v", err)
+		}
+		if m, err := dead.GetMsg(ctx, ack.Sequence); err != nil || !strings.Contains(string(m.Data), "123456") {
+			t.Fatalf("get the dead letter: %v", err)
+		}
+		view, err := dead.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		if err != nil {
+			t.Fatalf("view the dead letters: %v", err)
+		}
+		if m, err := view.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil || !strings.Contains(string(m.Data()), "123456") {
+			t.Fatalf("next dead letter: %v", err)
+		}
 	})
 
 	t.Run("older clients update the consumer too", func(t *testing.T) {

@@ -1,0 +1,83 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestTokenCache(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newTokenCache(func() time.Time { return now })
+	alice := Principal{Subject: "alice"}
+	c.put("t1", alice, now.Add(30*time.Second), 7)
+	if p, ok := c.get("t1", 7); !ok || p.Subject != "alice" {
+		t.Fatalf("a token just verified: %+v %v", p, ok)
+	}
+	if _, ok := c.get("t1", 8); ok {
+		t.Fatal("a token verified under an older key set was taken")
+	}
+	if _, ok := c.get("t2", 7); ok {
+		t.Fatal("an unknown token was taken")
+	}
+	now = now.Add(30*time.Second + Leeway)
+	if _, ok := c.get("t1", 7); ok {
+		t.Fatal("an expired token was taken")
+	}
+	c.put("t3", alice, now.Add(time.Hour), 7)
+	now = now.Add(tokenCacheTTL)
+	if _, ok := c.get("t3", 7); ok {
+		t.Fatal("an entry outlived the cache's TTL")
+	}
+	for i := range tokenCacheSize + 1 {
+		c.put(fmt.Sprint("x", i), alice, now.Add(time.Hour), 7)
+	}
+	if n := len(c.entries); n > tokenCacheSize {
+		t.Fatalf("%d entries, more than %d", n, tokenCacheSize)
+	}
+}
+
+// BenchmarkAuthenticate is one token's check: "first" verifies a new token each time
+// (what every request paid before the cache), "again" the same token, as a client
+// sends it with each request.
+func BenchmarkAuthenticate(b *testing.B) {
+	secret := []byte("benchmark-secret-of-at-least-32-bytes!!")
+	a, err := NewAuthenticator(AuthConfig{HMACSecret: secret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := func(i int) string {
+		now := time.Now()
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "iat": now.Unix(),
+			"exp": now.Add(time.Hour).Unix(), "jti": fmt.Sprint(i)}).SignedString(secret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tok
+	}
+	b.Run("first", func(b *testing.B) {
+		toks := make([]string, 1000)
+		for i := range toks {
+			toks[i] = token(i)
+		}
+		i := 0
+		for b.Loop() {
+			a.verified = newTokenCache(time.Now) // nothing remembered
+			if _, err := a.Authenticate(context.Background(), toks[i%len(toks)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("again", func(b *testing.B) {
+		tok := token(0)
+		for b.Loop() {
+			if _, err := a.Authenticate(context.Background(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
