@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -186,6 +187,11 @@ func (r *Relay) Kick() {
 // Kick or the interval. After a failure it backs off (kicks do not cut the pause short,
 // so a NATS outage is not hammered once per commit) and reconciles before going on.
 func (r *Relay) Run(ctx context.Context) {
+	// Reconcile first, even when Run ran before: a relay that lost its lease and got it
+	// back does not know what the other relays published meanwhile.
+	r.mu.Lock()
+	r.pos.known = false
+	r.mu.Unlock()
 	// Go 1.23 timers: Reset and Stop never leave a stale tick behind.
 	timer := time.NewTimer(r.cfg.interval)
 	defer timer.Stop()
@@ -489,6 +495,7 @@ func (r *Relay) reconcile(ctx context.Context) error {
 		present = map[int64]bool{}
 		foreign int
 		older   int
+		behind  []int64 // Mfa-Seq of our events whose row the log does not have
 	)
 	for s, walked := state.LastSeq, 0; s >= max(state.FirstSeq, 1) && s > 0 && walked < maxTail; s, walked = s-1, walked+1 {
 		msg, err := stream.GetMsg(ctx, s)
@@ -503,7 +510,11 @@ func (r *Relay) reconcile(ctx context.Context) error {
 			return err
 		}
 		if seq == 0 {
-			foreign++
+			if claimed, _ := strconv.ParseInt(msg.Header.Get(activity.EventSeqHeader), 10, 64); claimed > 0 {
+				behind = append(behind, claimed)
+			} else {
+				foreign++
+			}
 			continue
 		}
 		k = max(k, seq)
@@ -518,6 +529,16 @@ func (r *Relay) reconcile(ctx context.Context) error {
 	if foreign > 0 {
 		r.log.Error("MFA_EVENTS holds messages that are not audit events: only mfad may publish on mfa.events.>",
 			"count", foreign)
+	}
+	if len(behind) > 0 {
+		// The stream is ahead of the log: it holds events whose rows the database does
+		// not have (a failover to a replica that had not received their commits, or a
+		// database restored from an older backup). Their seqs will be given to new
+		// records, so the stream will carry two events with one Mfa-Seq; the relay goes
+		// on after the stream's end rather than stop publishing. Consumers tell them
+		// apart by event id. A synchronous standby prevents this.
+		r.log.Error("MFA_EVENTS holds audit events the audit log does not have (commits lost by the database?): publishing after them, their seqs will be reused",
+			"count", len(behind), "from_seq", slices.Min(behind), "to_seq", slices.Max(behind))
 	}
 	var next int64
 	switch {

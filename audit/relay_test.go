@@ -520,3 +520,60 @@ func BenchmarkRelayDrain(b *testing.B) {
 		})
 	}
 }
+
+// TestRelayRecoversFromAStreamAheadOfTheLog: after a failover to a database that lost
+// the last commits (asynchronous replication), MFA_EVENTS holds events the new log
+// does not have, and the new log gives their seqs to new records. The relay must not
+// wedge: it says what happened and publishes the new records after the stream's end,
+// each once, and marks them published.
+func TestRelayRecoversFromAStreamAheadOfTheLog(t *testing.T) {
+	b := newBus(t)
+	old := openStore(t)
+	evs := make([]mfa.Event, 10)
+	for i := range evs {
+		evs[i] = newEvent(i, "alice", time.Now())
+		appendEvents(t, old, evs[i])
+	}
+	r := fastRelay(t, old, b)
+	stop := run(t, r)
+	waitPublished(t, r, b, 10)
+	stop()
+
+	// The promoted replica had received only the first 7 commits: the same records
+	// (the chain is deterministic), then new ones at seqs 8–12.
+	replica := openStore(t)
+	for _, ev := range evs[:7] {
+		appendEvents(t, replica, ev)
+	}
+	appendN(t, replica, 5, "bob")
+	var logged strings.Builder
+	r = audit.NewRelay(replica.Outbox(), b.js, slog.New(slog.NewTextHandler(&logged, nil)),
+		audit.WithWindow(64), audit.WithAckWait(2*time.Second), audit.WithInterval(50*time.Millisecond),
+		audit.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	stop = run(t, r)
+	waitPublished(t, r, b, 15)
+	stop()
+
+	got := ours(b.messages())
+	var seqs []string
+	for _, m := range got {
+		seqs = append(seqs, m.auditSeq)
+	}
+	if strings.Join(seqs, ",") != "1,2,3,4,5,6,7,8,9,10,8,9,10,11,12" {
+		t.Fatalf("stream Mfa-Seqs %v, want the old 1–10 then the new 8–12", seqs)
+	}
+	rows := auditRows(t, replica)
+	for i, r := range rows {
+		m := got[i]
+		if i >= 7 {
+			m = got[i+3]
+		}
+		if m.msgID != r.EventID || !r.Published {
+			t.Fatalf("row %d (%s, published %v) streamed as %s", r.Seq, r.EventID, r.Published, m.msgID)
+		}
+	}
+	if !strings.Contains(logged.String(), "audit events the audit log does not have") ||
+		!strings.Contains(logged.String(), "from_seq=8 to_seq=10") {
+		t.Fatalf("the relay did not say the stream was ahead of the log:\n%s", logged.String())
+	}
+}

@@ -134,6 +134,14 @@ func (b *batcher) commit(batch []*job) []outcome {
 		case err == nil:
 		case errors.Is(err, errFault):
 			outs[i] = outcome{reply: outs[i].reply}
+		case errors.Is(err, ErrUnavailable):
+			// The database could not take the batch (a failover, a lock held too long):
+			// nothing was committed, and the client may retry.
+			if i == 0 || errs[i-1] != err {
+				b.log.Warn("write transaction failed, answering unavailable", "commands", len(batch), "err", err)
+			}
+			j := batch[i]
+			outs[i] = outcome{reply: mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, j.cmd.Lang)}
 		default:
 			if i == 0 || errs[i-1] != err {
 				b.log.Error("write transaction failed", "commands", len(batch), "err", err)

@@ -3,7 +3,9 @@ package channels
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
@@ -84,6 +86,10 @@ func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
 	if err != nil {
 		if outcome := mfa.AsError(err); outcome != nil {
 			return mfa.ErrorReply(outcome, c.cmd.Lang)
+		}
+		if errors.Is(err, ErrUnavailable) {
+			r.log.Warn("command not run: store unavailable", "type", c.cmd.Type, "command_id", c.cmd.ID, "err", err)
+			return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, c.cmd.Lang)
 		}
 		r.log.Error("command failed", "type", c.cmd.Type, "command_id", c.cmd.ID,
 			"request_id", c.cmd.RequestID, "err", err)

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	mfa "github.com/mfad/mfad"
@@ -35,6 +36,12 @@ type Store interface {
 	// Writable commits a small write: the readiness probe of a worker.
 	Writable(ctx context.Context) error
 }
+
+// ErrUnavailable marks a store error that says nothing about the command: the database
+// cannot take the transaction now (connection lost, a failover under way, a lock held
+// too long by a stuck worker). The command is answered SERVICE_UNAVAILABLE, which a
+// client retries (with its Idempotency-Key), never INTERNAL_ERROR.
+var ErrUnavailable = errors.New("store unavailable")
 
 // Unit is one command's work in a write transaction. UserID names the user whose rows
 // it touches ("" for none): a store that runs writers in parallel keeps each user's

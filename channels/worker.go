@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -35,6 +36,12 @@ type Config struct {
 	// before it commits a partial batch. Zero commits as soon as the queue is empty:
 	// commands that arrive during a commit form the next batch by themselves.
 	BatchWait time.Duration
+	// Pipelines is how many batchers write at once, each with its own transactions,
+	// commands shared among them by user so that a user's commands keep their order.
+	// One for a store with a single writer (SQLite); a few for a store whose
+	// transactions run in parallel (PostgreSQL), so one batch's commit round trip and
+	// fsync overlap another's rules. Default 1.
+	Pipelines int
 
 	ReadConcurrency int              // read commands run at once
 	Now             func() time.Time // the clock; tests move it
@@ -66,6 +73,9 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 128
 	}
+	if c.Pipelines <= 0 {
+		c.Pipelines = 1
+	}
 	if c.ReadConcurrency <= 0 {
 		c.ReadConcurrency = 4 * runtime.GOMAXPROCS(0)
 	}
@@ -94,9 +104,9 @@ type Worker struct {
 	log     *slog.Logger
 	metrics *workerMetrics
 
-	batcher *batcher
-	reads   chan struct{}  // semaphore of read commands
-	running sync.WaitGroup // read commands in flight
+	batchers []*batcher     // write pipelines, by user (pipeline)
+	reads    chan struct{}  // semaphore of read commands
+	running  sync.WaitGroup // read commands in flight
 
 	mu     sync.RWMutex // guards closed against sends to the batcher
 	closed bool
@@ -126,8 +136,10 @@ func NewWorker(cfg Config, store Store, sealer *Sealer) (*Worker, error) {
 		log:    cfg.Logger,
 		reads:  make(chan struct{}, cfg.ReadConcurrency),
 	}
-	w.batcher = newBatcher(store, cfg.BatchSize, cfg.BatchWait, w.log, w.runWrite, w.finish)
-	w.metrics = newWorkerMetrics(cfg.Metrics, w.routes, w.batcher.queued)
+	for range cfg.Pipelines {
+		w.batchers = append(w.batchers, newBatcher(store, cfg.BatchSize, cfg.BatchWait, w.log, w.runWrite, w.finish))
+	}
+	w.metrics = newWorkerMetrics(cfg.Metrics, w.routes, w.queued)
 	w.sweeper = startSweeper(sweepInterval, w.enqueueSweep, w.log)
 	return w, nil
 }
@@ -195,7 +207,27 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 		}()
 		return
 	}
-	w.batcher.enqueue(&job{cmd: cmd, route: rt, respond: respond})
+	w.pipeline(cmd.UserID).enqueue(&job{cmd: cmd, route: rt, respond: respond})
+}
+
+// pipeline is the batcher of a user's commands: always the same one, so a user's
+// commands run in the order they came.
+func (w *Worker) pipeline(userID string) *batcher {
+	if len(w.batchers) == 1 {
+		return w.batchers[0]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return w.batchers[h.Sum32()%uint32(len(w.batchers))]
+}
+
+// queued is the number of write commands waiting in every pipeline.
+func (w *Worker) queued() int {
+	n := 0
+	for _, b := range w.batchers {
+		n += b.queued()
+	}
+	return n
 }
 
 // enqueueSweep queues a sweep like a command, so that it runs between batches, in
@@ -207,7 +239,7 @@ func (w *Worker) enqueueSweep(respond func(mfa.Reply)) bool {
 		return false
 	}
 	cmd := &mfa.Command{ID: mfa.NewID(), Type: "sweep", UserID: "", Actor: "mfad"}
-	w.batcher.enqueue(&job{cmd: cmd, route: route{fn: w.rules.sweep}, respond: respond})
+	w.batchers[0].enqueue(&job{cmd: cmd, route: route{fn: w.rules.sweep}, respond: respond})
 	return true
 }
 
@@ -282,7 +314,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.closed = true
 	w.mu.Unlock()
 	if !alreadyClosed {
-		w.batcher.close()
+		for _, b := range w.batchers {
+			b.close()
+		}
 	}
 	done := make(chan struct{})
 	go func() { w.running.Wait(); close(done) }()

@@ -18,8 +18,12 @@ func (s *server) handleReady(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	checks := make(map[string]string, len(s.ready))
+	details := map[string]string{}
 	status, code := "ready", http.StatusOK
 	for _, ch := range s.ready {
+		if ch.Detail != nil {
+			details[ch.Name] = ch.Detail(ctx)
+		}
 		if err := ch.Check(ctx); err != nil {
 			// The answer is public: it names the failing check, the log says why (paths,
 			// driver and NATS errors are for operators).
@@ -30,5 +34,9 @@ func (s *server) handleReady(c echo.Context) error {
 		}
 		checks[ch.Name] = "ok"
 	}
-	return c.JSON(code, map[string]any{"status": status, "checks": checks})
+	body := map[string]any{"status": status, "checks": checks}
+	if len(details) > 0 {
+		body["details"] = details
+	}
+	return c.JSON(code, body)
 }

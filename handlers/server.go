@@ -20,6 +20,10 @@ type Bus interface {
 type Check struct {
 	Name  string
 	Check func(context.Context) error
+	// Detail, when set, is shown under "details" whether the check passes or not: a
+	// fact for operators that is safe to publish (which database, who holds the relay
+	// lease), never an error text.
+	Detail func(context.Context) string
 }
 
 // Config is what the HTTP side needs.

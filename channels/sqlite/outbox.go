@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -213,3 +214,94 @@ func (r *ReadOnly) Records() audit.Records { return auditLog{r.db} }
 
 // Close closes the database.
 func (r *ReadOnly) Close() error { return r.db.Close() }
+
+// Export runs fn on one read snapshot of the database: what `mfad store copy` reads.
+func (r *ReadOnly) Export(ctx context.Context, fn func(Snapshot) error) error {
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin export: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(Snapshot{tx})
+}
+
+// Snapshot reads whole tables of one consistent state of the database.
+type Snapshot struct{ tx *sql.Tx }
+
+// identifier is a table or column name as the store's schema spells them: the names
+// are spliced into a statement, so nothing else is accepted.
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// Tables lists the tables of the schema, without SQLite's and the migrator's own.
+func (s Snapshot) Tables(ctx context.Context) ([]string, error) {
+	rows, err := s.tx.QueryContext(ctx, qTables)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out = append(out, name)
+	}
+	return out, rows.Err()
+}
+
+// HighWater is the largest id each AUTOINCREMENT table ever gave out (sqlite_sequence):
+// ids of deleted rows are never reused, so a copy must go on after these, not after
+// the largest id left.
+func (s Snapshot) HighWater(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	var exists int
+	if err := s.tx.QueryRowContext(ctx, qHasSequences).Scan(&exists); err != nil || exists == 0 {
+		return out, err
+	}
+	rows, err := s.tx.QueryContext(ctx, qSequences)
+	if err != nil {
+		return nil, fmt.Errorf("read sqlite_sequence: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			name string
+			seq  int64
+		)
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, err
+		}
+		out[name] = seq
+	}
+	return out, rows.Err()
+}
+
+// Rows calls fn with each row of table (columns in the order given), in the order of
+// the first column. fn may keep the slice.
+func (s Snapshot) Rows(ctx context.Context, table string, columns []string, fn func([]any) error) error {
+	for _, n := range append([]string{table}, columns...) {
+		if !identifier.MatchString(n) {
+			return fmt.Errorf("export %s: %q is not a name of the schema", table, n)
+		}
+	}
+	rows, err := s.tx.QueryContext(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM "+table+" ORDER BY 1")
+	if err != nil {
+		return fmt.Errorf("export %s: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals := make([]any, len(columns))
+		ptrs := make([]any, len(columns))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("export %s: %w", table, err)
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

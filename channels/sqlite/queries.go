@@ -171,6 +171,12 @@ const (
 	qSweepChallenges = `DELETE FROM webauthn_challenges WHERE id IN
 		(SELECT id FROM webauthn_challenges WHERE expires_at < ? LIMIT ?)`
 
+	qTables = `SELECT name FROM sqlite_schema WHERE type = 'table'
+		AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name`
+
+	qHasSequences = `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_sequence'`
+	qSequences    = `SELECT name, seq FROM sqlite_sequence`
+
 	qWritable = `INSERT INTO store_meta (name, value) VALUES ('readiness', CAST(CAST(unixepoch('subsec') AS TEXT) AS BLOB))
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 )

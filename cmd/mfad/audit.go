@@ -16,6 +16,7 @@ import (
 
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/audit"
+	"github.com/mfad/mfad/channels/postgres"
 	"github.com/mfad/mfad/channels/sqlite"
 )
 
@@ -59,7 +60,8 @@ func parseAuditFlags(fs *flag.FlagSet, args []string, getenv func(string) string
 	return err
 }
 
-const verifyAbout = `Reads the audit log of <data-dir>/mfad.db (read-only: it is safe while mfad runs)
+const verifyAbout = `Reads the audit log of <data-dir>/mfad.db, or of the PostgreSQL database of
+--database-url (read-only: it is safe while mfad runs)
 and checks every record: sequence numbers follow each other from 1, each record's
 hash is its HMAC link under the audit chain key (--audit-key, or audit.key in the
 data dir), and each prev_hash is the hash of the record before. Without the key
@@ -74,22 +76,35 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	var cfg Config
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of mfad.db")
+	cfg.registerDatabaseURL(fs)
 	cfg.registerAuditKey(fs)
 	annotateEnv(fs)
 	if err := parseAuditFlags(fs, args, getenv, stdout, verifyAbout); err != nil {
 		return err
 	}
 	path := cfg.dbPath()
-	db, err := sqlite.OpenReadOnly(ctx, path)
-	if err != nil {
-		return fmt.Errorf("audit verify: %w", err)
+	var records audit.Records
+	if cfg.DatabaseURL != "" {
+		path = postgres.Describe(cfg.DatabaseURL)
+		db, err := postgres.OpenReadOnly(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("audit verify: %w", err)
+		}
+		defer db.Close()
+		records = db.Records()
+	} else {
+		db, err := sqlite.OpenReadOnly(ctx, path)
+		if err != nil {
+			return fmt.Errorf("audit verify: %w", err)
+		}
+		defer db.Close()
+		records = db.Records()
 	}
-	defer db.Close()
 	chain, err := cfg.auditChain(false)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
-	n, err := audit.Verify(ctx, db.Records(), chain)
+	n, err := audit.Verify(ctx, records, chain)
 	if err != nil {
 		return fmt.Errorf("audit verify: %s: %w (%d records before it are intact)", path, err, n)
 	}

@@ -20,11 +20,12 @@ import (
 // Config is every setting of mfad serve. Defaults need nothing set: embedded NATS and
 // SQLite under ./data, a generated development signing secret and sealing key.
 type Config struct {
-	HTTPAddr   string
-	DataDir    string
-	NATSURL    string
-	NATSListen string
-	NATSCreds  string
+	HTTPAddr    string
+	DataDir     string
+	DatabaseURL string
+	NATSURL     string
+	NATSListen  string
+	NATSCreds   string
 	// NATSUsersFile holds the passwords of the embedded server's outside users.
 	NATSUsersFile string
 	Role          string
@@ -70,6 +71,8 @@ type Config struct {
 	GroupCommit       bool
 	BatchSize         int
 	BatchWait         time.Duration
+	WritePipelines    int
+	RelayLease        time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
 	LogFormat         string
@@ -84,6 +87,7 @@ var secretFlags = map[string]bool{"jwt-secret": true, "secret-key": true, "audit
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of mfad.db, the JetStream store (nats/) and generated keys")
+	c.registerDatabaseURL(fs)
 	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS server(s), comma-separated; empty starts the embedded server")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "client listen address of the embedded NATS server")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "NATS credentials file (external NATS)")
@@ -130,6 +134,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
 	fs.IntVar(&c.BatchSize, "batch-size", 128, "most write commands per group commit")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
+	fs.IntVar(&c.WritePipelines, "write-pipelines", 1, "PostgreSQL: group commits running at once per worker, commands shared among them by user (SQLite always has one writer)")
+	fs.DurationVar(&c.RelayLease, "relay-lease", 10*time.Second, "PostgreSQL: how long the relay lease of MFA_EVENTS lasts unrenewed; a dead holder's is taken over after this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", logFormatAuto, "text, json, or auto: text on a terminal, JSON otherwise")
@@ -166,6 +172,15 @@ func (c *Config) check() error {
 	if c.LockoutDuration <= 0 || c.LockoutMaxDuration < c.LockoutDuration {
 		return usageError{fmt.Sprintf("--lockout-max-duration (%s) must be at least --lockout-duration (%s), which must be positive", c.LockoutMaxDuration, c.LockoutDuration)}
 	}
+	if c.DatabaseURL != "" && !isPostgresURL(c.DatabaseURL) {
+		return usageError{"--database-url must be a PostgreSQL URL (postgres://…) or connection string (host=… dbname=…); leave it empty for SQLite in the data dir"}
+	}
+	if c.WritePipelines < 1 || c.WritePipelines > 64 {
+		return usageError{fmt.Sprintf("--write-pipelines must be 1 to 64, not %d", c.WritePipelines)}
+	}
+	if c.RelayLease < 3*time.Second {
+		return usageError{fmt.Sprintf("--relay-lease must be at least 3s, not %s", c.RelayLease)}
+	}
 	if _, err := c.webauthn(); err != nil {
 		return err
 	}
@@ -179,6 +194,27 @@ func (c *Config) runsAPI() bool    { return c.Role == "all" || c.Role == "api" }
 func (c *Config) runsWorker() bool { return c.Role == "all" || c.Role == "worker" }
 
 func (c *Config) dbPath() string { return filepath.Join(c.DataDir, "mfad.db") }
+
+// registerDatabaseURL defines --database-url (serve, audit verify).
+func (c *Config) registerDatabaseURL(fs *flag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL shared by every worker (postgres://user:pass@host1,host2/mfad?target_session_attrs=read-write); empty = SQLite in the data dir")
+}
+
+// isPostgresURL accepts the two forms pgx parses: a URL and a key=value string.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") || strings.Contains(s, "=")
+}
+
+// pipelines is the number of write pipelines: one on SQLite (a single writer); on
+// PostgreSQL as configured. One is the default there too: with the database on the
+// same few cores, more transactions at once only contended (BENCHMARKS.md); several
+// pay when the database has a host of its own and a network round trip away.
+func (c *Config) pipelines() int {
+	if c.DatabaseURL == "" {
+		return 1
+	}
+	return c.WritePipelines
+}
 
 // mandatory parses MFAD_MANDATORY_CHANNELS: "bank-web:sms,bank-app:totp".
 func (c *Config) mandatory() (map[string]map[mfa.Kind]bool, error) {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mfad/mfad/activity/natstest"
+	"github.com/mfad/mfad/channels/postgres/pgtest"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	code := m.Run()
+	code := pgtest.Main(m) // runs the tests, then stops the package's PostgreSQL
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/mfad/mfad/channels/postgres"
 	"io"
 	"log/slog"
 	"os"
@@ -62,7 +63,11 @@ func logEffective(log *slog.Logger, fs *flag.FlagSet, text bool) {
 		if secretFlags[n] && v != "" {
 			v = "********"
 		}
-		v = redactURLs(v)
+		if n == "database-url" && v != "" {
+			v = postgres.Describe(v) // hosts and database only: key=value strings are no URLs to redact
+		} else {
+			v = redactURLs(v)
+		}
 		if text {
 			log.Info("setting", envName(n), v)
 			continue

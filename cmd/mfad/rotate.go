@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/postgres"
 	"github.com/mfad/mfad/channels/sqlite"
 )
 
@@ -45,6 +46,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	var cfg Config
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of mfad.db and the generated keys")
+	cfg.registerDatabaseURL(fs)
 	fs.StringVar(&cfg.SecretKey, "secret-key", "", "base64 AES-256 key(s) sealing secrets at rest, comma-separated, first seals; empty = the key file in the data dir")
 	cfg.registerAuditKey(fs)
 	annotateEnv(fs)
@@ -59,11 +61,22 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	store, err := sqlite.Open(ctx, cfg.dbPath(), chain)
-	if err != nil {
-		return fmt.Errorf("keys: %w", err)
+	var store channels.Store
+	if cfg.DatabaseURL != "" {
+		s, err := postgres.Open(ctx, cfg.DatabaseURL, chain, postgres.Options{MaxConns: 2})
+		if err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+		defer s.Close()
+		store = s
+	} else {
+		s, err := sqlite.Open(ctx, cfg.dbPath(), chain)
+		if err != nil {
+			return fmt.Errorf("keys: %w", err)
+		}
+		defer s.Close()
+		store = s
 	}
-	defer store.Close()
 	if args[0] == "reseal" {
 		n, err := channels.Reseal(ctx, store, sealer)
 		if err != nil {

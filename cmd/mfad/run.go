@@ -30,6 +30,7 @@ Usage:
   mfad audit sink        copy MFA_EVENTS into another SQLite file
   mfad keys status       what each sealing key still seals
   mfad keys reseal       seal secrets again under the first key (key rotation)
+  mfad store copy        copy the data dir's SQLite database into PostgreSQL
   mfad version           print version, commit and Go version
   mfad help [command]    show help
 
@@ -63,6 +64,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runAudit(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "store":
+		return runStore(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version":
 		return runVersion(rest, stdout)
 	case "gateway":

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/postgres"
 	"github.com/mfad/mfad/channels/sqlite"
 	"github.com/mfad/mfad/handlers"
 )
@@ -116,14 +119,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		if err != nil {
 			return err
 		}
-		store, err := sqlite.Open(ctx, cfg.dbPath(), chain)
+		store, err := openStore(ctx, cfg, chain, log)
 		if err != nil {
 			return err
 		}
 		onStop("database", func(context.Context) error { return store.Close() })
 		// The relay starts before the workers and stops after them: it is drained
 		// once no command can append to the log any more.
-		relay, stopRelay, err := startRelay(store, nc, reg, log)
+		relay, stopRelay, outboxDetail, err := startRelay(cfg, store, nc, reg, log)
 		if err != nil {
 			return err
 		}
@@ -133,8 +136,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 			return err
 		}
 		onStop("workers", worker.Stop)
-		checks = append(checks, handlers.Check{Name: "database", Check: store.Writable},
-			handlers.Check{Name: "outbox", Check: relay.Ready})
+		database := store.describe()
+		checks = append(checks,
+			handlers.Check{Name: "database", Check: store.Writable, Detail: func(context.Context) string { return database }},
+			handlers.Check{Name: "outbox", Check: relay.Ready, Detail: outboxDetail})
 
 		ingest := activity.NewIngester(js, activity.NewBus(nc, cfg.CommandTimeout, activity.WithBusMetrics(reg)),
 			log.With("component", "ingest"), cfg.IngestMaxAttempts)
@@ -184,17 +189,89 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int, lo
 	}
 }
 
+// workerStore is a store the worker role runs on: the rules' view, the audit log as
+// the relay's outbox, and, on PostgreSQL, the relay lease.
+type workerStore interface {
+	channels.Store
+	Outbox() audit.Outbox
+	Close() error
+	// lease is the relay lease, nil when one process owns the database (SQLite).
+	lease() audit.Lease
+	// describe names the database for /readyz and the log: no credentials.
+	describe() string
+}
+
+type sqliteStore struct{ *sqlite.Store }
+
+func (sqliteStore) lease() audit.Lease { return nil }
+func (s sqliteStore) describe() string { return "sqlite" }
+
+type postgresStore struct {
+	*postgres.Store
+	url string
+}
+
+func (s postgresStore) lease() audit.Lease { return s.RelayLease() }
+func (s postgresStore) describe() string   { return postgres.Describe(s.url) }
+
+// openStore opens the worker's database: PostgreSQL when a URL is configured, SQLite
+// in the data dir otherwise.
+func openStore(ctx context.Context, cfg *Config, chain *audit.Chain, log *slog.Logger) (workerStore, error) {
+	if cfg.DatabaseURL == "" {
+		s, err := sqlite.Open(ctx, cfg.dbPath(), chain)
+		if err != nil {
+			return nil, err
+		}
+		return sqliteStore{s}, nil
+	}
+	// Workers start at once after an outage or a failover: wait a while for the
+	// database rather than exit on the first refusal.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s, err := postgres.Open(ctx, cfg.DatabaseURL, chain, postgres.Options{MaxConns: int32(cfg.pipelines() + 12)})
+		if err == nil {
+			log.Info("database", "store", "postgres", "database", postgres.Describe(cfg.DatabaseURL),
+				"schema_version", postgres.SchemaVersion)
+			return postgresStore{s, cfg.DatabaseURL}, nil
+		}
+		if !errors.Is(err, channels.ErrUnavailable) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("database not reachable, retrying", "err", err)
+		time.Sleep(time.Second)
+	}
+}
+
 // startRelay runs the outbox relay of the worker role until the returned stop
 // function, which ends Run and then drains what is left (Drain gives up when the
 // shutdown timeout ends; the rest goes out at the next start). The relay has a
 // JetStream context of its own so that acknowledgements it stopped waiting for are
 // dropped after its ack wait instead of piling up.
-func startRelay(store *sqlite.Store, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) (*audit.Relay, func(context.Context) error, error) {
+//
+// On PostgreSQL every worker has a relay but only the holder of the lease runs it;
+// the detail function names the holder for /readyz.
+func startRelay(cfg *Config, store workerStore, nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) (*audit.Relay, func(context.Context) error, func(context.Context) string, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(audit.DefaultAckWait))
 	if err != nil {
-		return nil, nil, fmt.Errorf("JetStream for the outbox relay: %w", err)
+		return nil, nil, nil, fmt.Errorf("JetStream for the outbox relay: %w", err)
 	}
 	relay := audit.NewRelay(store.Outbox(), js, log.With("component", "relay"), audit.WithMetrics(reg))
+	if lease := store.lease(); lease != nil {
+		leader := audit.NewLeader(lease, relay, relayHolder(), cfg.RelayLease, log.With("component", "relay"))
+		detail := func(context.Context) string {
+			st, known := leader.State()
+			switch {
+			case !known:
+				return "relay lease unknown (database unreachable)"
+			case !st.Held:
+				return "relay lease free"
+			case st.Holder == leader.Holder():
+				return fmt.Sprintf("relay lease held by %s (this process), epoch %d", st.Holder, st.Epoch)
+			}
+			return fmt.Sprintf("relay lease held by %s, epoch %d", st.Holder, st.Epoch)
+		}
+		return relay, leader.Stop, detail, nil
+	}
 	// Not the serve context: that ends at the signal, and the relay must keep
 	// publishing while the HTTP server and the workers finish their last commands.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -212,7 +289,15 @@ func startRelay(store *sqlite.Store, nc *nats.Conn, reg prometheus.Registerer, l
 		}
 		return relay.Drain(sctx)
 	}
-	return relay, stop, nil
+	return relay, stop, func(context.Context) string { return "relay in this process" }, nil
+}
+
+// relayHolder names this process in the relay lease: host and pid, and a random
+// suffix so that a restarted process with the same pid is a new holder.
+func relayHolder() string {
+	host, _ := os.Hostname()
+	id := mfa.NewID()
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), id[len(id)-6:])
 }
 
 func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit func(), reg prometheus.Registerer, log *slog.Logger) (*channels.Worker, error) {
@@ -242,6 +327,7 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 		WebAuthn:       webauthn,
 		BatchSize:      batch,
 		BatchWait:      cfg.BatchWait,
+		Pipelines:      cfg.pipelines(),
 		Version:        semver(version),
 		Logger:         log.With("component", "worker"),
 		AfterCommit:    afterCommit,

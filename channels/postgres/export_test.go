@@ -1,0 +1,17 @@
+package postgres
+
+// Unchain makes s append audit records without the chain head (seq from a counter of
+// its own, no links): only for BenchmarkChainHead, to measure what the head costs.
+func Unchain(s *Store, base int64) {
+	s.unchained = true
+	s.unchainedSeq.Store(base)
+}
+
+// CopiedColumns are the columns `mfad store copy` moves, by table.
+func CopiedColumns() map[string][]string {
+	out := map[string][]string{}
+	for _, c := range copiedTables {
+		out[c.name] = c.columns
+	}
+	return out
+}
