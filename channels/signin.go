@@ -166,8 +166,11 @@ func (r *rules) verified(ctx context.Context, tx Tx, c *call, u User, by string,
 	obj := userObject(u.ID)
 	if m != nil {
 		obj = m.object()
-		if err := tx.TouchMethod(ctx, m.ID, c.now); err != nil {
-			return mfa.Verified{}, err
+		// A TOTP device's use was recorded with the step it claimed.
+		if m.Kind != mfa.KindTOTP {
+			if err := tx.TouchMethod(ctx, m.ID, c.now); err != nil {
+				return mfa.Verified{}, err
+			}
 		}
 	}
 	c.counted.verify(verifySuccess, by)
@@ -188,7 +191,7 @@ func (r *rules) checkTOTP(ctx context.Context, tx Tx, c *call, u User, devices [
 		if !ok {
 			continue
 		}
-		won, err := tx.ClaimStep(ctx, m.ID, step)
+		won, err := tx.ClaimStep(ctx, m.ID, step, c.now)
 		if err != nil {
 			return Method{}, err
 		}

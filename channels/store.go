@@ -82,9 +82,9 @@ type Tx interface {
 	// DeletePending discards the user's pending rows of kind and returns them.
 	DeletePending(ctx context.Context, userID string, kind mfa.Kind) ([]Method, error)
 	DeleteMethod(ctx context.Context, id int64) error
-	// ClaimStep records step as the method's last accepted TOTP step, if it is later
-	// than the one recorded, and reports whether it was.
-	ClaimStep(ctx context.Context, id, step int64) (bool, error)
+	// ClaimStep records step as the method's last accepted TOTP step, and now as its
+	// last use, if step is later than the one recorded, and reports whether it was.
+	ClaimStep(ctx context.Context, id, step int64, now time.Time) (bool, error)
 	TouchMethod(ctx context.Context, id int64, now time.Time) error
 	// ListMethods is the user's verified methods as reads show them: primary first,
 	// then newest first. The primary is the TOTP device verified first.

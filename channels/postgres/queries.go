@@ -53,7 +53,7 @@ const (
 	qDeleteMethod  = `DELETE FROM methods WHERE id = $1`
 	// qClaimStep is safe by itself: a second writer waits for the row and re-checks
 	// the condition against the committed step.
-	qClaimStep   = `UPDATE methods SET last_used_step = $1 WHERE id = $2 AND last_used_step < $1`
+	qClaimStep   = `UPDATE methods SET last_used_step = $1, last_used_at = $3 WHERE id = $2 AND last_used_step < $1`
 	qTouchMethod = `UPDATE methods SET last_used_at = $1 WHERE id = $2`
 	// qListMethods derives the primary on every read, so it moves when that device is
 	// removed.

@@ -304,8 +304,8 @@ func (t *tx) DeleteMethod(ctx context.Context, id int64) error {
 	return nil
 }
 
-func (t *tx) ClaimStep(ctx context.Context, id, step int64) (bool, error) {
-	ok, err := t.changed(ctx, qClaimStep, step, id)
+func (t *tx) ClaimStep(ctx context.Context, id, step int64, now time.Time) (bool, error) {
+	ok, err := t.changed(ctx, qClaimStep, step, id, ms(now))
 	if err != nil {
 		return false, fmt.Errorf("record TOTP step: %w", err)
 	}

@@ -37,7 +37,7 @@ const (
 		                 WHERE v.user_id = methods.user_id AND v.verified = 1 AND v.kind = methods.kind) < ?)`
 	qDeletePending = `DELETE FROM methods WHERE user_id = ? AND kind = ? AND verified = 0`
 	qDeleteMethod  = `DELETE FROM methods WHERE id = ?`
-	qClaimStep     = `UPDATE methods SET last_used_step = ? WHERE id = ? AND last_used_step < ?`
+	qClaimStep     = `UPDATE methods SET last_used_step = ?, last_used_at = ? WHERE id = ? AND last_used_step < ?`
 	qTouchMethod   = `UPDATE methods SET last_used_at = ? WHERE id = ?`
 	// qListMethods derives the primary on every read, so it moves when that device is
 	// removed. "IS", not "=": a user with no TOTP device has no primary, and NULL is no

@@ -251,8 +251,8 @@ func (t *tx) DeleteMethod(ctx context.Context, id int64) error {
 	return nil
 }
 
-func (t *tx) ClaimStep(ctx context.Context, id, step int64) (bool, error) {
-	ok, err := t.changed(ctx, qClaimStep, step, id, step)
+func (t *tx) ClaimStep(ctx context.Context, id, step int64, now time.Time) (bool, error) {
+	ok, err := t.changed(ctx, qClaimStep, step, ms(now), id, step)
 	if err != nil {
 		return false, fmt.Errorf("record TOTP step: %w", err)
 	}

@@ -378,17 +378,31 @@ func testClaimStepRaced(t *testing.T, db Database) {
 		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
 		return err
 	})
+	used := t0.Add(time.Minute)
 	won := race(t, hs, 30, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
-		return tx.ClaimStep(ctx, id, 11)
+		return tx.ClaimStep(ctx, id, 11, used)
 	})
 	if got := count(won, true); got != 1 {
 		t.Fatalf("step claimed %d times", got)
 	}
+	lastUse := func(ctx context.Context, tx channels.Tx) (time.Time, error) {
+		list, err := tx.ListMethods(ctx, "alice", mfa.KindTOTP)
+		if err != nil || len(list) != 1 || list[0].LastUsedAt == nil {
+			return time.Time{}, fmt.Errorf("list %+v, %v", list, err)
+		}
+		return *list[0].LastUsedAt, nil
+	}
 	write(t, hs[1], "alice", func(ctx context.Context, tx channels.Tx) error {
-		for step, want := range map[int64]bool{10: false, 11: false, 9: false, 12: true} {
-			if ok, err := tx.ClaimStep(ctx, id, step); err != nil || ok != want {
-				return fmt.Errorf("claim step %d: %v %v, want %v", step, ok, err, want)
+		for _, step := range []int64{10, 11, 9} {
+			if ok, err := tx.ClaimStep(ctx, id, step, t0.Add(time.Hour)); err != nil || ok {
+				return fmt.Errorf("claim step %d: %v %v, want refused", step, ok, err)
 			}
+		}
+		if at, err := lastUse(ctx, tx); err != nil || !at.Equal(used) {
+			return fmt.Errorf("last use %v (%v): a claim records it, a refused one does not", at, err)
+		}
+		if ok, err := tx.ClaimStep(ctx, id, 12, t0.Add(2*time.Minute)); err != nil || !ok {
+			return fmt.Errorf("claim step 12: %v %v", ok, err)
 		}
 		return nil
 	})
