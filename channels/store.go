@@ -86,8 +86,8 @@ type Tx interface {
 	// last use, if step is later than the one recorded, and reports whether it was.
 	ClaimStep(ctx context.Context, id, step int64, now time.Time) (bool, error)
 	TouchMethod(ctx context.Context, id int64, now time.Time) error
-	// ListMethods is the user's verified methods as reads show them: primary first,
-	// then newest first. The primary is the TOTP device verified first.
+	// ListMethods is the user's verified methods as reads show them (Primary unset), in
+	// no particular order: the rules decide the primary and the order.
 	ListMethods(ctx context.Context, userID string, kind mfa.Kind) ([]mfa.Method, error)
 
 	// Backup codes, keyed hashes only.

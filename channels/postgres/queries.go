@@ -55,16 +55,10 @@ const (
 	// the condition against the committed step.
 	qClaimStep   = `UPDATE methods SET last_used_step = $1, last_used_at = $3 WHERE id = $2 AND last_used_step < $1`
 	qTouchMethod = `UPDATE methods SET last_used_at = $1 WHERE id = $2`
-	// qListMethods derives the primary on every read, so it moves when that device is
-	// removed.
+	// qListMethods: the rules decide the primary and the order.
 	qListMethods = `
-		SELECT m.id, m.kind, m.label, m.destination_hint, m.entry_point, m.created_at, m.verified_at, m.last_used_at,
-		       m.id IS NOT DISTINCT FROM (SELECT p.id FROM methods p
-		               WHERE p.user_id = m.user_id AND p.kind = 'totp' AND p.verified
-		               ORDER BY p.verified_at, p.id LIMIT 1) AS is_primary
-		FROM methods m
-		WHERE m.user_id = $1 AND m.verified AND ($2 = '' OR m.kind = $2)
-		ORDER BY is_primary DESC, m.created_at DESC, m.id DESC`
+		SELECT id, kind, label, destination_hint, entry_point, created_at, verified_at, last_used_at
+		FROM methods WHERE user_id = $1 AND verified AND ($2 = '' OR kind = $2)`
 
 	qDeleteBackupCodes = `DELETE FROM backup_codes WHERE user_id = $1`
 	qInsertBackupCodes = `INSERT INTO backup_codes (user_id, key_id, code_hash, created_at)

@@ -393,7 +393,7 @@ func TestCopyFromSQLite(t *testing.T) {
 			return fmt.Errorf("TOTP method %+v %v %v", m, ok, err)
 		}
 		list, err := tx.ListMethods(ctx, "alice", "")
-		if err != nil || len(list) != 1 || !list[0].Primary || list[0].VerifiedAt == nil {
+		if err != nil || len(list) != 1 || list[0].ID != totp || list[0].VerifiedAt == nil {
 			return fmt.Errorf("list %+v %v", list, err)
 		}
 		if p, ok, err := tx.PendingMethod(ctx, "alice", mfa.KindTOTP, &pending, t0); err != nil || !ok || string(p.SecretEnc) != "pending secret" {

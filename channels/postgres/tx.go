@@ -328,7 +328,7 @@ func (t *tx) ListMethods(ctx context.Context, userID string, kind mfa.Kind) ([]m
 			created              int64
 			verifiedAt, lastUsed *int64
 		)
-		if err := r.Scan(&m.ID, &k, &m.Label, &m.Destination, &m.EntryPoint, &created, &verifiedAt, &lastUsed, &m.Primary); err != nil {
+		if err := r.Scan(&m.ID, &k, &m.Label, &m.Destination, &m.EntryPoint, &created, &verifiedAt, &lastUsed); err != nil {
 			return err
 		}
 		m.Kind = mfa.Kind(k)

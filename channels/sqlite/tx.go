@@ -279,7 +279,7 @@ func (t *tx) ListMethods(ctx context.Context, userID string, kind mfa.Kind) ([]m
 			created              int64
 			verifiedAt, lastUsed sql.NullInt64
 		)
-		if err := rows.Scan(&m.ID, &m.Kind, &m.Label, &m.Destination, &m.EntryPoint, &created, &verifiedAt, &lastUsed, &m.Primary); err != nil {
+		if err := rows.Scan(&m.ID, &m.Kind, &m.Label, &m.Destination, &m.EntryPoint, &created, &verifiedAt, &lastUsed); err != nil {
 			return nil, fmt.Errorf("scan method: %w", err)
 		}
 		m.Verified = true
