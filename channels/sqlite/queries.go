@@ -17,7 +17,9 @@ const (
 	methodColumns = `id, user_id, kind, label, secret_enc, destination_enc, destination_hint, verified,
 		entry_point, last_used_step, algorithm, digits, period, created_at`
 	qMethodsOfKind = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = ? AND kind = ? AND verified = 1 ORDER BY id`
-	qMethodsAll    = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = ? AND verified = 1 ORDER BY id`
+	// qMethodsAll: methods_by_user holds kind before id, so an ORDER BY id here would
+	// sort in a temporary B-tree; Methods sorts the user's few rows itself.
+	qMethodsAll    = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = ? AND verified = 1`
 	qPendingLatest = `SELECT ` + methodColumns + ` FROM methods
 		WHERE user_id = ? AND kind = ? AND verified = 0 AND expires_at > ? ORDER BY id DESC LIMIT 1`
 	qPendingByID = `SELECT ` + methodColumns + ` FROM methods

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,7 +151,9 @@ func (t *tx) methods(ctx context.Context, query string, args ...any) ([]channels
 
 func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]channels.Method, error) {
 	if kind == "" {
-		return t.methods(ctx, qMethodsAll, userID)
+		all, err := t.methods(ctx, qMethodsAll, userID)
+		slices.SortFunc(all, func(a, b channels.Method) int { return cmp.Compare(a.ID, b.ID) })
+		return all, err
 	}
 	return t.methods(ctx, qMethodsOfKind, userID, string(kind))
 }
