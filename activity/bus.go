@@ -36,6 +36,14 @@ func NewBus(nc *nats.Conn, timeout time.Duration, opts ...BusOption) *Bus {
 // Send delivers cmd to a worker and returns its reply. A domain outcome comes back as a
 // reply with OK false, not as an error; errors are transport faults (ErrUnavailable).
 func (b *Bus) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
+	return b.SendInto(ctx, cmd, nil)
+}
+
+// SendInto is Send for a caller that knows the type of the reply's data: it decodes the
+// data into data (a pointer) in the same pass as the envelope, and leaves reply.Data
+// empty. Decoding the envelope first and the data from its RawMessage after scanned the
+// data three times; on a status read that was a fifth of the API node's CPU.
+func (b *Bus) SendInto(ctx context.Context, cmd mfa.Command, data any) (mfa.Reply, error) {
 	body, err := json.Marshal(cmd)
 	if err != nil {
 		return mfa.Reply{}, fmt.Errorf("encode command %s: %w", cmd.Type, err)
@@ -56,11 +64,30 @@ func (b *Bus) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
 		}
 		return mfa.Reply{}, fmt.Errorf("send %s: %v: %w", cmd.Type, err, ErrUnavailable)
 	}
-	var reply mfa.Reply
-	if err := json.Unmarshal(resp.Data, &reply); err != nil {
+	reply, err := decodeReply(resp.Data, data)
+	if err != nil {
 		b.metrics.failed(cmd.Type, errBadReply)
 		return mfa.Reply{}, fmt.Errorf("decode reply to %s: %w", cmd.Type, err)
 	}
 	b.metrics.done(cmd.Type, start)
 	return reply, nil
+}
+
+// replyInto is a Reply whose data decodes straight into the value Data points to: the
+// shallower Data field takes "data" from the embedded Reply's.
+type replyInto struct {
+	mfa.Reply
+	Data any `json:"data,omitempty"`
+}
+
+// decodeReply decodes a worker's reply, its data into data when data is not nil.
+func decodeReply(body []byte, data any) (mfa.Reply, error) {
+	if data == nil {
+		var reply mfa.Reply
+		err := json.Unmarshal(body, &reply)
+		return reply, err
+	}
+	r := replyInto{Data: data}
+	err := json.Unmarshal(body, &r)
+	return r.Reply, err
 }

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -208,14 +206,6 @@ func (s *server) handleVerify(c echo.Context) error {
 		data["user_verified"] = *v.UserVerified
 	}
 	return deviceOK(c, data, reply.Message)
-}
-
-// unpack decodes a reply's data.
-func unpack(reply mfa.Reply, v any) error {
-	if err := json.Unmarshal(reply.Data, v); err != nil {
-		return fmt.Errorf("decode reply data: %w", err)
-	}
-	return nil
 }
 
 func deref(s *string) string {

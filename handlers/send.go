@@ -31,6 +31,11 @@ type request struct {
 // send builds the command for r, sends it, and returns its reply. A reply that is not
 // OK comes back as its outcome error, for the dialect's error handler.
 func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
+	return s.sendInto(c, r, nil)
+}
+
+// sendInto is send that decodes the reply's data into data, when not nil.
+func (s *server) sendInto(c echo.Context, r request, data any) (mfa.Reply, error) {
 	p := principal(c)
 	o := activity.Origin{
 		UserID:    p.Subject,
@@ -73,7 +78,7 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 	if err != nil {
 		return mfa.Reply{}, err
 	}
-	reply, err := s.bus.Send(c.Request().Context(), cmd)
+	reply, err := s.bus.SendInto(c.Request().Context(), cmd, data)
 	if err != nil {
 		return mfa.Reply{}, err
 	}
@@ -86,9 +91,6 @@ func (s *server) send(c echo.Context, r request) (mfa.Reply, error) {
 // sendFor is send for a reply whose data is a T.
 func sendFor[T any](s *server, c echo.Context, r request) (T, mfa.Reply, error) {
 	var data T
-	reply, err := s.send(c, r)
-	if err != nil {
-		return data, reply, err
-	}
-	return data, reply, unpack(reply, &data)
+	reply, err := s.sendInto(c, r, &data)
+	return data, reply, err
 }

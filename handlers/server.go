@@ -11,9 +11,10 @@ import (
 	mfa "github.com/mfad/mfad"
 )
 
-// Bus sends a command to the workers and returns their reply (activity.Bus).
+// Bus sends a command to the workers and returns their reply (activity.Bus), its data
+// decoded into data when data is not nil.
 type Bus interface {
-	Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error)
+	SendInto(ctx context.Context, cmd mfa.Command, data any) (mfa.Reply, error)
 }
 
 // Check is one readiness condition of /readyz.
