@@ -12,12 +12,17 @@ var canaryPlain = []byte("mfad key canary v1")
 
 const canaryName = "key_canary"
 
+// keyCheckLock is the unit's lock name when checking the key: workers starting at once
+// on a new database (PostgreSQL) check one after the other, so the second sees the
+// first's canary instead of sealing its own over it. No user id can start with NUL.
+const keyCheckLock = "\x00key_canary"
+
 // checkKey refuses to start with a key that cannot open what this database holds. A new
 // database gets a canary sealed with the primary key; an existing one must open its
 // canary with one of the configured keys. Failing here, at start and with the key ids
 // named, is better than failing at a user's first sign-in.
 func checkKey(ctx context.Context, store Store, sealer *Sealer) error {
-	errs := store.Write(ctx, []Unit{{Run: func(ctx context.Context, tx Tx) error {
+	errs := store.Write(ctx, []Unit{{UserID: keyCheckLock, Run: func(ctx context.Context, tx Tx) error {
 		canary, found, err := tx.Meta(ctx, canaryName)
 		if err != nil {
 			return err

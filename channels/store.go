@@ -45,7 +45,8 @@ var ErrUnavailable = errors.New("store unavailable")
 
 // Unit is one command's work in a write transaction. UserID names the user whose rows
 // it touches ("" for none): a store that runs writers in parallel keeps each user's
-// units apart.
+// units apart. A unit of no user that must not run beside another of its kind names a
+// lock of its own, starting with NUL (no user id can).
 type Unit struct {
 	UserID string
 	Run    func(ctx context.Context, tx Tx) error

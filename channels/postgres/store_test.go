@@ -586,3 +586,47 @@ func TestSchemaMatchesSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyCheckRaced: workers started at the same moment on a new database with
+// different secret keys. The first to seal the key canary wins; every other one must
+// see that canary and refuse to start, not seal a second one over it and run with a
+// key the database no longer names.
+func TestKeyCheckRaced(t *testing.T) {
+	srv := pgtest.Shared(t)
+	const rounds, workers = 5, 4
+	for round := range rounds {
+		url := srv.NewDatabase(t)
+		stores := make([]*postgres.Store, workers)
+		for i := range stores {
+			stores[i] = open(t, url)
+		}
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for i := range workers {
+			wg.Go(func() {
+				sealer, err := channels.NewSealer(sqlitetest.Key(byte(i + 1)))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				w, err := channels.NewWorker(channels.Config{}, stores[i], sealer)
+				if err == nil {
+					err = w.Stop(context.Background())
+				} else if !errors.Is(err, channels.ErrUnknownKey) {
+					t.Errorf("worker %d: %v, want the unknown key refusal", i, err)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		started := 0
+		for _, err := range errs {
+			if err == nil {
+				started++
+			}
+		}
+		if started != 1 {
+			t.Fatalf("round %d: %d of %d workers with different keys started: %v", round, started, workers, errs)
+		}
+	}
+}
