@@ -72,6 +72,9 @@ type Tx interface {
 
 	// Methods: verified ones unless the name says pending.
 	Methods(ctx context.Context, userID string, kind mfa.Kind) ([]Method, error) // kind "" = all; id order
+	// UserAndMethods is User and Methods(kind "") read together: a sign-in's state, in
+	// one round trip where the store has round trips.
+	UserAndMethods(ctx context.Context, userID string) (User, []Method, error)
 	PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (Method, bool, error)
 	MethodByID(ctx context.Context, id int64) (Method, bool, error)
 	CountVerified(ctx context.Context, userID string) (map[mfa.Kind]int, error)

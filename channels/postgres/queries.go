@@ -30,6 +30,11 @@ const (
 		destination_hint, verified, entry_point, last_used_step, algorithm, digits, period, created_at`
 	qMethodsOfKind = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = $1 AND verified AND kind = $2 ORDER BY id`
 	qMethodsAll    = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = $1 AND verified ORDER BY id`
+	// qUserAndMethods: the user's columns on each of its verified methods; no row when
+	// it has none (then qUser is asked).
+	qUserAndMethods = `SELECT u.mfa_signin_enabled, u.failed_attempts, u.locked_until, m.*
+		FROM users u, LATERAL (SELECT ` + methodColumns + ` FROM methods WHERE user_id = u.id AND verified) m
+		WHERE u.id = $1 ORDER BY m.id`
 	qPendingLatest = `SELECT ` + methodColumns + ` FROM methods
 		WHERE user_id = $1 AND kind = $2 AND NOT verified AND expires_at > $3 ORDER BY id DESC LIMIT 1`
 	qPendingByID = `SELECT ` + methodColumns + ` FROM methods

@@ -213,6 +213,28 @@ func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]chann
 	return t.methods(ctx, qMethodsOfKind, userID, string(kind))
 }
 
+func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
+	u := channels.User{ID: userID}
+	var (
+		locked int64
+		out    []channels.Method
+	)
+	err := t.collect(ctx, qUserAndMethods, []any{userID}, func(r pgx.Rows) error {
+		m, err := scanMethod(r, &u.SignInEnabled, &u.FailedAttempts, &locked)
+		out = append(out, m)
+		return err
+	})
+	if err != nil {
+		return channels.User{}, nil, fmt.Errorf("read user and methods: %w", err)
+	}
+	if len(out) == 0 {
+		u, err := t.User(ctx, userID)
+		return u, nil, err
+	}
+	u.LockedUntil = fromMS(locked)
+	return u, out, nil
+}
+
 func (t *tx) PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (channels.Method, bool, error) {
 	var (
 		found []channels.Method

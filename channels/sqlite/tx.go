@@ -158,6 +158,15 @@ func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]chann
 	return t.methods(ctx, qMethodsOfKind, userID, string(kind))
 }
 
+func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
+	u, err := t.User(ctx, userID)
+	if err != nil {
+		return channels.User{}, nil, err
+	}
+	ms, err := t.Methods(ctx, userID, "")
+	return u, ms, err
+}
+
 func (t *tx) PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (channels.Method, bool, error) {
 	var (
 		found []channels.Method

@@ -234,6 +234,17 @@ func newTOTP(user, label string, expires time.Time) channels.NewMethod {
 func testMethods(t *testing.T, db Database) {
 	s := db.Open()
 	var first, second, sms int64
+	write(t, s, "carol", func(ctx context.Context, tx channels.Tx) error {
+		// A user with a row and no verified method: sign-in on, a pending setup.
+		if err := tx.EnsureUser(ctx, "carol", t0); err != nil {
+			return err
+		}
+		if _, err := tx.SetSignIn(ctx, "carol", true, t0); err != nil {
+			return err
+		}
+		_, err := tx.InsertMethod(ctx, newTOTP("carol", "Pending", t0.Add(time.Hour)))
+		return err
+	})
 	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
 		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
 			return err
@@ -285,6 +296,26 @@ func testMethods(t *testing.T, db Database) {
 		if err != nil || len(all) != 3 || all[0].ID != first || all[1].ID != second || all[2].ID != sms || !all[0].Verified ||
 			all[0].LastUsedStep != 100 || all[2].EntryPoint != "bank-app" || string(all[2].DestEnc) != "sealed address" {
 			return fmt.Errorf("methods %+v, %v", all, err)
+		}
+		u, both, err := tx.UserAndMethods(ctx, "alice")
+		if err != nil || u.ID != "alice" || len(both) != len(all) {
+			return fmt.Errorf("user and methods: %+v %+v %v", u, both, err)
+		}
+		if alone, err := tx.User(ctx, "alice"); err != nil || alone != u {
+			return fmt.Errorf("user and methods read the user as %+v, User as %+v (%v)", u, alone, err)
+		}
+		for i := range all {
+			if both[i].ID != all[i].ID || both[i].Kind != all[i].Kind || string(both[i].SecretEnc) != string(all[i].SecretEnc) ||
+				string(both[i].DestEnc) != string(all[i].DestEnc) || both[i].LastUsedStep != all[i].LastUsedStep {
+				return fmt.Errorf("user and methods, method %d: %+v, Methods: %+v", i, both[i], all[i])
+			}
+		}
+		// A user the store has never seen, and one with only a pending method.
+		if u, none, err := tx.UserAndMethods(ctx, "nobody"); err != nil || u.ID != "nobody" || u.SignInEnabled || len(none) != 0 {
+			return fmt.Errorf("unknown user and methods: %+v %+v %v", u, none, err)
+		}
+		if u, none, err := tx.UserAndMethods(ctx, "carol"); err != nil || u.ID != "carol" || !u.SignInEnabled || len(none) != 0 {
+			return fmt.Errorf("user with a pending method only: %+v %+v %v", u, none, err)
 		}
 		totp, err := tx.Methods(ctx, "alice", mfa.KindTOTP)
 		if err != nil || len(totp) != 2 {
