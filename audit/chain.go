@@ -45,8 +45,7 @@ const KeySize = 32
 // configured one verifies, and each record names its key. Records of schema 1 were
 // chained with plain SHA-256 and name no key; they stay verifiable (Verify).
 type Chain struct {
-	primary string
-	keys    map[string][]byte
+	keys mfa.KeyRing[[]byte]
 }
 
 // ErrUnknownChainKey means a record names a chain key that is not configured.
@@ -57,44 +56,26 @@ func NewChain(keys ...[]byte) (*Chain, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no audit chain key")
 	}
-	c := &Chain{keys: map[string][]byte{}}
+	c := &Chain{}
 	for i, k := range keys {
 		if len(k) != KeySize {
 			return nil, fmt.Errorf("audit chain key %d is %d bytes, want %d", i+1, len(k), KeySize)
 		}
-		id := ChainKeyID(k)
-		if i == 0 {
-			c.primary = id
-		}
-		c.keys[id] = derive(k, "mfad audit chain v2")
+		c.keys.Add(ChainKeyID(k), mfa.DeriveKey(k, "mfad audit chain v2"))
 	}
 	return c, nil
 }
 
 // ChainKeyID names a chain key without revealing it.
 func ChainKeyID(key []byte) string {
-	return hex.EncodeToString(derive(key, "mfad audit chain key id")[:8])
+	return hex.EncodeToString(mfa.DeriveKey(key, "mfad audit chain key id")[:8])
 }
 
 // PrimaryKeyID is the id of the key that links new records.
-func (c *Chain) PrimaryKeyID() string { return c.primary }
+func (c *Chain) PrimaryKeyID() string { return c.keys.PrimaryID() }
 
 // KeyIDs are the configured key ids, primary first.
-func (c *Chain) KeyIDs() []string {
-	ids := []string{c.primary}
-	for id := range c.keys {
-		if id != c.primary {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-func derive(key []byte, label string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
+func (c *Chain) KeyIDs() []string { return c.keys.IDs() }
 
 // Next is the record of ev at seq, linked after the record whose hash is prev. The body
 // is the event as it is published, carrying seq.
@@ -112,11 +93,11 @@ func (c *Chain) Next(ev mfa.Event, seq int64, prev []byte) (Record, error) {
 		EntryPoint: ev.EntryPoint,
 		Source:     ev.Source,
 		Body:       string(body),
-		KeyID:      c.primary,
+		KeyID:      c.keys.PrimaryID(),
 		PrevHash:   prev,
 		CreatedAt:  ev.Time.UnixMilli(),
 	}
-	r.Hash = c.hash(&r, c.keys[c.primary])
+	r.Hash = c.hash(&r, c.keys.Primary())
 	return r, nil
 }
 
@@ -126,7 +107,7 @@ func (c *Chain) Matches(r *Record) (bool, error) {
 	if r.KeyID == "" {
 		return hmac.Equal(c.hash(r, nil), r.Hash), nil
 	}
-	key, ok := c.keys[r.KeyID]
+	key, ok := c.keys.Get(r.KeyID)
 	if !ok {
 		return false, fmt.Errorf("audit record %d: key id %s: %w", r.Seq, r.KeyID, ErrUnknownChainKey)
 	}
@@ -174,9 +155,9 @@ func (c *Chain) hash(r *Record, key []byte) []byte {
 // Seal is a keyed tag of a fact about the log itself (where the keyed chain begins),
 // so that the fact cannot be changed by whoever holds only the database.
 func (c *Chain) Seal(fact string) []byte {
-	m := hmac.New(sha256.New, c.keys[c.primary])
+	m := hmac.New(sha256.New, c.keys.Primary())
 	m.Write([]byte("mfad audit fact\x00" + fact))
-	return append([]byte(c.primary+":"), m.Sum(nil)...)
+	return append([]byte(c.keys.PrimaryID()+":"), m.Sum(nil)...)
 }
 
 // Opens reports whether tag is Seal(fact) under one of the configured keys.
@@ -185,7 +166,7 @@ func (c *Chain) Opens(fact string, tag []byte) bool {
 	if !ok {
 		return false
 	}
-	key, known := c.keys[id]
+	key, known := c.keys.Get(id)
 	if !known {
 		return false
 	}

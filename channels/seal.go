@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	mfa "github.com/mfad/mfad"
 )
 
 // KeySize is the size of a sealing key: AES-256.
@@ -25,9 +27,13 @@ var ErrUnknownKey = errors.New("sealed with a key that is not configured")
 // codes. Every sealed value carries the id of its key, so keys can rotate: the first key
 // seals, every configured key opens.
 type Sealer struct {
-	primary string
-	aeads   map[string]cipher.AEAD
-	macKeys map[string][]byte
+	keys mfa.KeyRing[sealKey]
+}
+
+// sealKey is one configured key: its cipher and the key of its code hashes.
+type sealKey struct {
+	aead cipher.AEAD
+	mac  []byte
 }
 
 // NewSealer returns a Sealer whose first key is the one used for new values.
@@ -35,7 +41,7 @@ func NewSealer(keys ...[]byte) (*Sealer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no sealing key")
 	}
-	s := &Sealer{aeads: map[string]cipher.AEAD{}, macKeys: map[string][]byte{}}
+	s := &Sealer{}
 	for i, key := range keys {
 		if len(key) != KeySize {
 			return nil, fmt.Errorf("sealing key %d is %d bytes, want %d", i+1, len(key), KeySize)
@@ -48,47 +54,28 @@ func NewSealer(keys ...[]byte) (*Sealer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sealing key %d: %w", i+1, err)
 		}
-		id := KeyID(key)
-		if i == 0 {
-			s.primary = id
-		}
-		s.aeads[id] = aead
-		s.macKeys[id] = derive(key, "mfad code hash v1")
+		s.keys.Add(KeyID(key), sealKey{aead: aead, mac: mfa.DeriveKey(key, "mfad code hash v1")})
 	}
 	return s, nil
 }
 
 // KeyID names a key without revealing it: the first 8 bytes of a hash of it, in hex.
 func KeyID(key []byte) string {
-	return hex.EncodeToString(derive(key, "mfad key id v1")[:8])
+	return hex.EncodeToString(mfa.DeriveKey(key, "mfad key id v1")[:8])
 }
 
 // PrimaryKeyID is the id of the key new values are sealed with.
-func (s *Sealer) PrimaryKeyID() string { return s.primary }
+func (s *Sealer) PrimaryKeyID() string { return s.keys.PrimaryID() }
 
 // KeyIDs are the ids of the configured keys, the primary first.
-func (s *Sealer) KeyIDs() []string {
-	ids := []string{s.primary}
-	for id := range s.aeads {
-		if id != s.primary {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-func derive(key []byte, label string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
+func (s *Sealer) KeyIDs() []string { return s.keys.IDs() }
 
 // Seal encrypts plaintext. aad binds the value to where it is stored (for example the
 // owning user), so a sealed value copied to another row does not open.
 // Layout: version(1) | key id(8) | nonce(12) | ciphertext+tag.
 func (s *Sealer) Seal(plaintext, aad []byte) []byte {
-	aead := s.aeads[s.primary]
-	id, _ := hex.DecodeString(s.primary)
+	aead := s.keys.Primary().aead
+	id, _ := hex.DecodeString(s.keys.PrimaryID())
 	out := make([]byte, 0, 1+len(id)+aead.NonceSize()+len(plaintext)+aead.Overhead())
 	out = append(out, sealVersion)
 	out = append(out, id...)
@@ -104,10 +91,11 @@ func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, errors.New("open sealed value: unknown format")
 	}
 	id := hex.EncodeToString(sealed[1:9])
-	aead, ok := s.aeads[id]
+	k, ok := s.keys.Get(id)
 	if !ok {
 		return nil, fmt.Errorf("open sealed value: key id %s: %w", id, ErrUnknownKey)
 	}
+	aead := k.aead
 	rest := sealed[9:]
 	if len(rest) < aead.NonceSize()+aead.Overhead() {
 		return nil, errors.New("open sealed value: truncated")
@@ -130,19 +118,21 @@ func KeyOf(sealed []byte) string {
 // Hash is a keyed hash (HMAC-SHA-256) of a one-time code, bound to its owner, under the
 // primary key. It returns the key id to store beside the hash.
 func (s *Sealer) Hash(owner, code string) (keyID string, sum []byte) {
-	return s.primary, s.hashWith(s.primary, owner, code)
+	id := s.keys.PrimaryID()
+	return id, s.hashWith(s.keys.Primary(), owner, code)
 }
 
 // Match reports, in constant time, whether code hashes to sum under keyID.
 func (s *Sealer) Match(keyID, owner, code string, sum []byte) bool {
-	if _, ok := s.macKeys[keyID]; !ok {
+	k, ok := s.keys.Get(keyID)
+	if !ok {
 		return false
 	}
-	return hmac.Equal(s.hashWith(keyID, owner, code), sum)
+	return hmac.Equal(s.hashWith(k, owner, code), sum)
 }
 
-func (s *Sealer) hashWith(keyID, owner, code string) []byte {
-	m := hmac.New(sha256.New, s.macKeys[keyID])
+func (s *Sealer) hashWith(k sealKey, owner, code string) []byte {
+	m := hmac.New(sha256.New, k.mac)
 	m.Write([]byte(owner))
 	m.Write([]byte{0})
 	m.Write([]byte(code))
