@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -155,37 +156,26 @@ func (c *Chain) hash(r *Record, key []byte) []byte {
 // Seal is a keyed tag of a fact about the log itself (where the keyed chain begins),
 // so that the fact cannot be changed by whoever holds only the database.
 func (c *Chain) Seal(fact string) []byte {
-	m := hmac.New(sha256.New, c.keys.Primary())
-	m.Write([]byte("mfad audit fact\x00" + fact))
-	return append([]byte(c.keys.PrimaryID()+":"), m.Sum(nil)...)
+	return append([]byte(c.keys.PrimaryID()+":"), factTag(c.keys.Primary(), fact)...)
 }
 
 // Opens reports whether tag is Seal(fact) under one of the configured keys.
 func (c *Chain) Opens(fact string, tag []byte) bool {
-	id, sum, ok := cutTag(tag)
+	id, sum, ok := bytes.Cut(tag, []byte(":"))
 	if !ok {
 		return false
 	}
-	key, known := c.keys.Get(id)
-	if !known {
-		return false
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("mfad audit fact\x00" + fact))
-	return hmac.Equal(m.Sum(nil), sum)
+	key, known := c.keys.Get(string(id))
+	return known && hmac.Equal(factTag(key, fact), sum)
 }
+
+func factTag(key []byte, fact string) []byte { return mfa.DeriveKey(key, "mfad audit fact\x00"+fact) }
 
 // TagKeyID is the key id of a tag made by Seal.
 func TagKeyID(tag []byte) string {
-	id, _, _ := cutTag(tag)
-	return id
-}
-
-func cutTag(tag []byte) (string, []byte, bool) {
-	for i, b := range tag {
-		if b == ':' {
-			return string(tag[:i]), tag[i+1:], true
-		}
+	id, _, ok := bytes.Cut(tag, []byte(":"))
+	if !ok {
+		return ""
 	}
-	return "", nil, false
+	return string(id)
 }

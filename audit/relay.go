@@ -103,8 +103,8 @@ type relayConfig struct {
 
 // Outbox is the audit log as the relay reads and marks it.
 type Outbox interface {
-	// Load returns up to limit records with seq ≥ from, in seq order (Seq, EventID,
-	// Type, Body and CreatedAt are enough).
+	// Load returns up to limit records with seq ≥ from, in seq order, with what is
+	// published: Seq, EventID, Type, UserID, Body and CreatedAt.
 	Load(ctx context.Context, from int64, limit int) ([]Record, error)
 	// MarkPublished sets published_at to at on the records from..to that lack it.
 	MarkPublished(ctx context.Context, from, to int64, at time.Time) error

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -8,6 +9,10 @@ import (
 	"strconv"
 	"strings"
 )
+
+// ErrNewerSchema means the database was written by a newer mfad: it is refused rather
+// than misread.
+var ErrNewerSchema = errors.New("database schema is newer than this mfad")
 
 // Migration is one numbered schema change of a store: migrations/NNNN_name.sql,
 // applied in order, each in a transaction of its own, and recorded.
@@ -48,4 +53,14 @@ func Migrations(fsys fs.FS, dir string) ([]Migration, error) {
 		}
 	}
 	return out, nil
+}
+
+// MustMigrations is Migrations for a store's embedded files, read once at start: they
+// are part of the build, so a broken set is a bug, not an error to handle.
+func MustMigrations(fsys fs.FS, dir string) []Migration {
+	ms, err := Migrations(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return ms
 }

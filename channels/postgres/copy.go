@@ -98,7 +98,7 @@ func (s *Store) Import(ctx context.Context, src Source) (map[string]int, error) 
 		if !slices.Contains(tables, c.name) {
 			continue
 		}
-		n, err := s.copyTable(ctx, tx, src, c)
+		n, err := copyTable(ctx, tx, src, c)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +122,7 @@ func (s *Store) Import(ctx context.Context, src Source) (map[string]int, error) 
 	return counts, nil
 }
 
-func (s *Store) copyTable(ctx context.Context, tx pgx.Tx, src Source, c copied) (int, error) {
+func copyTable(ctx context.Context, tx pgx.Tx, src Source, c copied) (int, error) {
 	var (
 		chunk [][]any
 		total int

@@ -3,46 +3,34 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mfad/mfad/audit"
 	"github.com/mfad/mfad/channels"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// migrations are the store's schema changes, in order.
+var migrations = channels.MustMigrations(migrationFiles, "migrations")
+
 // SchemaVersion is the version of the newest migration this binary knows.
-var SchemaVersion = func() int {
-	ms, err := channels.Migrations(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded files are part of the build: a broken set is a bug
-	}
-	return len(ms)
-}()
+var SchemaVersion = len(migrations)
 
-// ErrNewerSchema means the database was written by a newer mfad: it is refused rather
-// than misread.
-var ErrNewerSchema = errors.New("database schema is newer than this mfad")
-
-// afterMigration is Go work a migration needs in its transaction.
-var afterMigration = map[int]func(ctx context.Context, tx pgx.Tx, chain *audit.Chain) error{}
+// ErrNewerSchema means the database was written by a newer mfad (channels.ErrNewerSchema).
+var ErrNewerSchema = channels.ErrNewerSchema
 
 // migrate brings the database to SchemaVersion. Several nodes may start at the same
 // moment: a session advisory lock on one connection makes them take turns, and each
 // reads what is applied only once it holds the lock. Each migration runs in a
 // transaction of its own (PostgreSQL's DDL is transactional), recorded in
 // schema_migrations in the same transaction.
-func migrate(ctx context.Context, pool *pgxpool.Pool, chain *audit.Chain) error {
-	ms, err := channels.Migrations(migrationFiles, "migrations")
-	if err != nil {
-		return err
-	}
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	ms := migrations
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return wrapUnavailable(fmt.Errorf("connect to migrate: %w", err))
@@ -58,14 +46,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, chain *audit.Chain) error 
 		}
 	}()
 	for {
-		done, err := migrateOne(ctx, conn.Conn(), ms, chain)
+		done, err := migrateOne(ctx, conn.Conn(), ms)
 		if err != nil || done {
 			return err
 		}
 	}
 }
 
-func migrateOne(ctx context.Context, conn *pgx.Conn, ms []channels.Migration, chain *audit.Chain) (bool, error) {
+func migrateOne(ctx context.Context, conn *pgx.Conn, ms []channels.Migration) (bool, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("begin migration: %w", err)
@@ -87,11 +75,6 @@ func migrateOne(ctx context.Context, conn *pgx.Conn, ms []channels.Migration, ch
 	m := ms[applied]
 	if _, err := tx.Exec(ctx, m.SQL); err != nil {
 		return false, fmt.Errorf("migrate to version %d (%s): %w", m.Version, m.Name, err)
-	}
-	if after := afterMigration[m.Version]; after != nil {
-		if err := after(ctx, tx, chain); err != nil {
-			return false, fmt.Errorf("migrate to version %d (%s): %w", m.Version, m.Name, err)
-		}
 	}
 	if _, err := tx.Exec(ctx, qRecordMigration, m.Version, m.Name, time.Now().UnixMilli()); err != nil {
 		return false, fmt.Errorf("record migration %d: %w", m.Version, err)

@@ -161,7 +161,10 @@ const (
 
 	auditColumns = `seq, event_id, type, user_id, actor, entry_point, source, body, key_id, prev_hash, hash,
 		created_at, published_at IS NOT NULL`
-	qAuditFrom        = `SELECT ` + auditColumns + ` FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2`
+	// qAuditFrom is what the relay publishes: not the chain's columns, which only
+	// Verify reads.
+	qAuditFrom        = `SELECT ` + outboxColumns + ` FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2`
+	outboxColumns     = `seq, event_id, type, user_id, body, created_at`
 	qAuditWalk        = `SELECT ` + auditColumns + ` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`
 	qMarkPublished    = `UPDATE audit_log SET published_at = $1 WHERE seq BETWEEN $2 AND $3 AND published_at IS NULL`
 	qFirstUnpublished = `SELECT coalesce(

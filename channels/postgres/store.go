@@ -100,7 +100,7 @@ func Open(ctx context.Context, url string, chain *audit.Chain, opts Options) (*S
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL %s: %w", Describe(url), err)
 	}
-	if err := migrate(ctx, pool, chain); err != nil {
+	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -104,7 +104,7 @@ func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int) 
 	t := &tx{raw: conn}
 	for _, i := range live {
 		runErr := units[i].Run(ctx, t)
-		if t.failed != nil && (unavailable(t.failed) || retryable(t.failed)) {
+		if t.failed != nil && unavailable(t.failed) { // retryable failures included
 			// The database's failure, not the unit's: the whole batch goes.
 			return -1, t.failed
 		}

@@ -15,18 +15,14 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// SchemaVersion is the version of the newest migration this binary knows.
-var SchemaVersion = func() int {
-	ms, err := channels.Migrations(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded files are part of the build: a broken set is a bug
-	}
-	return len(ms)
-}()
+// migrations are the store's schema changes, in order.
+var migrations = channels.MustMigrations(migrationFiles, "migrations")
 
-// ErrNewerSchema means the database was written by a newer mfad: it is refused rather
-// than misread.
-var ErrNewerSchema = errors.New("database schema is newer than this mfad")
+// SchemaVersion is the version of the newest migration this binary knows.
+var SchemaVersion = len(migrations)
+
+// ErrNewerSchema means the database was written by a newer mfad (channels.ErrNewerSchema).
+var ErrNewerSchema = channels.ErrNewerSchema
 
 // afterMigration is Go work a migration needs in its transaction.
 var afterMigration = map[int]func(ctx context.Context, tx *sql.Tx, chain *audit.Chain) error{
@@ -41,10 +37,7 @@ var afterMigration = map[int]func(ctx context.Context, tx *sql.Tx, chain *audit.
 // user_version 1: that is recorded as migration 1. user_version follows the newest
 // migration, so a binary of the first release refuses a newer database by itself.
 func migrate(ctx context.Context, db *sql.DB, path string, chain *audit.Chain) error {
-	ms, err := channels.Migrations(migrationFiles, "migrations")
-	if err != nil {
-		return err
-	}
+	ms := migrations
 	for {
 		done, err := migrateOne(ctx, db, path, ms, chain)
 		if err != nil || done {

@@ -35,8 +35,8 @@ func (l auditLog) Load(ctx context.Context, from int64, limit int) ([]audit.Reco
 	defer rows.Close()
 	var out []audit.Record
 	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
+		var r audit.Record
+		if err := rows.Scan(&r.Seq, &r.EventID, &r.Type, &r.UserID, &r.Body, &r.CreatedAt); err != nil {
 			return nil, err
 		}
 		out = append(out, r)

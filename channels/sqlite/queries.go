@@ -114,8 +114,11 @@ const (
 	qAppendAudit = `INSERT INTO audit_log
 		(seq, event_id, type, user_id, actor, entry_point, source, body, key_id, prev_hash, hash, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	auditColumns      = `seq, event_id, type, user_id, actor, entry_point, source, body, key_id, prev_hash, hash, created_at, published_at IS NOT NULL`
-	qAuditFrom        = `SELECT ` + auditColumns + ` FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`
+	auditColumns = `seq, event_id, type, user_id, actor, entry_point, source, body, key_id, prev_hash, hash, created_at, published_at IS NOT NULL`
+	// qAuditFrom is what the relay publishes: not the chain's columns, which only
+	// Verify reads.
+	qAuditFrom        = `SELECT ` + outboxColumns + ` FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`
+	outboxColumns     = `seq, event_id, type, user_id, body, created_at`
 	qAuditWalk        = `SELECT ` + auditColumns + ` FROM audit_log ORDER BY seq`
 	qMarkPublished    = `UPDATE audit_log SET published_at = ? WHERE seq BETWEEN ? AND ? AND published_at IS NULL`
 	qFirstUnpublished = `SELECT coalesce(

@@ -26,7 +26,7 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 	errs := make([]error, len(units))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	defer s.lastWrite.Store(time.Now().UnixNano())
+	defer s.wrote()
 	fail := func(err error) []error {
 		_, _ = s.writer.exec(ctx, "ROLLBACK") // a no-op error when nothing is open
 		for i := range errs {
@@ -71,7 +71,7 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 func (s *Store) withWriter(ctx context.Context, fn func(c *conn) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	defer s.lastWrite.Store(time.Now().UnixNano())
+	defer s.wrote()
 	return fn(s.writer)
 }
 
@@ -119,3 +119,6 @@ func (s *Store) Read(ctx context.Context, fn func(ctx context.Context, tx channe
 		return err
 	})
 }
+
+// wrote records the end of a write transaction, for the checkpointer's idle check.
+func (s *Store) wrote() { s.lastWrite.Store(time.Now().UnixNano()) }
