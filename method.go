@@ -18,8 +18,6 @@ const (
 // it here, so a new kind is one entry in Kinds (and its own commands).
 type KindRules struct {
 	Kind Kind
-	// Channel: a DruID channel name (context.mfa_channel), removable with mfa/delete.
-	Channel bool
 	// Address: the method is a phone number or e-mail address (sealed); it receives
 	// one-time codes and the user's security notices.
 	Address bool
@@ -34,11 +32,11 @@ type KindRules struct {
 
 // Kinds is every kind of method, in the order lists and events take them.
 var Kinds = []KindRules{
-	{Kind: KindTOTP, Channel: true, Strong: true, Object: ObjectTOTPDevice,
+	{Kind: KindTOTP, Strong: true, Object: ObjectTOTPDevice,
 		Verified: EventTOTPDeviceVerified, Removed: EventTOTPDeviceRemoved},
-	{Kind: KindSMS, Channel: true, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
-	{Kind: KindEmail, Channel: true, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
-	{Kind: KindWebAuthn, Channel: true, Strong: true, Object: ObjectWebAuthnCredential,
+	{Kind: KindSMS, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
+	{Kind: KindEmail, Address: true, Object: ObjectChannel, Verified: EventChannelVerified},
+	{Kind: KindWebAuthn, Strong: true, Object: ObjectWebAuthnCredential,
 		Verified: EventWebAuthnRegistered, Removed: EventWebAuthnRemoved},
 }
 
@@ -50,10 +48,11 @@ var kindIndex = func() map[Kind]int {
 	return m
 }()
 
-// ParseKind accepts the channel names of API.md §3.
+// ParseKind accepts the channel names of API.md §3: every kind is a DruID channel
+// (context.mfa_channel), removable with mfa/delete.
 func ParseKind(s string) (Kind, bool) {
 	k := Kind(s)
-	if !k.Rules().Channel {
+	if _, ok := kindIndex[k]; !ok {
 		return "", false
 	}
 	return k, true

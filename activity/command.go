@@ -45,9 +45,14 @@ func NewCommand(commandType string, o Origin, params any) (mfa.Command, error) {
 
 // ValidEntryPoint is the rule for a From header, the entry point a method is created
 // under (API.md §3): 1 to 128 printable ASCII characters, no spaces. It is the same for
-// HTTP requests and ingested activities.
-func ValidEntryPoint(s string) bool {
-	if s == "" || len(s) > 128 {
+// HTTP requests and ingested activities, so an entry point means the same over NATS and
+// HTTP, and MFAD_MANDATORY_CHANNELS can name it.
+func ValidEntryPoint(s string) bool { return PrintableToken(s, 128) }
+
+// PrintableToken accepts 1 to max printable ASCII characters without spaces: safe to
+// echo back in a header, to write to a log line and to name in configuration.
+func PrintableToken(s string, max int) bool {
+	if s == "" || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

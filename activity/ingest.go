@@ -228,10 +228,6 @@ func lenientActor(body []byte) string {
 	return ""
 }
 
-// entryPoint accepts what the HTTP dialects accept in From: 1 to 128 printable ASCII
-// characters without spaces, so an entry point means the same over NATS and HTTP (and
-// MFAD_MANDATORY_CHANNELS can name it).
-
 func saneHeader(s string) bool {
 	if s == "" || len(s) > 255 {
 		return false

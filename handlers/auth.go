@@ -273,14 +273,14 @@ func authenticate(a *Authenticator) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			token, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
 			if !ok {
-				return refuse(c, &authFailure{code: mfa.CodeUnauthorized, cause: errNoToken})
+				return &authFailure{code: mfa.CodeUnauthorized, cause: errNoToken}
 			}
 			p, err := a.Authenticate(c.Request().Context(), token)
 			if errors.Is(err, errAuthUnavailable) {
-				return refuse(c, &authFailure{code: mfa.CodeGatewayTimeout, cause: err})
+				return &authFailure{code: mfa.CodeGatewayTimeout, cause: err}
 			}
 			if err != nil {
-				return refuse(c, &authFailure{code: mfa.CodeUnauthorized, cause: err})
+				return &authFailure{code: mfa.CodeUnauthorized, cause: err}
 			}
 			c.Set(principalKey, p)
 			return next(c)
@@ -302,7 +302,7 @@ func bearer(header string) (string, bool) {
 func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !principal(c).Admin() {
-			return refuse(c, &authFailure{code: mfa.CodeForbidden, cause: errNotAdmin})
+			return &authFailure{code: mfa.CodeForbidden, cause: errNotAdmin}
 		}
 		return next(c)
 	}
@@ -318,28 +318,19 @@ func requireRecentAuth(maxAge time.Duration, now func() time.Time) echo.Middlewa
 		return func(c echo.Context) error {
 			at := principal(c).AuthTime
 			if at.IsZero() || now().Sub(at) > maxAge {
-				return refuse(c, &authFailure{code: mfa.CodeStepUpRequired, maxAge: maxAge, cause: errStale})
+				return &authFailure{code: mfa.CodeStepUpRequired, maxAge: maxAge, cause: errStale}
 			}
 			return next(c)
 		}
 	}
 }
 
-const (
-	principalKey  = "mfad.principal"
-	authReasonKey = "mfad.auth_reason"
-)
+const principalKey = "mfad.principal"
 
 var (
 	errNotAdmin = errors.New("admin scope required")
 	errStale    = errors.New("authentication is older than the step-up maximum age")
 )
-
-// refuse records why the request was refused, for the access log, and returns f.
-func refuse(c echo.Context, f *authFailure) error {
-	c.Set(authReasonKey, authReason(f.cause))
-	return f
-}
 
 // authReason is why a token was refused, in words fit for a log line: a fixed phrase
 // per cause, never anything taken from the token.

@@ -153,7 +153,6 @@ func (s *server) handleDashboardEvents(c echo.Context) error {
 	}
 	h := w.Header()
 	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set(echo.HeaderCacheControl, "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on, do not buffer
 	w.WriteHeader(http.StatusOK)
 

@@ -131,11 +131,17 @@ func (s *server) handleTOTPDevices(c echo.Context) error {
 
 // handleTOTPRemove: DELETE /api/v1/mfa/totp/devices/{device_id}.
 func (s *server) handleTOTPRemove(c echo.Context) error {
+	return s.removeDevice(c, mfa.CmdTOTPRemove)
+}
+
+// removeDevice is the DELETE of one device: TOTP devices and WebAuthn credentials
+// answer alike in the device dialect, and the workers tell them apart by typ.
+func (s *server) removeDevice(c echo.Context, typ string) error {
 	id, err := parseID("device_id", c.Param("device_id"))
 	if err != nil {
 		return err
 	}
-	reply, err := s.send(c, request{typ: mfa.CmdTOTPRemove, params: mfa.DeviceParams{DeviceID: id}, idempotent: true})
+	reply, err := s.send(c, request{typ: typ, params: mfa.DeviceParams{DeviceID: id}, idempotent: true})
 	if err != nil {
 		return err
 	}

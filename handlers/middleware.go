@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	mfa "github.com/mfad/mfad"
+	"github.com/mfad/mfad/activity"
 )
 
 // MaxBody is the largest request body accepted (API.md §0).
@@ -29,7 +30,7 @@ func requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(startKey, time.Now())
 		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !saneToken(id, 128) {
+		if !activity.PrintableToken(id, 128) {
 			id = mfa.NewID()
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
@@ -43,20 +44,6 @@ func language(c echo.Context) string {
 		return l
 	}
 	return mfa.Lang(c.Request().Header.Get("Accept-Language"))
-}
-
-// saneToken accepts 1..max printable ASCII characters without spaces: safe to echo back
-// in a header and to log.
-func saneToken(s string, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // limitBody refuses bodies over MaxBody with 413: by Content-Length at once, and while
@@ -101,8 +88,9 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			if p := principal(c); p.Subject != "" {
 				attrs = append(attrs, "sub", p.Subject)
 			}
-			if reason, ok := c.Get(authReasonKey).(string); ok {
-				attrs = append(attrs, "auth_error", reason)
+			var refused *authFailure
+			if errors.As(err, &refused) {
+				attrs = append(attrs, "auth_error", authReason(refused.cause))
 			}
 			level := slog.LevelInfo
 			if quietRoutes[c.Path()] || c.Response().Status == StatusClientClosedRequest {

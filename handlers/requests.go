@@ -150,32 +150,34 @@ func parseSignIn(body []byte) (mfa.SignInParams, error) {
 		return p, mfa.Invalid("mfaMethod", mfa.ReasonRequired)
 	case mfaMethodAuthenticator:
 		return p, checkOTP("code", p.Code)
-	case string(mfa.KindSMS), string(mfa.KindEmail):
-		field, addr := "phoneNumber", req.PhoneNumber
-		if p.Method == string(mfa.KindEmail) {
-			field, addr = "email", req.Email
-		}
-		p.Address = deref(addr)
-		switch {
-		case p.Address == "":
-			return p, mfa.Invalid(field, mfa.ReasonRequired)
-		case !mfa.ValidAddress(mfa.Kind(p.Method), p.Address):
-			return p, mfa.Invalid(field, mfa.ReasonFormat)
-		case p.Code != "":
-			return p, checkOTP("code", p.Code)
-		}
-		return p, nil
 	}
-	return p, mfa.ErrInvalidMethod
+	kind, ok := mfa.ParseKind(p.Method)
+	if !ok || !kind.Rules().Address {
+		return p, mfa.ErrInvalidMethod
+	}
+	field, addr := "phoneNumber", req.PhoneNumber
+	if kind == mfa.KindEmail {
+		field, addr = "email", req.Email
+	}
+	p.Address = deref(addr)
+	switch {
+	case p.Address == "":
+		return p, mfa.Invalid(field, mfa.ReasonRequired)
+	case !mfa.ValidAddress(kind, p.Address):
+		return p, mfa.Invalid(field, mfa.ReasonFormat)
+	case p.Code != "":
+		return p, checkOTP("code", p.Code)
+	}
+	return p, nil
 }
 
-// channelKind reads an sms/email field.
+// channelKind reads a field naming a kind that codes are sent to (sms, email).
 func channelKind(field string, v *string) (mfa.Kind, error) {
-	switch {
-	case v == nil || *v == "":
+	if v == nil || *v == "" {
 		return "", mfa.Invalid(field, mfa.ReasonRequired)
-	case *v == string(mfa.KindSMS) || *v == string(mfa.KindEmail):
-		return mfa.Kind(*v), nil
+	}
+	if kind, ok := mfa.ParseKind(*v); ok && kind.Rules().Address {
+		return kind, nil
 	}
 	return "", mfa.Invalid(field, mfa.ReasonEnum)
 }

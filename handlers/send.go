@@ -19,7 +19,6 @@ type request struct {
 	typ    string
 	params any
 	userID string // acting for this user (admin); empty = the caller
-	source string // DruID source device
 	// idempotent: the command changes state, so Idempotency-Key applies.
 	idempotent bool
 	// build makes the command from its origin when the request is not a typ and params
@@ -41,7 +40,6 @@ func (s *server) sendInto(c echo.Context, r request, data any) (mfa.Reply, error
 		UserID:    p.Subject,
 		Actor:     p.Subject,
 		Admin:     p.Admin(),
-		Source:    r.source,
 		Lang:      language(c),
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 	}
@@ -70,11 +68,13 @@ func (s *server) sendInto(c echo.Context, r request, data any) (mfa.Reply, error
 		}
 		o.Key = key
 	}
-	build := r.build
-	if build == nil {
-		build = func(o activity.Origin) (mfa.Command, error) { return activity.NewCommand(r.typ, o, r.params) }
+	var cmd mfa.Command
+	var err error
+	if r.build != nil {
+		cmd, err = r.build(o)
+	} else {
+		cmd, err = activity.NewCommand(r.typ, o, r.params)
 	}
-	cmd, err := build(o)
 	if err != nil {
 		return mfa.Reply{}, err
 	}

@@ -23,9 +23,9 @@ func (s *server) handleWebAuthnRegisterOptions(c echo.Context) error {
 	return webauthnOptions(c, o, reply)
 }
 
-// webauthnOptions answers a started ceremony. Its challenge must not be cached.
+// webauthnOptions answers a started ceremony. Its challenge must not be cached, which
+// requestContext's Cache-Control: no-store sees to.
 func webauthnOptions(c echo.Context, o mfa.WebAuthnOptions, reply mfa.Reply) error {
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return deviceOK(c, map[string]any{
 		"challenge_id": o.ChallengeID,
 		"expires_in":   o.ExpiresIn,
@@ -105,13 +105,5 @@ func (s *server) handleWebAuthnDevices(c echo.Context) error {
 
 // handleWebAuthnRemove: DELETE /api/v1/mfa/webauthn/devices/{device_id}.
 func (s *server) handleWebAuthnRemove(c echo.Context) error {
-	id, err := parseID("device_id", c.Param("device_id"))
-	if err != nil {
-		return err
-	}
-	reply, err := s.send(c, request{typ: mfa.CmdWebAuthnRemove, params: mfa.DeviceParams{DeviceID: id}, idempotent: true})
-	if err != nil {
-		return err
-	}
-	return deviceOK(c, map[string]any{"success": true, "message": reply.Message}, reply.Message)
+	return s.removeDevice(c, mfa.CmdWebAuthnRemove)
 }
