@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
 )
 
@@ -104,14 +105,14 @@ func RetryDelay(attempt uint64) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// ConsumerConfig is the durable consumer every gateway instance binds to. AckWait
+// consumerConfig is the durable consumer every gateway instance binds to. AckWait
 // outlasts an attempt and a dead-letter publish, so a slow but live delivery is not
 // handed to another instance meanwhile. No MaxDeliver: the gateway counts attempts
 // itself, so that the last one ends in the dead-letter stream, not in silence.
 // It is mfad's own (activity.GatewayConsumerConfig, which mfad serve creates) with the
 // gateway's ack wait: a pull consumer, which the gateway's user can tune and never turn
 // into a push one.
-func ConsumerConfig(sendTimeout time.Duration) jetstream.ConsumerConfig {
+func consumerConfig(sendTimeout time.Duration) jetstream.ConsumerConfig {
 	cfg := activity.GatewayConsumerConfig()
 	cfg.AckWait = sendTimeout + 30*time.Second
 	return cfg
@@ -120,7 +121,7 @@ func ConsumerConfig(sendTimeout time.Duration) jetstream.ConsumerConfig {
 // Start creates or updates the durable consumer, which needs the stream MFA_NOTIFY to
 // exist (mfad serve creates it), and begins delivering.
 func (g *Gateway) Start(ctx context.Context) error {
-	cons, err := g.js.CreateOrUpdateConsumer(ctx, activity.NotifyStream, ConsumerConfig(g.cfg.SendTimeout))
+	cons, err := g.js.CreateOrUpdateConsumer(ctx, activity.NotifyStream, consumerConfig(g.cfg.SendTimeout))
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", activity.GatewayConsumer, activity.NotifyStream, err)
 	}
@@ -222,7 +223,9 @@ type delivery struct {
 func (d *delivery) attrs(extra ...any) []any {
 	a := []any{"channel", d.channel, "stream_seq", d.meta.Sequence.Stream, "attempt", d.meta.NumDelivered}
 	if d.note != nil {
-		a = append(a, "template", d.note.Template, "to", maskAddress(d.channel, d.note.To))
+		// A channel is named after the method kind whose subject it came on
+		// (activity.NotifySubject), so the workers' masking applies as is.
+		a = append(a, "template", d.note.Template, "to", mfa.MaskAddress(mfa.Kind(d.channel), d.note.To))
 	}
 	return append(a, extra...)
 }
@@ -238,7 +241,7 @@ func (g *Gateway) deliver(msg jetstream.Msg) {
 	d := &delivery{msg: msg, meta: meta, channel: channelOf(msg.Subject()), id: messageKey(msg, meta)}
 	n, err := decodeNotification(msg.Data())
 	if err != nil {
-		g.metrics.failure(d.channel, true)
+		g.metrics.failure(d.channel)
 		g.giveUp(d, err.Error())
 		return
 	}
@@ -251,19 +254,19 @@ func (g *Gateway) deliver(msg jetstream.Msg) {
 	now := g.cfg.Now()
 	if exp, ok := expiresAt(n); ok && n.Code != "" && !now.Before(exp) {
 		// A paid message with a dead code would only confuse its reader.
-		g.metrics.failure(d.channel, true)
+		g.metrics.failure(d.channel)
 		g.giveUp(d, "the code expired at "+n.ExpiresAt+" before it could be delivered")
 		return
 	}
 	sender := g.sender(d.channel)
 	if sender == nil {
-		g.metrics.failure(d.channel, true)
+		g.metrics.failure(d.channel)
 		g.giveUp(d, fmt.Sprintf("no %s delivery is configured", d.channel))
 		return
 	}
 	m, err := g.render.render(d.channel, n, now)
 	if err != nil {
-		g.metrics.failure(d.channel, true)
+		g.metrics.failure(d.channel)
 		g.giveUp(d, err.Error())
 		return
 	}
@@ -336,21 +339,4 @@ func redact(s, code string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, code, strings.Repeat("*", len(code)))
-}
-
-// maskAddress hides most of a phone number or e-mail address for the log, as the
-// workers do in events: +34600111222 → +34******222, alice@example.com → a****@example.com.
-func maskAddress(channel, addr string) string {
-	if channel == ChannelEmail {
-		local, domain, ok := strings.Cut(addr, "@")
-		if !ok || local == "" {
-			return "****"
-		}
-		r := []rune(local)
-		return string(r[0]) + strings.Repeat("*", max(len(r)-1, 3)) + "@" + domain
-	}
-	if len(addr) <= 6 {
-		return strings.Repeat("*", len(addr))
-	}
-	return addr[:3] + strings.Repeat("*", len(addr)-6) + addr[len(addr)-3:]
 }

@@ -68,9 +68,9 @@ func (m *metrics) attempt(channel string, d time.Duration, err error) {
 
 // failure records a message that failed before any provider call (it cannot be
 // rendered or sent): always permanent.
-func (m *metrics) failure(channel string, permanent bool) {
+func (m *metrics) failure(channel string) {
 	if m != nil {
-		m.failed[metricChannel(channel)][permanent].Inc()
+		m.failed[metricChannel(channel)][true].Inc()
 	}
 }
 

@@ -14,12 +14,9 @@ import (
 
 // composeEmail writes m as an RFC 5322 message from from: multipart/alternative with a
 // plain-text and an HTML part, both UTF-8 and quoted-printable (Spanish text is not
-// ASCII, and some relays still mangle 8-bit bodies).
-func composeEmail(from *mail.Address, m Message, now time.Time) ([]byte, error) {
-	to, err := mail.ParseAddress(m.To)
-	if err != nil {
-		return nil, fmt.Errorf("recipient %q: %w", m.To, err)
-	}
+// ASCII, and some relays still mangle 8-bit bodies). to is m.To as Send parsed it for
+// RCPT TO, so the header and the envelope name the same address.
+func composeEmail(from, to *mail.Address, m Message, now time.Time) ([]byte, error) {
 	var body bytes.Buffer
 	parts := multipart.NewWriter(&body)
 	for _, p := range []struct{ kind, text string }{{"text/plain", m.Text + "\n"}, {"text/html", m.HTML}} {

@@ -16,10 +16,6 @@ import (
 //go:embed templates
 var templateFiles embed.FS
 
-// Templates are the message kinds the gateway renders: the `template` field of a
-// notification, every one the workers send.
-var Templates = mfa.NotificationTemplates
-
 // withCode are the templates that exist to carry a code: one without it is useless.
 var withCode = map[string]bool{mfa.TemplateChannelCode: true, mfa.TemplateSignInCode: true}
 
@@ -65,7 +61,7 @@ func newRenderer(app string) (*renderer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse %s HTML templates: %w", lang, err)
 		}
-		for _, name := range Templates {
+		for _, name := range mfa.NotificationTemplates {
 			for _, part := range []string{".subject", ".sms", ".text"} {
 				if t.Lookup(name+part) == nil {
 					return nil, fmt.Errorf("templates/%s.txt defines no %s%s", lang, name, part)
@@ -94,7 +90,7 @@ type view struct {
 // as of now.
 func (r *renderer) render(channel string, n Notification, now time.Time) (Message, error) {
 	known := false
-	for _, name := range Templates {
+	for _, name := range mfa.NotificationTemplates {
 		known = known || name == n.Template
 	}
 	if !known {

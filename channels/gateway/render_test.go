@@ -39,10 +39,10 @@ func TestRenderEveryTemplate(t *testing.T) {
 		"mfa_locked":                   {"until 09:31 UTC", "hasta las 09:31 UTC"},
 		"mfa_credential_flagged":       {"blocked it", "hemos bloqueado"},
 	}
-	if len(marker) != len(Templates) {
-		t.Fatalf("the test knows %d templates, the gateway %d", len(marker), len(Templates))
+	if len(marker) != len(mfa.NotificationTemplates) {
+		t.Fatalf("the test knows %d templates, the gateway %d", len(marker), len(mfa.NotificationTemplates))
 	}
-	for _, name := range Templates {
+	for _, name := range mfa.NotificationTemplates {
 		for li, lang := range []string{"en", "es"} {
 			n := Notification{To: "+34600111222", UserID: "alice", Template: name, Lang: lang,
 				ExpiresAt: testNow.Add(5 * time.Minute).Format(time.RFC3339), Changed: "totp.remove"}

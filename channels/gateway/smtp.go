@@ -95,7 +95,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return permanent(fmt.Errorf("recipient %q: %w", m.To, err))
 	}
-	body, err := composeEmail(s.from, m, time.Now())
+	body, err := composeEmail(s.from, to, m, time.Now())
 	if err != nil {
 		return permanent(err)
 	}

@@ -51,15 +51,6 @@ func runAudit(ctx context.Context, args []string, getenv func(string) string, st
 	return usageError{fmt.Sprintf("audit: unknown command %q", args[0])}
 }
 
-// parseAuditFlags is parseFlags plus a description after the flag list on --help.
-func parseAuditFlags(fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer, about string) error {
-	err := parseFlags(fs, args, getenv, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, "\n"+about)
-	}
-	return err
-}
-
 const verifyAbout = `Reads the audit log of <data-dir>/mfad.db, or of the PostgreSQL database of
 --database-url (read-only: it is safe while mfad runs)
 and checks every record: sequence numbers follow each other from 1, each record's
@@ -79,7 +70,7 @@ func runAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	cfg.registerDatabaseURL(fs)
 	cfg.registerAuditKey(fs)
 	annotateEnv(fs)
-	if err := parseAuditFlags(fs, args, getenv, stdout, verifyAbout); err != nil {
+	if err := parseFlagsAbout(fs, args, getenv, stdout, verifyAbout); err != nil {
 		return err
 	}
 	path := cfg.dbPath()
@@ -138,7 +129,7 @@ func runAuditTail(ctx context.Context, args []string, getenv func(string) string
 	conn.register(fs)
 	annotateEnv(fs)
 	fs.StringVar(&since, "since", "", "start at this audit seq (e.g. 1200) or this long ago (e.g. 15m); empty = new events only")
-	if err := parseAuditFlags(fs, args, getenv, stdout, tailAbout); err != nil {
+	if err := parseFlagsAbout(fs, args, getenv, stdout, tailAbout); err != nil {
 		return err
 	}
 	var (
@@ -309,7 +300,7 @@ func runAuditSink(ctx context.Context, args []string, getenv func(string) string
 	fs.StringVar(&dbPath, "db", "", "SQLite file to copy the events into (created if missing), required")
 	fs.StringVar(&durable, "durable", "mfad-audit-sink", "durable consumer name: one per sink")
 	fs.IntVar(&batch, "batch", 256, "events per transaction")
-	if err := parseAuditFlags(fs, args, getenv, stdout, sinkAbout); err != nil {
+	if err := parseFlagsAbout(fs, args, getenv, stdout, sinkAbout); err != nil {
 		return err
 	}
 	if dbPath == "" {

@@ -23,17 +23,29 @@ func startDebug(addr string, reg prometheus.Gatherer, log *slog.Logger) (*http.S
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	// The metrics too: a worker-role process has no API listener to serve them on.
+	srv, at, err := serveWithMetrics(addr, "--debug-addr", "debug", mux, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("debug server listening", "addr", at.String())
+	return srv, nil
+}
+
+// serveWithMetrics serves mux, and reg at /metrics, on a listener of its own at addr,
+// which the flag named flagName set. It listens before it returns, so that a taken
+// address stops the command at once instead of only showing in the log; a later
+// failure is logged as the name server's.
+func serveWithMetrics(addr, flagName, name string, mux *http.ServeMux, reg prometheus.Gatherer, log *slog.Logger) (*http.Server, net.Addr, error) {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s for --debug-addr: %w", addr, err)
+		return nil, nil, fmt.Errorf("listen on %s for %s: %w", addr, flagName, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("debug server stopped", "err", err)
+			log.Error(name+" server stopped", "err", err)
 		}
 	}()
-	log.Info("debug server listening", "addr", ln.Addr().String())
-	return srv, nil
+	return srv, ln.Addr(), nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mfad/mfad/activity"
 	"github.com/mfad/mfad/channels/gateway"
@@ -108,7 +106,7 @@ func runGateway(ctx context.Context, args []string, getenv func(string) string, 
 	var cfg GatewayConfig
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	cfg.register(fs)
-	if err := parseAuditFlags(fs, args, getenv, stdout, gatewayAbout); err != nil {
+	if err := parseFlagsAbout(fs, args, getenv, stdout, gatewayAbout); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
@@ -181,9 +179,9 @@ func runGatewayWith(ctx context.Context, cfg *GatewayConfig, email, sms gateway.
 		defer srv.Close()
 	}
 
-	nc, err := connectGateway(cfg, log)
+	nc, err := connectNATS(cfg.NATSURL, cfg.NATSCreds, nil, "mfad-gateway", log)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to NATS at %s: %w", redactURLs(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	newGateway := func(domain string) (*gateway.Gateway, error) {
@@ -235,12 +233,18 @@ func startGateway(ctx context.Context, domain string, newGateway func(string) (*
 	case "none":
 		domains = []string{""}
 	}
+	// Built once per domain, not per attempt: a gateway parses its templates and
+	// registers its metrics when made, and Start may be tried again on a failure.
+	built := make(map[string]*gateway.Gateway, len(domains))
 	for attempt := 0; ; attempt++ {
 		var err error
 		for _, d := range domains {
-			var g *gateway.Gateway
-			if g, err = newGateway(d); err != nil {
-				return nil, err
+			g, ok := built[d]
+			if !ok {
+				if g, err = newGateway(d); err != nil {
+					return nil, err
+				}
+				built[d] = g
 			}
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err = g.Start(cctx)
@@ -272,53 +276,14 @@ func startGateway(ctx context.Context, domain string, newGateway func(string) (*
 	}
 }
 
-// connectGateway connects to NATS, reconnecting for ever.
-func connectGateway(cfg *GatewayConfig, log *slog.Logger) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name("mfad-gateway"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if !nc.IsClosed() {
-				log.Warn("NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			// A permissions violation shows here and nowhere else.
-			log.Error("NATS", "err", err)
-		}),
-	}
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
-	}
-	nc, err := nats.Connect(cfg.NATSURL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(cfg.NATSURL), err)
-	}
-	return nc, nil
-}
-
 // serveMetrics serves reg at /metrics on addr, on a listener of its own: the gateway
 // has no other.
 func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
-	ln, err := net.Listen("tcp", addr)
+	srv, at, err := serveWithMetrics(addr, "--metrics-addr", "metrics", http.NewServeMux(), reg, log)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s for --metrics-addr: %w", addr, err)
+		return nil, err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server stopped", "err", err)
-		}
-	}()
-	log.Info("metrics listening", "addr", ln.Addr().String())
+	log.Info("metrics listening", "addr", at.String())
 	return srv, nil
 }
 

@@ -108,17 +108,10 @@ func (c *Config) auditChain(create bool) (*audit.Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) == 0 {
-		var key []byte
-		if create {
-			key, err = loadOrCreateKey(c.DataDir, auditKeyFile)
-		} else if key, err = readKey(filepath.Join(c.DataDir, auditKeyFile)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no audit chain key: set MFAD_AUDIT_KEY (--audit-key) or keep %s in the data dir %s", auditKeyFile, c.DataDir)
-		}
-		if err != nil {
-			return nil, err
-		}
-		keys = [][]byte{key}
+	keys, err = c.keysOrFile(keys, auditKeyFile, create,
+		fmt.Sprintf("no audit chain key: set MFAD_AUDIT_KEY (--audit-key) or keep %s in the data dir %s", auditKeyFile, c.DataDir))
+	if err != nil {
+		return nil, err
 	}
 	return audit.NewChain(keys...)
 }
@@ -130,17 +123,37 @@ func (c *Config) sealer(create bool) (*channels.Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) == 0 {
-		var key []byte
-		if create {
-			key, err = loadOrCreateKey(c.DataDir, sealingKeyFile)
-		} else if key, err = readKey(filepath.Join(c.DataDir, sealingKeyFile)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no sealing key: set MFAD_SECRET_KEY (--secret-key) or keep %s in the data dir %s", sealingKeyFile, c.DataDir)
-		}
-		if err != nil {
-			return nil, err
-		}
-		keys = [][]byte{key}
+	keys, err = c.keysOrFile(keys, sealingKeyFile, create,
+		fmt.Sprintf("no sealing key: set MFAD_SECRET_KEY (--secret-key) or keep %s in the data dir %s", sealingKeyFile, c.DataDir))
+	if err != nil {
+		return nil, err
 	}
 	return channels.NewSealer(keys...)
+}
+
+// keysOrFile is keys when the configuration lists any, else the one key of the data
+// dir's file name (dataDirKey).
+func (c *Config) keysOrFile(keys [][]byte, name string, create bool, missing string) ([][]byte, error) {
+	if len(keys) > 0 {
+		return keys, nil
+	}
+	key, err := dataDirKey(c.DataDir, name, create, missing)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{key}, nil
+}
+
+// dataDirKey is the key in dataDir/name, which create makes on first use. Without
+// create a missing file is the error missing, which says where else the key may come
+// from: a command that only reads must not make up a key that opens nothing.
+func dataDirKey(dataDir, name string, create bool, missing string) ([]byte, error) {
+	if create {
+		return loadOrCreateKey(dataDir, name)
+	}
+	key, err := readKey(filepath.Join(dataDir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errors.New(missing)
+	}
+	return key, err
 }

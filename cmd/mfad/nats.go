@@ -84,9 +84,11 @@ func startEmbeddedNATS(cfg *Config, log *slog.Logger) (*embeddedNATS, error) {
 	return &embeddedNATS{Server: ns, password: password}, nil
 }
 
-// connectNATS connects to the embedded server in-process (no TCP: about twice the
-// request throughput) or to the external URL, reconnecting for ever.
-func connectNATS(cfg *Config, ns *embeddedNATS, name string, log *slog.Logger) (*nats.Conn, error) {
+// connectNATS connects to the embedded server ns in-process (no TCP: about twice the
+// request throughput) or, when ns is nil, to url, reconnecting for ever. mfad serve and
+// mfad gateway both use it, so their connections behave and log alike. The caller
+// wraps the error: only it knows how to name the server without a password.
+func connectNATS(url, creds string, ns *embeddedNATS, name string, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -105,8 +107,9 @@ func connectNATS(cfg *Config, ns *embeddedNATS, name string, log *slog.Logger) (
 			log.Info("NATS reconnected", "conn", name, "url", nc.ConnectedUrlRedacted())
 		}),
 		// Without a handler nats.go drops asynchronous errors. A permissions violation
-		// here means the NATS user of an external server lacks a grant mfad needs
-		// (README: Running against an external NATS cluster).
+		// shows here and nowhere else: the NATS user (of an external server, or the
+		// gateway's) lacks a grant this process needs (README: Running against an
+		// external NATS cluster).
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			attrs := []any{"conn", name, "err", err}
 			if sub != nil {
@@ -119,19 +122,14 @@ func connectNATS(cfg *Config, ns *embeddedNATS, name string, log *slog.Logger) (
 			log.Warn("NATS error", attrs...)
 		}),
 	}
-	url := cfg.NATSURL
 	if ns != nil {
 		url = ns.ClientURL()
 		opts = append(opts, nats.InProcessServer(ns), nats.UserInfo(internalNATSUser, ns.password))
 	}
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	if creds != "" {
+		opts = append(opts, nats.UserCredentials(creds))
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS: %w", err)
-	}
-	return nc, nil
+	return nats.Connect(url, opts...)
 }
 
 // natsLog adapts the embedded server's logger to slog.

@@ -41,7 +41,7 @@ func embeddedBus(t *testing.T) (*embeddedNATS, natsUsers, *nats.Conn, jetstream.
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := connectNATS(cfg, ns, "mfad-test", log)
+	nc, err := connectNATS(cfg.NATSURL, cfg.NATSCreds, ns, "mfad-test", log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,11 +38,7 @@ func runNATSURL(args []string, getenv func(string) string, stdout io.Writer) err
 	fs.StringVar(&cfg.NATSUsersFile, "nats-users-file", "", "NATS users file; empty = <data-dir>/nats-users.json")
 	annotateEnv(fs)
 	fs.StringVar(&role, "role", "", "the user: "+strings.Join(activity.OutsideUsers, ", ")+" (required)")
-	err := parseFlags(fs, args, getenv, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, "\n"+natsURLAbout)
-	}
-	if err != nil {
+	if err := parseFlagsAbout(fs, args, getenv, stdout, natsURLAbout); err != nil {
 		return err
 	}
 	if !slices.Contains(activity.OutsideUsers, role) {

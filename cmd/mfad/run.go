@@ -114,6 +114,16 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string, out
 	return err
 }
 
+// parseFlagsAbout is parseFlags plus about, what the command does, after the flag list
+// on --help.
+func parseFlagsAbout(fs *flag.FlagSet, args []string, getenv func(string) string, stdout io.Writer, about string) error {
+	err := parseFlags(fs, args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, "\n"+about)
+	}
+	return err
+}
+
 // envName is the environment variable of a flag: http-addr → MFAD_HTTP_ADDR.
 func envName(flagName string) string {
 	return "MFAD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))

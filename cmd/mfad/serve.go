@@ -95,9 +95,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 			return nil
 		})
 	}
-	nc, err := connectNATS(cfg, ns, "mfad-"+cfg.Role, log)
+	nc, err := connectNATS(cfg.NATSURL, cfg.NATSCreds, ns, "mfad-"+cfg.Role, log)
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to NATS: %w", err)
 	}
 	onStop("NATS connection", func(context.Context) error { nc.Close(); return nil })
 	js, err := jetstream.New(nc)

@@ -57,7 +57,7 @@ func runStoreCopy(ctx context.Context, args []string, getenv func(string) string
 	cfg.registerAuditKey(fs)
 	annotateEnv(fs)
 	fs.StringVar(&to, "to", "", "PostgreSQL URL of the empty target database (required)")
-	if err := parseAuditFlags(fs, args, getenv, stdout, copyAbout); err != nil {
+	if err := parseFlagsAbout(fs, args, getenv, stdout, copyAbout); err != nil {
 		return err
 	}
 	if to == "" || !isPostgresURL(to) {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -46,16 +45,14 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	if len(secret) == 0 {
 		// Never created here: a secret that no server reads would only sign tokens
 		// every server refuses, and hide that mfad serve looks elsewhere.
-		path, err := filepath.Abs(filepath.Join(cfg.DataDir, devJWTSecretFile))
+		dir, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
-			path = filepath.Join(cfg.DataDir, devJWTSecretFile)
+			dir = filepath.Clean(cfg.DataDir)
 		}
-		key, err := readKey(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("token: no signing secret: MFAD_JWT_SECRET (--jwt-secret) is not set and the data dir %s holds no %s; "+
-				"mfad serve creates it there at its first start without a token issuer, or point --data-dir at the server's data dir",
-				filepath.Dir(path), devJWTSecretFile)
-		}
+		missing := fmt.Sprintf("token: no signing secret: MFAD_JWT_SECRET (--jwt-secret) is not set and the data dir %s holds no %s; "+
+			"mfad serve creates it there at its first start without a token issuer, or point --data-dir at the server's data dir",
+			dir, devJWTSecretFile)
+		key, err := dataDirKey(dir, devJWTSecretFile, false, missing)
 		if err != nil {
 			return err
 		}
