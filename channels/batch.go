@@ -131,9 +131,8 @@ func (b *batcher) commit(batch []*job) []outcome {
 	errs := b.store.Write(context.Background(), units)
 	for i, err := range errs {
 		switch {
-		case err == nil:
-		case errors.Is(err, errFault):
-			outs[i] = outcome{reply: outs[i].reply}
+		case err == nil, errors.Is(err, errFault):
+			// A faulted unit's outcome already carries its reply and nothing to count.
 		case errors.Is(err, ErrUnavailable):
 			// The database could not take the batch (a failover, a lock held too long):
 			// nothing was committed, and the client may retry.
@@ -141,7 +140,7 @@ func (b *batcher) commit(batch []*job) []outcome {
 				b.log.Warn("write transaction failed, answering unavailable", "commands", len(batch), "err", err)
 			}
 			j := batch[i]
-			outs[i] = outcome{reply: mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, j.cmd.Lang)}
+			outs[i] = outcome{reply: unavailableReply(j.cmd.Lang)}
 		default:
 			if i == 0 || errs[i-1] != err {
 				b.log.Error("write transaction failed", "commands", len(batch), "err", err)

@@ -56,32 +56,38 @@ func (r *rules) cascade(ctx context.Context, tx Tx, c *call) error {
 		total += n
 	}
 	if total == 0 {
-		return r.setSignIn(ctx, tx, c, false, "last_method_removed")
+		// No verified method is left, so no address to send the notice of setSignIn to.
+		_, err := r.switchSignIn(ctx, tx, c, false, "last_method_removed")
+		return err
 	}
 	return nil
 }
 
-// setSignIn turns MFA sign-in on or off, recording the change if there is one.
+// setSignIn turns MFA sign-in on or off, recording the change if there is one; turning
+// it off is a security notice to the user's addresses.
 func (r *rules) setSignIn(ctx context.Context, tx Tx, c *call, on bool, reason string) error {
-	if err := tx.EnsureUser(ctx, c.cmd.UserID, c.now); err != nil {
+	changed, err := r.switchSignIn(ctx, tx, c, on, reason)
+	if err != nil || !changed || on {
 		return err
+	}
+	return r.securityNotice(ctx, tx, c, mfa.TemplateMFADisabled)
+}
+
+// switchSignIn is setSignIn without the notice, and says whether the flag changed.
+func (r *rules) switchSignIn(ctx context.Context, tx Tx, c *call, on bool, reason string) (bool, error) {
+	if err := tx.EnsureUser(ctx, c.cmd.UserID, c.now); err != nil {
+		return false, err
 	}
 	changed, err := tx.SetSignIn(ctx, c.cmd.UserID, on, c.now)
 	if err != nil || !changed {
-		return err
+		return false, err
 	}
 	typ := mfa.EventSignInEnabled
 	if !on {
 		typ = mfa.EventSignInDisabled
 	}
-	if err := r.emit(ctx, tx, c, typ, mfa.EventObject{Type: mfa.ObjectSignIn, ID: c.cmd.UserID},
-		map[string]any{"reason": reason}); err != nil {
-		return err
-	}
-	if !on {
-		return r.securityNotice(ctx, tx, c, mfa.TemplateMFADisabled)
-	}
-	return nil
+	return true, r.emit(ctx, tx, c, typ, mfa.EventObject{Type: mfa.ObjectSignIn, ID: c.cmd.UserID},
+		map[string]any{"reason": reason})
 }
 
 // added records a method becoming verified: its event (with detail, the kind's facts

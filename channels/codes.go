@@ -70,7 +70,7 @@ func (r *rules) registerChannel(ctx context.Context, tx Tx, c *call, kind mfa.Ki
 		if err := r.discardPending(ctx, tx, c, kind, "replaced"); err != nil {
 			return err
 		}
-		hint := maskAddress(kind, address)
+		hint := mfa.MaskAddress(kind, address)
 		id, err := tx.InsertMethod(ctx, NewMethod{
 			UserID: userID, Kind: kind, Label: hint, DestEnc: r.sealer.Seal([]byte(address), secretAAD(userID)),
 			Hint: hint, EntryPoint: c.cmd.EntryPoint, CreatedAt: c.now, ExpiresAt: c.now.Add(pendingTTL),

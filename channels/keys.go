@@ -21,20 +21,27 @@ func (r *rules) sealFresh(sealed, plain, aad []byte) ([]byte, bool) {
 	return r.sealer.Seal(plain, aad), true
 }
 
-// resealOnUse stores m's secret or address sealed under the primary key, when it was
-// sealed with an older one; plain is what was just opened.
-func (r *rules) resealOnUse(ctx context.Context, tx Tx, m Method, plain []byte) error {
-	secret, dest := m.SecretEnc, m.DestEnc
-	var stale bool
-	if m.Kind.Rules().Address {
-		dest, stale = r.sealFresh(dest, plain, secretAAD(m.UserID))
-	} else {
-		secret, stale = r.sealFresh(secret, plain, secretAAD(m.UserID))
+// openMethod opens m's sealed value (the address of a kind that has one, else the
+// secret) and, when an older key sealed it, stores it sealed under the primary key.
+func (r *rules) openMethod(ctx context.Context, tx Tx, m Method) ([]byte, error) {
+	address := m.Kind.Rules().Address
+	sealed, what := m.SecretEnc, "secret"
+	if address {
+		sealed, what = m.DestEnc, "address"
 	}
+	plain, err := r.sealer.Open(sealed, secretAAD(m.UserID))
+	if err != nil {
+		return nil, fmt.Errorf("open %s of method %d: %w", what, m.ID, err)
+	}
+	fresh, stale := r.sealFresh(sealed, plain, secretAAD(m.UserID))
 	if !stale {
-		return nil
+		return plain, nil
 	}
-	return tx.ResealMethod(ctx, m.ID, secret, dest)
+	secret, dest := fresh, m.DestEnc
+	if address {
+		secret, dest = m.SecretEnc, fresh
+	}
+	return plain, tx.ResealMethod(ctx, m.ID, secret, dest)
 }
 
 // resealBatch is how many methods one transaction of Reseal seals again.
@@ -55,15 +62,7 @@ func Reseal(ctx context.Context, store Store, sealer *Sealer) (int, error) {
 			}
 			last, n = from, 0
 			for _, m := range ms {
-				sealed := m.SecretEnc
-				if m.Kind.Rules().Address {
-					sealed = m.DestEnc
-				}
-				plain, err := sealer.Open(sealed, secretAAD(m.UserID))
-				if err != nil {
-					return fmt.Errorf("open method %d: %w", m.ID, err)
-				}
-				if err := r.resealOnUse(ctx, tx, m, plain); err != nil {
+				if _, err := r.openMethod(ctx, tx, m); err != nil {
 					return err
 				}
 				last, n = m.ID, n+1

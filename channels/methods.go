@@ -35,11 +35,8 @@ func secretAAD(userID string) []byte { return []byte("methods\x00" + userID) }
 // secret opens the TOTP secret of m, sealing it again under the primary key when an
 // older key sealed it.
 func (r *rules) secret(ctx context.Context, tx Tx, m Method) (string, error) {
-	plain, err := r.sealer.Open(m.SecretEnc, secretAAD(m.UserID))
-	if err != nil {
-		return "", fmt.Errorf("open secret of method %d: %w", m.ID, err)
-	}
-	return string(plain), r.resealOnUse(ctx, tx, m, plain)
+	plain, err := r.openMethod(ctx, tx, m)
+	return string(plain), err
 }
 
 // voluntary reports whether the user may remove a method of kind created under

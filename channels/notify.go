@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
@@ -45,13 +44,7 @@ func (r *rules) securityNotice(ctx context.Context, tx Tx, c *call, template str
 	if err != nil {
 		return err
 	}
-	return r.noticeTo(ctx, tx, c, ms, template)
-}
-
-// noticeTo sends a security notice to the methods of ms that have an address, kind by
-// kind.
-func (r *rules) noticeTo(ctx context.Context, tx Tx, c *call, ms []Method, template string) error {
-	ms = slices.Clone(ms)
+	// Kind by kind (e-mail before SMS), each kind's methods in id order.
 	slices.SortStableFunc(ms, func(a, b Method) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
 	for _, m := range ms {
 		if !m.Kind.Rules().Address {
@@ -71,28 +64,6 @@ func (r *rules) noticeTo(ctx context.Context, tx Tx, c *call, ms []Method, templ
 // destination opens the phone number or e-mail address of m, sealing it again under
 // the primary key when an older key sealed it.
 func (r *rules) destination(ctx context.Context, tx Tx, m Method) (string, error) {
-	plain, err := r.sealer.Open(m.DestEnc, secretAAD(m.UserID))
-	if err != nil {
-		return "", fmt.Errorf("open address of method %d: %w", m.ID, err)
-	}
-	return string(plain), r.resealOnUse(ctx, tx, m, plain)
-}
-
-// maskAddress hides most of a phone number or e-mail address, for events, logs and
-// lists: +34600111222 → +34******222, alice@example.com → a****@example.com.
-func maskAddress(kind mfa.Kind, addr string) string {
-	if kind == mfa.KindEmail {
-		local, domain, ok := strings.Cut(addr, "@")
-		if !ok || local == "" {
-			return "****"
-		}
-		// The first character, not the first byte: a UTF-8 local part (ñame@…) would
-		// leave half a rune, an invalid string, in every event and list.
-		first, size := utf8.DecodeRuneInString(local)
-		return string(first) + strings.Repeat("*", max(utf8.RuneCountInString(local[size:]), 3)) + "@" + domain
-	}
-	if len(addr) <= 6 {
-		return strings.Repeat("*", len(addr))
-	}
-	return addr[:3] + strings.Repeat("*", len(addr)-6) + addr[len(addr)-3:]
+	plain, err := r.openMethod(ctx, tx, m)
+	return string(plain), err
 }

@@ -81,6 +81,12 @@ func (r *rules) apply(ctx context.Context, tx Tx, c *call, rt route) (mfa.Reply,
 	return reply, true
 }
 
+// unavailableReply answers a command the store or the worker could not take: nothing
+// was done, and the client may retry.
+func unavailableReply(lang string) mfa.Reply {
+	return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, lang)
+}
+
 // reply turns a handler's result into the reply sent back.
 func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
 	if err != nil {
@@ -89,7 +95,7 @@ func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
 		}
 		if errors.Is(err, ErrUnavailable) {
 			r.log.Warn("command not run: store unavailable", "type", c.cmd.Type, "command_id", c.cmd.ID, "err", err)
-			return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, c.cmd.Lang)
+			return unavailableReply(c.cmd.Lang)
 		}
 		r.log.Error("command failed", "type", c.cmd.Type, "command_id", c.cmd.ID,
 			"request_id", c.cmd.RequestID, "err", err)

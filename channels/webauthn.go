@@ -246,9 +246,6 @@ func (r *rules) webauthnRegisterOptions(ctx context.Context, tx Tx, c *call) (an
 	if err := c.params(&p); err != nil {
 		return nil, err
 	}
-	if err := tx.EnsureUser(ctx, c.cmd.UserID, c.now); err != nil {
-		return nil, err
-	}
 	creds, err := tx.Credentials(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
@@ -256,7 +253,7 @@ func (r *rules) webauthnRegisterOptions(ctx context.Context, tx Tx, c *call) (an
 	if len(creds) >= r.cfg.WebAuthn.MaxCredentials {
 		return nil, mfa.ErrCredentialLimit
 	}
-	handle, err := r.userHandle(ctx, tx, c)
+	handle, err := r.userHandle(ctx, tx, c) // creates the user if it is new
 	if err != nil {
 		return nil, err
 	}

@@ -192,7 +192,7 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.closed {
-		respond(mfa.ErrorReply(&mfa.Error{Code: mfa.CodeUnavailable, RetryAfter: time.Second}, cmd.Lang))
+		respond(unavailableReply(cmd.Lang))
 		return
 	}
 	if rt.read {
