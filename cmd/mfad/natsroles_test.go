@@ -207,18 +207,7 @@ func TestEmbeddedNATSOutsideUsers(t *testing.T) {
 		publish(activity.VerbUpdate, druidActivity(activity.VerbUpdate, map[string]any{
 			"mfa_channel": "sms", "mfa_channel_address": "+34600111222"}))
 
-		gjs, _, err := activity.OpenStream(ctx, gw, activity.NotifyStream, activity.DomainAuto)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cons, err := gjs.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(30*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		batch := fetchNotification(ctx, t, gw)
 		for m := range batch.Messages() {
 			var n struct{ To, UserID, Code string }
 			if err := json.Unmarshal(m.Data(), &n); err != nil {
@@ -345,4 +334,23 @@ func TestEmbeddedNATSOutsideUsers(t *testing.T) {
 	if n := auditCount(t, db); n != audited {
 		t.Fatalf("the audit log grew from %d to %d records during shutdown", audited, n)
 	}
+}
+
+// fetchNotification fetches the next notification from MFA_NOTIFY as the gateway does
+// (its durable consumer, reached through the JetStream domain), over nc.
+func fetchNotification(ctx context.Context, t *testing.T, nc *nats.Conn) jetstream.MessageBatch {
+	t.Helper()
+	js, _, err := activity.OpenStream(ctx, nc, activity.NotifyStream, activity.DomainAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return batch
 }

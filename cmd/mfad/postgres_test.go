@@ -266,44 +266,12 @@ func TestPostgresRacesAcrossWorkers(t *testing.T) {
 	base := baseURL(d.api("mfad api"))
 	c := newAPIClient(pgSecret, 20*time.Second)
 
-	parallel := func(n int, send func(i int) answer) []answer {
-		out := make([]answer, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				out[i] = send(i)
-			})
-		}
-		close(start)
-		wg.Wait()
-		return out
-	}
-	codeOf := func(a answer) string {
-		if a.body["success"] == true {
-			return "OK"
-		}
-		s, _ := get(a.body, "error", "code").(string)
-		return fmt.Sprintf("%d %s", a.status, s)
-	}
-
 	t.Run("one code, fifty submissions", func(t *testing.T) {
 		token := c.token(t, "racer")
 		secret, step := enrol(t, c, base, token)
 		before := commandsRun(t, w1, mfa.CmdVerify) + commandsRun(t, w2, mfa.CmdVerify)
 		code := totpCode(t, secret, step+1)
-		answers := parallel(50, func(int) answer {
-			a, err := c.do(http.MethodPost, base+"/api/v1/mfa/verify", token, fmt.Sprintf(`{"code":%q}`, code))
-			if err != nil {
-				t.Error(err)
-			}
-			return a
-		})
-		outcomes := map[string]int{}
-		for _, a := range answers {
-			outcomes[codeOf(a)]++
-		}
+		outcomes := verifyAtOnce(t, c, base, token, code, 50)
 		if outcomes["OK"] != 1 {
 			t.Fatalf("one code submitted 50 times at once: %v, want exactly one OK", outcomes)
 		}
@@ -324,17 +292,7 @@ func TestPostgresRacesAcrossWorkers(t *testing.T) {
 		secret, step := enrol(t, c, base, token)
 		wrong := totpCode(t, secret, step+1)
 		wrong = fmt.Sprintf("%06d", (mustAtoi(t, wrong)+1)%1_000_000)
-		answers := parallel(20, func(int) answer {
-			a, err := c.do(http.MethodPost, base+"/api/v1/mfa/verify", token, fmt.Sprintf(`{"code":%q}`, wrong))
-			if err != nil {
-				t.Error(err)
-			}
-			return a
-		})
-		outcomes := map[string]int{}
-		for _, a := range answers {
-			outcomes[codeOf(a)]++
-		}
+		outcomes := verifyAtOnce(t, c, base, token, wrong, 20)
 		if outcomes["400 "+mfa.CodeInvalidCode] != 5 || outcomes["429 "+mfa.CodeTooManyAttempts] != 15 {
 			t.Fatalf("20 wrong codes at once under a threshold of 5: %v", outcomes)
 		}
@@ -551,4 +509,35 @@ func TestStoreCopyThenServe(t *testing.T) {
 	// Not allAnswered: the two setups above were made outside the driver.
 	checkOpsHaveEvents(t, drv.ops, rows, false)
 	p.stopCleanly()
+}
+
+// verifyAtOnce submits code n times at once as the holder of token and counts the
+// answers by status and error code ("OK" for a success).
+func verifyAtOnce(t *testing.T, c *apiClient, base, token, code string, n int) map[string]int {
+	t.Helper()
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			a, err := c.do(http.MethodPost, base+"/api/v1/mfa/verify", token, fmt.Sprintf(`{"code":%q}`, code))
+			if err != nil {
+				t.Error(err)
+			}
+			answers[i] = a
+		})
+	}
+	close(start)
+	wg.Wait()
+	outcomes := map[string]int{}
+	for _, a := range answers {
+		if a.body["success"] == true {
+			outcomes["OK"]++
+			continue
+		}
+		s, _ := get(a.body, "error", "code").(string)
+		outcomes[fmt.Sprintf("%d %s", a.status, s)]++
+	}
+	return outcomes
 }

@@ -152,18 +152,7 @@ func TestReadmeNATSConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gateway.Close()
-	gjs, _, err := activity.OpenStream(ctx, gateway, activity.NotifyStream, activity.DomainAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := gjs.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	batch := fetchNotification(ctx, t, gateway)
 	for m := range batch.Messages() {
 		if !strings.Contains(string(m.Data()), "alice@example.com") {
 			t.Fatalf("notification %s", m.Data())
