@@ -119,7 +119,7 @@ func (b *batcher) commit(batch []*job) []outcome {
 	outs := make([]outcome, len(batch))
 	units := make([]Unit, len(batch))
 	for i, j := range batch {
-		units[i] = Unit{UserID: j.cmd.UserID, Run: func(ctx context.Context, tx Tx) error {
+		units[i] = Unit{UserID: j.cmd.UserID, ReadsUser: j.route.readsUser, Run: func(ctx context.Context, tx Tx) error {
 			outs[i] = b.run(ctx, tx, j)
 			if outs[i].fault {
 				return errFault

@@ -37,7 +37,7 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true},
 		mfa.CmdBackupRegenerate: {fn: r.backupRegenerate, msg: mfa.MsgBackupRegenerated},
 		mfa.CmdOTPSend:          {fn: r.otpSend, msg: mfa.MsgCodeSent},
-		mfa.CmdVerify:           {fn: r.verify, msg: mfa.MsgVerified},
+		mfa.CmdVerify:           {fn: r.verify, msg: mfa.MsgVerified, readsUser: true},
 		mfa.CmdChannelRegister:  {fn: r.channelRegister, msg: mfa.MsgChannelUpdated},
 		mfa.CmdChannelValidate:  {fn: r.channelValidate, msg: mfa.MsgChannelValidated},
 		mfa.CmdChannelDelete:    {fn: r.channelDelete, msg: mfa.MsgChannelDeleted},

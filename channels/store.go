@@ -49,7 +49,12 @@ var ErrUnavailable = errors.New("store unavailable")
 // lock of its own, starting with NUL (no user id can).
 type Unit struct {
 	UserID string
-	Run    func(ctx context.Context, tx Tx) error
+	// ReadsUser says the unit's first read is Tx.UserAndMethods of its user (a sign-in
+	// verification), after at most ReserveCommand. A store whose statements are round
+	// trips may read them for every such unit of a batch at once; a unit that does
+	// something else first gets the same answer, only without the saving.
+	ReadsUser bool
+	Run       func(ctx context.Context, tx Tx) error
 }
 
 // Tx is a transaction of a Store: what the rules read and write. In a Read

@@ -338,6 +338,8 @@ type route struct {
 	fn   handlerFunc
 	msg  string // catalogue key of the success message
 	read bool
+	// readsUser: the command starts by reading its user and methods (Unit.ReadsUser).
+	readsUser bool
 	// faultCode replaces INTERNAL_ERROR in the reply to a fault (DEVICE_REMOVE_ERROR).
 	faultCode string
 }

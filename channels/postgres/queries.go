@@ -35,6 +35,11 @@ const (
 	qUserAndMethods = `SELECT u.mfa_signin_enabled, u.failed_attempts, u.locked_until, m.*
 		FROM users u, LATERAL (SELECT ` + methodColumns + ` FROM methods WHERE user_id = u.id AND verified) m
 		WHERE u.id = $1 ORDER BY m.id`
+	// qPrefetchUsers is qUserAndMethods for many users (Store.attempt); a user with no
+	// verified method has no row and is read on its own when asked.
+	qPrefetchUsers = `SELECT u.id, u.mfa_signin_enabled, u.failed_attempts, u.locked_until, m.*
+		FROM users u, LATERAL (SELECT ` + methodColumns + ` FROM methods WHERE user_id = u.id AND verified) m
+		WHERE u.id = ANY($1::text[]) ORDER BY u.id, m.id`
 	qPendingLatest = `SELECT ` + methodColumns + ` FROM methods
 		WHERE user_id = $1 AND kind = $2 AND NOT verified AND expires_at > $3 ORDER BY id DESC LIMIT 1`
 	qPendingByID = `SELECT ` + methodColumns + ` FROM methods

@@ -26,6 +26,77 @@ type tx struct {
 	raw     querier
 	pending []mfa.Event
 	failed  error
+
+	// prefetched are users and their verified methods read with BEGIN for the units
+	// that start with UserAndMethods (Store.attempt). By Unit's contract only a unit of
+	// a user writes that user's rows, so an entry holds until a statement runs in a
+	// unit of its user, or in a unit of no user (which may touch anyone's).
+	prefetched map[string]userAndMethods
+	unitUser   string // the user of the unit running
+}
+
+type userAndMethods struct {
+	user    channels.User
+	methods []channels.Method
+}
+
+// begin reads the answers of the batch that began the transaction: BEGIN, the locks
+// and, when prefetch, the rows of qPrefetchUsers.
+func (t *tx) begin(ctx context.Context, br pgx.BatchResults, prefetch bool) error {
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	if prefetch {
+		t.prefetched = map[string]userAndMethods{}
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		for rows.Next() {
+			var (
+				id     string
+				u      channels.User
+				locked int64
+			)
+			m, err := scanMethod(rows, &id, &u.SignInEnabled, &u.FailedAttempts, &locked)
+			if err != nil {
+				rows.Close()
+				br.Close()
+				return err
+			}
+			p := t.prefetched[id]
+			u.ID, u.LockedUntil = id, fromMS(locked)
+			p.user = u
+			p.methods = append(p.methods, m)
+			t.prefetched[id] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// startUnit is called before each unit runs.
+func (t *tx) startUnit(userID string) {
+	t.unitUser = userID
+	if userID == "" || userID[0] == 0 {
+		t.prefetched = nil
+	}
+}
+
+// stale forgets what was prefetched of the running unit's user: a statement is about
+// to run that may change it.
+func (t *tx) stale() {
+	if t.prefetched != nil {
+		delete(t.prefetched, t.unitUser)
+	}
 }
 
 var _ channels.Tx = (*tx)(nil)
@@ -51,6 +122,7 @@ func (t *tx) note(err error) error {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
+	t.stale()
 	tag, err := t.raw.Exec(ctx, query, args...)
 	return tag, t.note(err)
 }
@@ -64,11 +136,13 @@ type row struct {
 func (r row) Scan(dest ...any) error { return r.t.note(r.r.Scan(dest...)) }
 
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) row {
+	t.stale()
 	return row{t, t.raw.QueryRow(ctx, query, args...)}
 }
 
 // collect runs query and calls scan for each row.
 func (t *tx) collect(ctx context.Context, query string, args []any, scan func(pgx.Rows) error) error {
+	t.stale()
 	rows, err := t.raw.Query(ctx, query, args...)
 	if err != nil {
 		return t.note(err)
@@ -214,6 +288,10 @@ func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]chann
 }
 
 func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
+	if p, ok := t.prefetched[userID]; ok && userID == t.unitUser {
+		delete(t.prefetched, userID)
+		return p.user, p.methods, nil
+	}
 	u := channels.User{ID: userID}
 	var (
 		locked int64
@@ -479,6 +557,10 @@ func (t *tx) TakeSendSlot(ctx context.Context, userID string, now time.Time, win
 // Idempotency.
 
 func (t *tx) ReserveCommand(ctx context.Context, userID, key, typ string, hash []byte, now time.Time, window time.Duration) (channels.StoredCommand, bool, error) {
+	// The idempotency keys are no part of what was prefetched of the user.
+	if p, ok := t.prefetched[t.unitUser]; ok {
+		defer func() { t.prefetched[t.unitUser] = p }()
+	}
 	reserved, err := t.changed(ctx, qReserveCommand, userID, key, typ, hash, ms(now), ms(now.Add(-window)))
 	if err != nil {
 		return channels.StoredCommand{}, false, fmt.Errorf("reserve idempotency key: %w", err)

@@ -93,16 +93,22 @@ func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int) 
 		}
 		conn.Release()
 	}()
-	// BEGIN and the first statement in one round trip (pipelined).
+	// BEGIN, the locks and the sign-ins' reads in one round trip (pipelined). The
+	// reads run after the locks are granted, so they see every commit before them.
 	begin := &pgx.Batch{}
 	begin.Queue("BEGIN")
 	begin.Queue(qBeginWrite, seconds(s.opts.LockTimeout), seconds(s.opts.IdleInTransaction),
 		seconds(s.opts.StatementTimeout), userLocks(units, live))
-	if err := conn.SendBatch(ctx, begin).Close(); err != nil {
-		return -1, fmt.Errorf("begin and lock users: %w", err)
+	readers := usersRead(units, live)
+	if len(readers) > 0 {
+		begin.Queue(qPrefetchUsers, readers)
 	}
 	t := &tx{raw: conn}
+	if err := t.begin(ctx, conn.SendBatch(ctx, begin), len(readers) > 0); err != nil {
+		return -1, fmt.Errorf("begin and lock users: %w", err)
+	}
 	for _, i := range live {
+		t.startUnit(units[i].UserID)
 		runErr := units[i].Run(ctx, t)
 		if t.failed != nil && unavailable(t.failed) { // retryable failures included
 			// The database's failure, not the unit's: the whole batch goes.
@@ -141,6 +147,18 @@ func userLocks(units []channels.Unit, live []int) []int64 {
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
+}
+
+// usersRead are the users of the live units that start by reading them
+// (Unit.ReadsUser), once each.
+func usersRead(units []channels.Unit, live []int) []string {
+	var ids []string
+	for _, i := range live {
+		if u := units[i]; u.ReadsUser && u.UserID != "" && !slices.Contains(ids, u.UserID) {
+			ids = append(ids, u.UserID)
+		}
+	}
+	return ids
 }
 
 // commit locks the chain head, links the batch's events after it, and sends their

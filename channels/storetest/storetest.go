@@ -53,6 +53,7 @@ func Run(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"SendLimitExact", testSendSlotsRaced},
 		{"IdempotencyKeyReservedOnce", testReserveRaced},
 		{"UnitRollback", testUnitRollback},
+		{"UserReadsInABatch", testUserReadsInBatch},
 		{"AuditChainRaced", testAuditRaced},
 		{"AuditQuery", testAuditQuery},
 		{"Outbox", testOutbox},
@@ -690,6 +691,90 @@ func testUnitRollback(t *testing.T, db Database) {
 	})
 	if n, err := audit.Verify(context.Background(), s.Records(), db.Chain); err != nil || n != 2 {
 		t.Fatalf("chain after a rolled-back unit: %d, %v", n, err)
+	}
+}
+
+// testUserReadsInBatch: units that start by reading their user (Unit.ReadsUser) see
+// every write made before their read, by an earlier unit of the same user, by a unit
+// of no user, or by themselves, and a unit's idempotency key changes nothing of it.
+func testUserReadsInBatch(t *testing.T, db Database) {
+	s := db.Open()
+	ids := map[string][]int64{}
+	for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		write(t, s, u, func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.EnsureUser(ctx, u, t0); err != nil {
+				return err
+			}
+			if _, err := tx.SetSignIn(ctx, u, true, t0); err != nil {
+				return err
+			}
+			for _, label := range []string{"Phone", "Tablet"} {
+				id, err := tx.InsertMethod(ctx, newTOTP(u, label, t0.Add(time.Hour)))
+				if err != nil {
+					return err
+				}
+				if ok, err := tx.MarkVerified(ctx, id, t0, 1, 0); err != nil || !ok {
+					return fmt.Errorf("verify %s's %s: %v %v", u, label, ok, err)
+				}
+				ids[u] = append(ids[u], id)
+			}
+			return nil
+		})
+	}
+	// expect reads the unit's user and compares what it sees.
+	expect := func(ctx context.Context, tx channels.Tx, user string, signIn bool, failures int, methods []int64) error {
+		u, ms, err := tx.UserAndMethods(ctx, user)
+		if err != nil {
+			return err
+		}
+		var got []int64
+		for _, m := range ms {
+			got = append(got, m.ID)
+		}
+		if u.ID != user || u.SignInEnabled != signIn || u.FailedAttempts != failures || !slices.Equal(got, methods) {
+			return fmt.Errorf("%s read as %+v with methods %v; want sign-in %v, %d failures, methods %v",
+				user, u, got, signIn, failures, methods)
+		}
+		return nil
+	}
+	units := []channels.Unit{
+		{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := expect(ctx, tx, "alice", true, 0, ids["alice"]); err != nil {
+				return err
+			}
+			if err := tx.DeleteMethod(ctx, ids["alice"][0]); err != nil {
+				return err
+			}
+			_, _, err := tx.AddFailure(ctx, "alice", t0)
+			return err
+		}},
+		{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			return expect(ctx, tx, "alice", true, 1, ids["alice"][1:])
+		}},
+		{UserID: "bob", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			if _, found, err := tx.ReserveCommand(ctx, "bob", "key-1", mfa.CmdVerify, []byte("h"), t0, time.Hour); err != nil || found {
+				return fmt.Errorf("reserve: %v %v", found, err)
+			}
+			return expect(ctx, tx, "bob", true, 0, ids["bob"])
+		}},
+		{Run: func(ctx context.Context, tx channels.Tx) error {
+			_, err := tx.SetSignIn(ctx, "carol", false, t0)
+			return err
+		}},
+		{UserID: "carol", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			return expect(ctx, tx, "carol", false, 0, ids["carol"])
+		}},
+		{UserID: "dave", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.DeleteMethod(ctx, ids["dave"][1]); err != nil {
+				return err
+			}
+			return expect(ctx, tx, "dave", true, 0, ids["dave"][:1])
+		}},
+	}
+	for i, err := range s.Write(context.Background(), units) {
+		if err != nil {
+			t.Errorf("unit %d: %v", i, err)
+		}
 	}
 }
 
