@@ -150,11 +150,11 @@ func userLocks(units []channels.Unit, live []int) []int64 {
 }
 
 // usersRead are the users of the live units that start by reading them
-// (Unit.ReadsUser), once each.
+// (Unit.ReadsUser), once each; units of no user (an empty or NUL-led id) read no one.
 func usersRead(units []channels.Unit, live []int) []string {
 	var ids []string
 	for _, i := range live {
-		if u := units[i]; u.ReadsUser && u.UserID != "" && !slices.Contains(ids, u.UserID) {
+		if u := units[i]; u.ReadsUser && u.UserID != "" && u.UserID[0] != 0 && !slices.Contains(ids, u.UserID) {
 			ids = append(ids, u.UserID)
 		}
 	}

@@ -65,3 +65,36 @@ func TestEventWatchPairsRepliesAndEvents(t *testing.T) {
 		t.Fatalf("%+v", *s)
 	}
 }
+
+// TestAcceptedSkipsACollidingStep: the server matches a code to the latest step of its
+// window with those digits. A device whose codes of steps s and s+1 are the same (this
+// secret's pair was found by search) has s+1 used up when its code of s is accepted
+// early in step s, so the tool must not offer s+1 next: the server would refuse it as a
+// replay (the 400s with verify.replayed of the PostgreSQL prefetch runs of 8bdb111).
+func TestAcceptedSkipsACollidingStep(t *testing.T) {
+	const secret, s = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", int64(59141676)
+	if code(secret, s) != code(secret, s+1) {
+		t.Fatal("the pair does not collide")
+	}
+	at := func(step int64, sec int64) time.Time { return time.Unix(step*30+sec, 0) }
+	d := &loadDevice{Secret: secret, LastStep: s - 4}
+	d.accepted(s, at(s, 5))
+	if d.LastStep != s+1 {
+		t.Fatalf("last step %d after the code of %d was accepted in step %d, want %d", d.LastStep, s, s, s+1)
+	}
+	if next, ok := d.nextStep(at(s+1, 5)); !ok || next != s+2 || code(secret, next) == code(secret, s) {
+		t.Fatalf("next step %d %v, want %d", next, ok, s+2)
+	}
+	// Late in step s-2 the server's window ends at s-1: s+1 is beyond it, nothing is skipped.
+	d = &loadDevice{Secret: secret, LastStep: s - 4}
+	d.accepted(s-1, at(s-2, 25))
+	if d.LastStep != s-1 {
+		t.Fatalf("last step %d, want %d", d.LastStep, s-1)
+	}
+	// A code without a twin moves the last step to its own.
+	d = &loadDevice{Secret: secret, LastStep: s - 4}
+	d.accepted(s+1, at(s+1, 5))
+	if d.LastStep != s+1 {
+		t.Fatalf("last step %d, want %d", d.LastStep, s+1)
+	}
+}

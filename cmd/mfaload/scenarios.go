@@ -77,7 +77,7 @@ var scenarios = map[string]op{
 				}
 				r := v.c.do(ctx, http.MethodPost, "/api/v1/mfa/verify", tok, `{"code":"`+code(d.Secret, s)+`"}`)
 				if r.status == 200 {
-					d.LastStep = s
+					d.accepted(s, r.at)
 					v.events.expect("verify.succeeded|"+u.ID+"|"+strconv.FormatInt(d.ID, 10), r.at)
 				}
 				return r, nil

@@ -64,6 +64,24 @@ func (d *loadDevice) nextStep(now time.Time) (int64, bool) {
 	return s, s <= step(now)+1
 }
 
+// accepted records that the server took d's code of step s, answered at at. The
+// server matches a code to the latest step of its window (its now ±1) whose code it
+// is, and that is the step it uses up: when a later step's code is the same six digits
+// (about one step pair in a million), that later step is gone too, and sending its
+// code would be refused as a replay (verify.replayed, 400), rightly. The server's
+// window ends at most one step after the answer's, so every later step up to there
+// with the same code counts as used.
+func (d *loadDevice) accepted(s int64, at time.Time) {
+	c := code(d.Secret, s)
+	last := s
+	for t := s + 1; t <= step(at)+1; t++ {
+		if code(d.Secret, t) == c {
+			last = t
+		}
+	}
+	d.LastStep = max(d.LastStep, last)
+}
+
 // enrol sets up and verifies one TOTP device for u.
 func enrol(ctx context.Context, c *client, u *loadUser) error {
 	tok, err := u.tokenFor(c)
@@ -96,7 +114,7 @@ func enrol(ctx context.Context, c *client, u *loadUser) error {
 	if r.status != 200 {
 		return fmt.Errorf("verify for %s: status %d %s", u.ID, r.status, r.body)
 	}
-	d.LastStep = s
+	d.accepted(s, r.at)
 	u.Devices = append(u.Devices, d)
 	return nil
 }
