@@ -15,3 +15,7 @@ func CopiedColumns() map[string][]string {
 	}
 	return out
 }
+
+// Mispredicted is how many batches ran again because a predicted TOTP step claim did
+// not win when it was sent.
+func Mispredicted(s *Store) int64 { return s.mispredicted.Load() }

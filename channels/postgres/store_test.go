@@ -630,3 +630,99 @@ func TestKeyCheckRaced(t *testing.T) {
 		}
 	}
 }
+
+// TestMispredictedClaimRunsTheBatchAgain: a TOTP step claim answered from the unit's
+// read is checked when its UPDATE is sent. When a writer outside the user's lock (here
+// a plain connection) moved the step in between, the batch runs again without the
+// prediction and the claim is refused; the other unit of the batch keeps its outcome.
+// With the chain head, with nothing to append, and unchained: each sends the claim in
+// a different round trip.
+func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
+	for _, variant := range []string{"head", "no events", "unchained"} {
+		t.Run(variant, func(t *testing.T) {
+			ctx := context.Background()
+			url := pgtest.Shared(t).NewDatabase(t)
+			s := open(t, url)
+			if variant == "unchained" {
+				postgres.Unchain(s, 0)
+			}
+			var id int64
+			write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+				if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+					return err
+				}
+				if _, err := tx.SetSignIn(ctx, "alice", true, t0); err != nil {
+					return err
+				}
+				var err error
+				if id, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: "Phone",
+					SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+					return err
+				}
+				_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
+				return err
+			})
+			outside, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer outside.Close(ctx)
+			events := variant != "no events"
+			var (
+				runs int
+				won  []bool
+			)
+			units := []channels.Unit{
+				{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+					runs++
+					_, methods, err := tx.UserAndMethods(ctx, "alice")
+					if err != nil || len(methods) != 1 {
+						return fmt.Errorf("read alice: %+v %v", methods, err)
+					}
+					if runs == 1 {
+						if _, err := outside.Exec(ctx, "UPDATE methods SET last_used_step = 20 WHERE id = $1", id); err != nil {
+							return err
+						}
+					}
+					ok, err := tx.ClaimStep(ctx, id, 11, t0.Add(time.Minute))
+					if err != nil {
+						return err
+					}
+					won = append(won, ok)
+					if events {
+						return tx.Append(ctx, event("alice", runs))
+					}
+					return nil
+				}},
+				{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
+					if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
+						return err
+					}
+					if events {
+						return tx.Append(ctx, event("bob", 0))
+					}
+					return nil
+				}},
+			}
+			for i, err := range s.Write(ctx, units) {
+				if err != nil {
+					t.Fatalf("unit %d: %v", i, err)
+				}
+			}
+			if runs != 2 || !slices.Equal(won, []bool{true, false}) || postgres.Mispredicted(s) != 1 {
+				t.Fatalf("alice's unit ran %d times claiming %v, %d mispredicted batches; want 2 runs, [true false], 1",
+					runs, won, postgres.Mispredicted(s))
+			}
+			read(t, s, func(ctx context.Context, tx channels.Tx) error {
+				_, methods, err := tx.UserAndMethods(ctx, "alice")
+				if err != nil || len(methods) != 1 || methods[0].LastUsedStep != 20 {
+					return fmt.Errorf("alice's device: %+v %v, want the outside writer's step 20", methods, err)
+				}
+				if u, err := tx.User(ctx, "bob"); err != nil || u.ID != "bob" {
+					return fmt.Errorf("bob: %+v %v", u, err)
+				}
+				return nil
+			})
+		})
+	}
+}

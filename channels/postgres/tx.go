@@ -33,7 +33,28 @@ type tx struct {
 	// unit of its user, or in a unit of no user (which may touch anyone's).
 	prefetched map[string]userAndMethods
 	unitUser   string // the user of the unit running
+
+	// speculate lets ClaimStep answer from what the unit read and send its UPDATE in
+	// front of the transaction's next round trip (a write batch's first attempt).
+	// steps are the last used TOTP steps of the methods the running unit read with
+	// UserAndMethods, until a statement runs that may change them; deferred are the
+	// claims answered "won" and not sent yet. Each deferred claim must change its row
+	// when it is sent; when one does not, the prediction was wrong and the batch runs
+	// again without speculating (errMispredicted).
+	speculate bool
+	steps     map[int64]int64
+	deferred  []deferredClaim
 }
+
+type deferredClaim struct {
+	method, step int64
+	now          time.Time
+}
+
+// errMispredicted: a claim answered from the unit's read changed no row when it was
+// sent (a writer outside the user's lock moved the step). Nothing is wrong with the
+// units; Store.Write runs the batch again without speculation.
+var errMispredicted = errors.New("a predicted TOTP step claim did not win")
 
 type userAndMethods struct {
 	user    channels.User
@@ -86,6 +107,7 @@ func (t *tx) begin(ctx context.Context, br pgx.BatchResults, prefetch bool) erro
 // startUnit is called before each unit runs.
 func (t *tx) startUnit(userID string) {
 	t.unitUser = userID
+	t.steps = nil
 	if userID == "" || userID[0] == 0 {
 		t.prefetched = nil
 	}
@@ -97,6 +119,56 @@ func (t *tx) stale() {
 	if t.prefetched != nil {
 		delete(t.prefetched, t.unitUser)
 	}
+	t.steps = nil
+}
+
+// send runs query with the deferred claims in front of it, in one round trip, and
+// returns the results positioned at query's. It fails with errMispredicted when a
+// claim changed no row.
+func (t *tx) send(ctx context.Context, query string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	claims := t.queueDeferred(b)
+	b.Queue(query, args...)
+	br := t.raw.SendBatch(ctx, b)
+	if err := checkClaims(br, claims); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// queueDeferred queues the deferred claims on b, first, and reports how many.
+func (t *tx) queueDeferred(b *pgx.Batch) int {
+	for _, c := range t.deferred {
+		b.Queue(qClaimStep, c.step, c.method, ms(c.now))
+	}
+	n := len(t.deferred)
+	t.deferred = t.deferred[:0]
+	return n
+}
+
+// checkClaims reads the results of n claims queued first on br: each must have
+// changed its row.
+func checkClaims(br pgx.BatchResults, n int) error {
+	var err error
+	for range n {
+		tag, e := br.Exec()
+		if e != nil {
+			return e
+		}
+		if tag.RowsAffected() != 1 {
+			err = errMispredicted
+		}
+	}
+	return err
+}
+
+// closeBatch closes br, keeping err when there is one.
+func closeBatch(br pgx.BatchResults, err error) error {
+	if cerr := br.Close(); err == nil {
+		return cerr
+	}
+	return err
 }
 
 var _ channels.Tx = (*tx)(nil)
@@ -108,6 +180,7 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func (t *tx) note(err error) error {
@@ -123,8 +196,16 @@ func (t *tx) note(err error) error {
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
 	t.stale()
-	tag, err := t.raw.Exec(ctx, query, args...)
-	return tag, t.note(err)
+	if len(t.deferred) == 0 {
+		tag, err := t.raw.Exec(ctx, query, args...)
+		return tag, t.note(err)
+	}
+	br, err := t.send(ctx, query, args)
+	if err != nil {
+		return pgconn.CommandTag{}, t.note(err)
+	}
+	tag, err := br.Exec()
+	return tag, t.note(closeBatch(br, err))
 }
 
 // row is a pgx.Row that reports its error to the transaction.
@@ -137,23 +218,57 @@ func (r row) Scan(dest ...any) error { return r.t.note(r.r.Scan(dest...)) }
 
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) row {
 	t.stale()
-	return row{t, t.raw.QueryRow(ctx, query, args...)}
+	if len(t.deferred) == 0 {
+		return row{t, t.raw.QueryRow(ctx, query, args...)}
+	}
+	br, err := t.send(ctx, query, args)
+	if err != nil {
+		return row{t, failedRow{err}}
+	}
+	return row{t, batchRow{br}}
 }
+
+// batchRow is the row of a statement sent after deferred claims: scanning it also
+// closes the batch.
+type batchRow struct{ br pgx.BatchResults }
+
+func (r batchRow) Scan(dest ...any) error {
+	return closeBatch(r.br, r.br.QueryRow().Scan(dest...))
+}
+
+type failedRow struct{ err error }
+
+func (r failedRow) Scan(...any) error { return r.err }
 
 // collect runs query and calls scan for each row.
 func (t *tx) collect(ctx context.Context, query string, args []any, scan func(pgx.Rows) error) error {
 	t.stale()
+	if len(t.deferred) > 0 {
+		br, err := t.send(ctx, query, args)
+		if err != nil {
+			return t.note(err)
+		}
+		rows, err := br.Query()
+		if err == nil {
+			err = scanRows(rows, scan)
+		}
+		return t.note(closeBatch(br, err))
+	}
 	rows, err := t.raw.Query(ctx, query, args...)
 	if err != nil {
 		return t.note(err)
 	}
+	return t.note(scanRows(rows, scan))
+}
+
+func scanRows(rows pgx.Rows, scan func(pgx.Rows) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
-			return t.note(err)
+			return err
 		}
 	}
-	return t.note(rows.Err())
+	return rows.Err()
 }
 
 // changed runs a statement and reports whether it changed a row.
@@ -290,6 +405,7 @@ func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]chann
 func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
 	if p, ok := t.prefetched[userID]; ok && userID == t.unitUser {
 		delete(t.prefetched, userID)
+		t.readSteps(p.methods)
 		return p.user, p.methods, nil
 	}
 	u := channels.User{ID: userID}
@@ -310,7 +426,20 @@ func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, 
 		return u, nil, err
 	}
 	u.LockedUntil = fromMS(locked)
+	t.readSteps(out)
 	return u, out, nil
+}
+
+// readSteps keeps the last used steps of the methods the running unit read, for
+// ClaimStep to answer from while no statement has run since.
+func (t *tx) readSteps(methods []channels.Method) {
+	if !t.speculate || t.unitUser == "" || t.unitUser[0] == 0 {
+		return
+	}
+	t.steps = make(map[int64]int64, len(methods))
+	for _, m := range methods {
+		t.steps[m.ID] = m.LastUsedStep
+	}
 }
 
 func (t *tx) PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (channels.Method, bool, error) {
@@ -405,6 +534,14 @@ func (t *tx) DeleteMethod(ctx context.Context, id int64) error {
 }
 
 func (t *tx) ClaimStep(ctx context.Context, id, step int64, now time.Time) (bool, error) {
+	// Under the user's lock nobody else moves the step, so the unit's read answers,
+	// and the UPDATE can wait for the next round trip (a sign-in then costs none of
+	// its own); send checks the answer, and a wrong one reruns the batch.
+	if last, ok := t.steps[id]; ok && last < step {
+		t.steps[id] = step
+		t.deferred = append(t.deferred, deferredClaim{method: id, step: step, now: now})
+		return true, nil
+	}
 	ok, err := t.changed(ctx, qClaimStep, step, id, ms(now))
 	if err != nil {
 		return false, fmt.Errorf("record TOTP step: %w", err)

@@ -44,6 +44,7 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 	errs := make([]error, len(units))
 	dropped := make([]bool, len(units))
 	retries := 0
+	speculate := true
 	for {
 		live := make([]int, 0, len(units))
 		for i := range units {
@@ -54,12 +55,15 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 		if len(live) == 0 {
 			return errs
 		}
-		bad, err := s.attempt(ctx, units, live)
+		bad, err := s.attempt(ctx, units, live, speculate)
 		switch {
 		case err == nil:
 			return errs
 		case bad >= 0:
 			errs[bad], dropped[bad] = err, true
+		case errors.Is(err, errMispredicted):
+			s.mispredicted.Add(1)
+			speculate = false
 		case retryable(err) && retries < maxRetries:
 			retries++
 		default:
@@ -75,7 +79,7 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 // attempt runs the live units in one transaction and commits it. When a unit fails it
 // returns the unit's index and error (nothing is committed); bad is -1 when the
 // transaction failed as a whole, or committed (err nil).
-func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int) (bad int, err error) {
+func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int, speculate bool) (bad int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
 	conn, err := s.pool.Acquire(ctx)
@@ -103,15 +107,16 @@ func (s *Store) attempt(ctx context.Context, units []channels.Unit, live []int) 
 	if len(readers) > 0 {
 		begin.Queue(qPrefetchUsers, readers)
 	}
-	t := &tx{raw: conn}
+	t := &tx{raw: conn, speculate: speculate}
 	if err := t.begin(ctx, conn.SendBatch(ctx, begin), len(readers) > 0); err != nil {
 		return -1, fmt.Errorf("begin and lock users: %w", err)
 	}
 	for _, i := range live {
 		t.startUnit(units[i].UserID)
 		runErr := units[i].Run(ctx, t)
-		if t.failed != nil && unavailable(t.failed) { // retryable failures included
-			// The database's failure, not the unit's: the whole batch goes.
+		if t.failed != nil && (unavailable(t.failed) || errors.Is(t.failed, errMispredicted)) { // retryable failures included
+			// The database's failure (or a wrong prediction), not the unit's: the whole
+			// batch goes.
 			return -1, t.failed
 		}
 		if runErr != nil {
@@ -167,7 +172,7 @@ func usersRead(units []channels.Unit, live []int) []string {
 func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Time, error) {
 	n := len(t.pending)
 	if n == 0 {
-		tag, err := conn.Exec(ctx, "COMMIT")
+		tag, err := t.exec(ctx, "COMMIT")
 		return time.Time{}, committedOK(tag, err)
 	}
 	var (
@@ -178,7 +183,7 @@ func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Tim
 	if s.unchained {
 		seq = s.unchainedSeq.Add(int64(n)) - int64(n)
 	} else {
-		if err := conn.QueryRow(ctx, qLockHead).Scan(&seq, &prev); err != nil {
+		if err := t.queryRow(ctx, qLockHead).Scan(&seq, &prev); err != nil {
 			return time.Time{}, fmt.Errorf("lock audit chain head: %w", err)
 		}
 		granted = time.Now()
@@ -207,9 +212,14 @@ func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Tim
 		args = append(args, seq, prev)
 	}
 	b := &pgx.Batch{}
+	claims := t.queueDeferred(b) // none left when the head's round trip took them
 	b.Queue(query, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
+	if err := checkClaims(br, claims); err != nil {
+		br.Close()
+		return time.Time{}, fmt.Errorf("send deferred TOTP step claims: %w", err)
+	}
 	_, err := br.Exec()
 	if err != nil {
 		br.Close()

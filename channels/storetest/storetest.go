@@ -450,6 +450,37 @@ func testClaimStepRaced(t *testing.T, db Database) {
 		}
 		return nil
 	})
+	// The race as sign-ins run it: each unit reads the user and its methods first (a
+	// store may answer the claim from that read), some claim twice.
+	for _, step := range []int64{13, 15} {
+		won = race(t, hs, 30, alice, func(ctx context.Context, tx channels.Tx, i int) (bool, error) {
+			_, methods, err := tx.UserAndMethods(ctx, "alice")
+			if err != nil || len(methods) != 1 || methods[0].ID != id {
+				return false, fmt.Errorf("read alice: %+v %v", methods, err)
+			}
+			if methods[0].LastUsedStep >= step {
+				return false, nil
+			}
+			ok, err := tx.ClaimStep(ctx, id, step, used)
+			if ok && i%2 == 0 {
+				// The same step again in the same unit: refused.
+				if again, err := tx.ClaimStep(ctx, id, step, used); err != nil || again {
+					return false, fmt.Errorf("step %d claimed twice in one unit: %v %v", step, again, err)
+				}
+			}
+			return ok, err
+		})
+		if got := count(won, true); got != 1 {
+			t.Fatalf("step %d claimed %d times by units that read first", step, got)
+		}
+	}
+	read(t, hs[2], func(ctx context.Context, tx channels.Tx) error {
+		_, methods, err := tx.UserAndMethods(ctx, "alice")
+		if err != nil || len(methods) != 1 || methods[0].LastUsedStep != 15 {
+			return fmt.Errorf("alice's device after the races: %+v %v, want last step 15", methods, err)
+		}
+		return nil
+	})
 }
 
 func testBackupCodesRaced(t *testing.T, db Database) {
