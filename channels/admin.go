@@ -15,7 +15,7 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 		return nil, mfa.ErrForbidden
 	}
 	userID := c.cmd.UserID
-	all, err := tx.Methods(ctx, userID, "")
+	u, all, err := tx.UserAndMethods(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -33,16 +33,21 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err := r.emit(ctx, tx, c, mfa.EventAdminReset, userObject(userID), map[string]any{"removed": len(all)}); err != nil {
 		return nil, err
 	}
-	if err := r.deleteMethods(ctx, tx, c, all); err != nil {
+	removal, err := r.removeMethods(ctx, tx, c, u, all, all, nil)
+	if err != nil {
 		return nil, err
 	}
-	if err := r.cascade(ctx, tx, c); err != nil {
-		return nil, err
+	if len(all) == 0 {
+		// No method to remove; backup codes and the sign-in flag go all the same.
+		if _, err := r.cascade(ctx, tx, c, nil); err != nil {
+			return nil, err
+		}
+		removal.SignInEnabled = false
 	}
 	if err := tx.ClearLockout(ctx, userID, c.now); err != nil {
 		return nil, err
 	}
-	return r.removal(ctx, tx, c, len(all))
+	return removal, nil
 }
 
 // adminGet is the status of any user, lock included.

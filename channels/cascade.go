@@ -2,65 +2,70 @@ package channels
 
 import (
 	"context"
+	"slices"
 
 	mfa "github.com/mfad/mfad"
 )
 
-// removeMethods deletes verified methods of the running command's user and applies the
-// cascade of API.md §0: no verified strong method left → the backup codes are revoked;
-// no verified method left → MFA sign-in is turned off. One event per fact.
-func (r *rules) removeMethods(ctx context.Context, tx Tx, c *call, ms []Method) error {
-	if err := r.deleteMethods(ctx, tx, c, ms); err != nil || len(ms) == 0 {
-		return err
-	}
-	return r.cascade(ctx, tx, c)
-}
-
-// deleteMethods tells the user and deletes methods (an event per method of a kind that
-// records removals; a channel kind's deletion is the caller's event), without the
-// cascade.
-func (r *rules) deleteMethods(ctx context.Context, tx Tx, c *call, ms []Method) error {
-	if len(ms) == 0 {
-		return nil
+// removeMethods deletes gone, verified methods of the running command's user, and
+// applies the cascade of API.md §0: no verified strong method left → the backup codes
+// are revoked; no verified method left → MFA sign-in is turned off. One event per fact;
+// between, when not nil, adds the caller's own after the deletions. u and all are the
+// user and every verified method of theirs as the command read them
+// (Tx.UserAndMethods): the notice's addresses, the cascade's counts and the answer come
+// from that read, not from statements of their own, which on a store whose statements
+// are round trips is most of a removal's cost. Removing nothing changes nothing.
+func (r *rules) removeMethods(ctx context.Context, tx Tx, c *call, u User, all, gone []Method, between func() error) (mfa.Removal, error) {
+	if len(gone) == 0 {
+		return mfa.Removal{SignInEnabled: u.SignInEnabled}, nil
 	}
 	// The notice goes out first so that a removed channel hears of its own removal.
-	if err := r.securityNotice(ctx, tx, c, mfa.TemplateMethodRemoved); err != nil {
-		return err
+	if err := r.securityNoticeTo(ctx, tx, c, mfa.TemplateMethodRemoved, all); err != nil {
+		return mfa.Removal{}, err
 	}
-	for _, m := range ms {
+	for _, m := range gone {
 		if err := tx.DeleteMethod(ctx, m.ID); err != nil {
-			return err
+			return mfa.Removal{}, err
 		}
 		if ev := m.Kind.Rules().Removed; ev != "" {
 			if err := r.emit(ctx, tx, c, ev, m.object(), nil); err != nil {
-				return err
+				return mfa.Removal{}, err
 			}
 		}
 	}
-	return nil
+	if between != nil {
+		if err := between(); err != nil {
+			return mfa.Removal{}, err
+		}
+	}
+	left := map[mfa.Kind]int{}
+	for _, m := range all {
+		if !slices.ContainsFunc(gone, func(g Method) bool { return g.ID == m.ID }) {
+			left[m.Kind]++
+		}
+	}
+	off, err := r.cascade(ctx, tx, c, left)
+	return mfa.Removal{Removed: len(gone), SignInEnabled: u.SignInEnabled && !off}, err
 }
 
-// cascade brings backup codes and the sign-in flag in line with the methods left.
-func (r *rules) cascade(ctx context.Context, tx Tx, c *call) error {
-	counts, err := tx.CountVerified(ctx, c.cmd.UserID)
-	if err != nil {
-		return err
-	}
-	if strongCount(counts) == 0 {
+// cascade brings backup codes and the sign-in flag in line with the verified methods
+// left, counted by kind; off says that sign-in MFA is off now for want of any.
+func (r *rules) cascade(ctx context.Context, tx Tx, c *call, left map[mfa.Kind]int) (off bool, err error) {
+	if strongCount(left) == 0 {
 		if err := r.revokeBackupCodes(ctx, tx, c); err != nil {
-			return err
+			return false, err
 		}
 	}
 	total := 0
-	for _, n := range counts {
+	for _, n := range left {
 		total += n
 	}
-	if total == 0 {
-		// No verified method is left, so no address to send the notice of setSignIn to.
-		_, err := r.switchSignIn(ctx, tx, c, false, "last_method_removed")
-		return err
+	if total > 0 {
+		return false, nil
 	}
-	return nil
+	// No verified method is left, so no address to send the notice of setSignIn to.
+	_, err = r.switchSignIn(ctx, tx, c, false, "last_method_removed")
+	return true, err
 }
 
 // setSignIn turns MFA sign-in on or off, recording the change if there is one; turning

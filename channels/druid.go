@@ -46,10 +46,11 @@ func (r *rules) channelDelete(ctx context.Context, tx Tx, c *call) (any, error) 
 	if _, ok := mfa.ParseKind(string(p.Channel)); !ok {
 		return nil, mfa.Invalid("channel", mfa.ReasonEnum)
 	}
-	ms, err := tx.Methods(ctx, c.cmd.UserID, p.Channel)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
+	ms := ofKind(all, p.Channel)
 	if len(ms) == 0 {
 		return nil, mfa.ErrChannelNotFound
 	}
@@ -58,15 +59,8 @@ func (r *rules) channelDelete(ctx context.Context, tx Tx, c *call) (any, error) 
 			return nil, mfa.ErrChannelNotVoluntary
 		}
 	}
-	if err := r.deleteMethods(ctx, tx, c, ms); err != nil {
-		return nil, err
-	}
 	obj := mfa.EventObject{Type: mfa.ObjectChannel, ID: string(p.Channel), Name: string(p.Channel)}
-	if err := r.emit(ctx, tx, c, mfa.EventChannelDeleted, obj, map[string]any{"channel": p.Channel, "removed": len(ms)}); err != nil {
-		return nil, err
-	}
-	if err := r.cascade(ctx, tx, c); err != nil {
-		return nil, err
-	}
-	return r.removal(ctx, tx, c, len(ms))
+	return r.removeMethods(ctx, tx, c, u, all, ms, func() error {
+		return r.emit(ctx, tx, c, mfa.EventChannelDeleted, obj, map[string]any{"channel": p.Channel, "removed": len(ms)})
+	})
 }

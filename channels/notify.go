@@ -44,6 +44,13 @@ func (r *rules) securityNotice(ctx context.Context, tx Tx, c *call, template str
 	if err != nil {
 		return err
 	}
+	return r.securityNoticeTo(ctx, tx, c, template, ms)
+}
+
+// securityNoticeTo is securityNotice to the addresses among ms, the user's verified
+// methods as the command read them.
+func (r *rules) securityNoticeTo(ctx context.Context, tx Tx, c *call, template string, ms []Method) error {
+	ms = slices.Clone(ms)
 	// Kind by kind (e-mail before SMS), each kind's methods in id order.
 	slices.SortStableFunc(ms, func(a, b Method) int { return strings.Compare(string(a.Kind), string(b.Kind)) })
 	for _, m := range ms {

@@ -30,8 +30,8 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdTOTPSetup:        {fn: r.totpSetup, msg: mfa.MsgSetupStarted},
 		mfa.CmdTOTPVerify:       {fn: r.totpVerify, msg: mfa.MsgDeviceVerified},
 		mfa.CmdTOTPList:         {fn: r.totpList, msg: mfa.MsgDevicesListed, read: true},
-		mfa.CmdTOTPRemove:       {fn: r.totpRemove, msg: mfa.MsgDeviceRemoved, faultCode: mfa.CodeDeviceRemove},
-		mfa.CmdSecretRemove:     {fn: r.secretRemove, msg: mfa.MsgSecretRemoved},
+		mfa.CmdTOTPRemove:       {fn: r.totpRemove, msg: mfa.MsgDeviceRemoved, faultCode: mfa.CodeDeviceRemove, readsUser: true},
+		mfa.CmdSecretRemove:     {fn: r.secretRemove, msg: mfa.MsgSecretRemoved, readsUser: true},
 		mfa.CmdSignInEnable:     {fn: r.signInEnable, msg: mfa.MsgSignInEnabled},
 		mfa.CmdSignInDisable:    {fn: r.signInDisable, msg: mfa.MsgSignInDisabled},
 		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true},
@@ -40,10 +40,10 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdVerify:           {fn: r.verify, msg: mfa.MsgVerified, readsUser: true},
 		mfa.CmdChannelRegister:  {fn: r.channelRegister, msg: mfa.MsgChannelUpdated},
 		mfa.CmdChannelValidate:  {fn: r.channelValidate, msg: mfa.MsgChannelValidated},
-		mfa.CmdChannelDelete:    {fn: r.channelDelete, msg: mfa.MsgChannelDeleted},
+		mfa.CmdChannelDelete:    {fn: r.channelDelete, msg: mfa.MsgChannelDeleted, readsUser: true},
 		mfa.CmdAuditQuery:       {fn: r.auditQuery, msg: mfa.MsgOK, read: true},
 		mfa.CmdAdminGet:         {fn: r.adminGet, msg: mfa.MsgOK, read: true},
-		mfa.CmdAdminReset:       {fn: r.adminReset, msg: mfa.MsgMFAReset},
+		mfa.CmdAdminReset:       {fn: r.adminReset, msg: mfa.MsgMFAReset, readsUser: true},
 		mfa.CmdActivityRejected: {fn: r.activityRejected, msg: mfa.MsgOK},
 		mfa.CmdDashboard:        {fn: r.dashboardStats, msg: mfa.MsgOK, read: true},
 
@@ -51,7 +51,7 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdWebAuthnRegisterVerify:  {fn: r.webauthnRegisterVerify, msg: mfa.MsgWebAuthnAdded},
 		mfa.CmdWebAuthnLoginOptions:    {fn: r.webauthnLoginOptions, msg: mfa.MsgWebAuthnOptions},
 		mfa.CmdWebAuthnList:            {fn: r.webauthnList, msg: mfa.MsgWebAuthnListed, read: true},
-		mfa.CmdWebAuthnRemove:          {fn: r.webauthnRemove, msg: mfa.MsgWebAuthnRemoved},
+		mfa.CmdWebAuthnRemove:          {fn: r.webauthnRemove, msg: mfa.MsgWebAuthnRemoved, readsUser: true},
 	}
 }
 

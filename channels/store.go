@@ -50,7 +50,7 @@ var ErrUnavailable = errors.New("store unavailable")
 type Unit struct {
 	UserID string
 	// ReadsUser says the unit's first read is Tx.UserAndMethods of its user (a sign-in
-	// verification), after at most ReserveCommand. A store whose statements are round
+	// verification, a removal), after at most ReserveCommand. A store whose statements are round
 	// trips may read them for every such unit of a batch at once; a unit that does
 	// something else first gets the same answer, only without the saving.
 	ReadsUser bool

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -160,29 +161,30 @@ func (r *rules) totpRemove(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err := c.params(&p); err != nil {
 		return nil, err
 	}
-	m, found, err := tx.MethodByID(ctx, p.DeviceID)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if !found || m.UserID != c.cmd.UserID || m.Kind != mfa.KindTOTP || !m.Verified {
+	// Only the user's verified methods were read: someone else's and unverified ones
+	// are not found.
+	i := slices.IndexFunc(all, func(m Method) bool { return m.ID == p.DeviceID && m.Kind == mfa.KindTOTP })
+	if i < 0 {
 		return nil, mfa.ErrDeviceNotFound
 	}
-	if !r.voluntary(m.EntryPoint, m.Kind) {
+	if !r.voluntary(all[i].EntryPoint, all[i].Kind) {
 		return nil, mfa.ErrChannelNotVoluntary
 	}
-	if err := r.removeMethods(ctx, tx, c, []Method{m}); err != nil {
-		return nil, err
-	}
-	return r.removal(ctx, tx, c, 1)
+	return r.removeMethods(ctx, tx, c, u, all, all[i:i+1], nil)
 }
 
 // secretRemove is the banking DELETE /settings/MfaSecret: every verified TOTP device
 // and the pending secret go. Refused as a whole if any device is mandatory.
 func (r *rules) secretRemove(ctx context.Context, tx Tx, c *call) (any, error) {
-	devices, err := tx.Methods(ctx, c.cmd.UserID, mfa.KindTOTP)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
+	devices := ofKind(all, mfa.KindTOTP)
 	for _, m := range devices {
 		if !r.voluntary(m.EntryPoint, m.Kind) {
 			return nil, mfa.ErrChannelNotVoluntary
@@ -191,17 +193,16 @@ func (r *rules) secretRemove(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err := r.discardPending(ctx, tx, c, mfa.KindTOTP, "removed"); err != nil {
 		return nil, err
 	}
-	if err := r.removeMethods(ctx, tx, c, devices); err != nil {
-		return nil, err
-	}
-	return r.removal(ctx, tx, c, len(devices))
+	return r.removeMethods(ctx, tx, c, u, all, devices, nil)
 }
 
-// removal is the data of a removal: how many went and whether sign-in MFA is still on.
-func (r *rules) removal(ctx context.Context, tx Tx, c *call, removed int) (mfa.Removal, error) {
-	u, err := tx.User(ctx, c.cmd.UserID)
-	if err != nil {
-		return mfa.Removal{}, err
+// ofKind are the methods of ms of kind k, in their order.
+func ofKind(ms []Method, k mfa.Kind) []Method {
+	var out []Method
+	for _, m := range ms {
+		if m.Kind == k {
+			out = append(out, m)
+		}
 	}
-	return mfa.Removal{Removed: removed, SignInEnabled: u.SignInEnabled}, nil
+	return out
 }

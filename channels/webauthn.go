@@ -549,19 +549,16 @@ func (r *rules) webauthnRemove(ctx context.Context, tx Tx, c *call) (any, error)
 	if err := c.params(&p); err != nil {
 		return nil, err
 	}
-	ms, err := tx.Methods(ctx, c.cmd.UserID, mfa.KindWebAuthn)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(ms, func(m Method) bool { return m.ID == p.DeviceID })
+	i := slices.IndexFunc(all, func(m Method) bool { return m.ID == p.DeviceID && m.Kind == mfa.KindWebAuthn })
 	if i < 0 {
 		return nil, mfa.ErrCredentialNotFound
 	}
-	if !r.voluntary(ms[i].EntryPoint, ms[i].Kind) {
+	if !r.voluntary(all[i].EntryPoint, all[i].Kind) {
 		return nil, mfa.ErrChannelNotVoluntary
 	}
-	if err := r.removeMethods(ctx, tx, c, ms[i:i+1]); err != nil {
-		return nil, err
-	}
-	return r.removal(ctx, tx, c, 1)
+	return r.removeMethods(ctx, tx, c, u, all, all[i:i+1], nil)
 }
