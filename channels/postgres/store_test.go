@@ -726,3 +726,70 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestMispredictedDeleteRunsTheBatchAgain: a method the unit read is deleted with the
+// next round trip; when a writer outside the user's lock removed it first, the batch
+// runs again without the prediction, and the second run no longer reads it.
+func TestMispredictedDeleteRunsTheBatchAgain(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).NewDatabase(t)
+	s := open(t, url)
+	var ids []int64
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		for _, label := range []string{"Phone", "Tablet"} {
+			id, err := tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: label,
+				SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.MarkVerified(ctx, id, t0, 10, 0); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	outside, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outside.Close(ctx)
+	var seen [][]int64
+	unit := channels.Unit{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+		_, methods, err := tx.UserAndMethods(ctx, "alice")
+		if err != nil {
+			return err
+		}
+		var got []int64
+		for _, m := range methods {
+			got = append(got, m.ID)
+		}
+		seen = append(seen, got)
+		if len(seen) == 1 {
+			if _, err := outside.Exec(ctx, "DELETE FROM methods WHERE id = $1", ids[0]); err != nil {
+				return err
+			}
+		}
+		for _, id := range got {
+			if err := tx.DeleteMethod(ctx, id); err != nil {
+				return err
+			}
+		}
+		return tx.Append(ctx, event("alice", len(seen)))
+	}}
+	if errs := s.Write(ctx, []channels.Unit{unit}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if len(seen) != 2 || !slices.Equal(seen[0], ids) || !slices.Equal(seen[1], ids[1:]) || postgres.Mispredicted(s) != 1 {
+		t.Fatalf("the unit read %v, %d mispredicted batches; want %v then %v, 1", seen, postgres.Mispredicted(s), ids, ids[1:])
+	}
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		if _, methods, err := tx.UserAndMethods(ctx, "alice"); err != nil || len(methods) != 0 {
+			return fmt.Errorf("alice's methods after the batch: %+v %v, want none", methods, err)
+		}
+		return nil
+	})
+}

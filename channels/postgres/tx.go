@@ -34,27 +34,27 @@ type tx struct {
 	prefetched map[string]userAndMethods
 	unitUser   string // the user of the unit running
 
-	// speculate lets ClaimStep answer from what the unit read and send its UPDATE in
-	// front of the transaction's next round trip (a write batch's first attempt).
-	// steps are the last used TOTP steps of the methods the running unit read with
-	// UserAndMethods, until a statement runs that may change them; deferred are the
-	// claims answered "won" and not sent yet. Each deferred claim must change its row
-	// when it is sent; when one does not, the prediction was wrong and the batch runs
-	// again without speculating (errMispredicted).
+	// speculate lets ClaimStep and DeleteMethod answer from what the unit read and
+	// send their statement in front of the transaction's next round trip (a write
+	// batch's first attempt). read are the methods the running unit read with
+	// UserAndMethods (id → last used TOTP step), until a statement runs that may change
+	// them; deferred are the writes answered and not sent yet. Each must change exactly
+	// one row when it is sent; when one does not, the prediction was wrong and the batch
+	// runs again without speculating (errMispredicted).
 	speculate bool
-	steps     map[int64]int64
-	deferred  []deferredClaim
+	read      map[int64]int64
+	deferred  []deferredWrite
 }
 
-type deferredClaim struct {
-	method, step int64
-	now          time.Time
+type deferredWrite struct {
+	query string
+	args  []any
 }
 
-// errMispredicted: a claim answered from the unit's read changed no row when it was
-// sent (a writer outside the user's lock moved the step). Nothing is wrong with the
+// errMispredicted: a write answered from the unit's read changed no row when it was
+// sent (a writer outside the user's lock got there first). Nothing is wrong with the
 // units; Store.Write runs the batch again without speculation.
-var errMispredicted = errors.New("a predicted TOTP step claim did not win")
+var errMispredicted = errors.New("a write predicted from the unit's read changed no row")
 
 type userAndMethods struct {
 	user    channels.User
@@ -107,7 +107,7 @@ func (t *tx) begin(ctx context.Context, br pgx.BatchResults, prefetch bool) erro
 // startUnit is called before each unit runs.
 func (t *tx) startUnit(userID string) {
 	t.unitUser = userID
-	t.steps = nil
+	t.read = nil
 	if userID == "" || userID[0] == 0 {
 		t.prefetched = nil
 	}
@@ -119,37 +119,37 @@ func (t *tx) stale() {
 	if t.prefetched != nil {
 		delete(t.prefetched, t.unitUser)
 	}
-	t.steps = nil
+	t.read = nil
 }
 
-// send runs query with the deferred claims in front of it, in one round trip, and
+// send runs query with the deferred writes in front of it, in one round trip, and
 // returns the results positioned at query's. It fails with errMispredicted when a
-// claim changed no row.
+// deferred write did not change exactly one row.
 func (t *tx) send(ctx context.Context, query string, args []any) (pgx.BatchResults, error) {
 	b := &pgx.Batch{}
-	claims := t.queueDeferred(b)
+	n := t.queueDeferred(b)
 	b.Queue(query, args...)
 	br := t.raw.SendBatch(ctx, b)
-	if err := checkClaims(br, claims); err != nil {
+	if err := checkDeferred(br, n); err != nil {
 		br.Close()
 		return nil, err
 	}
 	return br, nil
 }
 
-// queueDeferred queues the deferred claims on b, first, and reports how many.
+// queueDeferred queues the deferred writes on b, first, and reports how many.
 func (t *tx) queueDeferred(b *pgx.Batch) int {
-	for _, c := range t.deferred {
-		b.Queue(qClaimStep, c.step, c.method, ms(c.now))
+	for _, w := range t.deferred {
+		b.Queue(w.query, w.args...)
 	}
 	n := len(t.deferred)
 	t.deferred = t.deferred[:0]
 	return n
 }
 
-// checkClaims reads the results of n claims queued first on br: each must have
-// changed its row.
-func checkClaims(br pgx.BatchResults, n int) error {
+// checkDeferred reads the results of n deferred writes queued first on br: each must
+// have changed exactly one row.
+func checkDeferred(br pgx.BatchResults, n int) error {
 	var err error
 	for range n {
 		tag, e := br.Exec()
@@ -405,7 +405,7 @@ func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]chann
 func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
 	if p, ok := t.prefetched[userID]; ok && userID == t.unitUser {
 		delete(t.prefetched, userID)
-		t.readSteps(p.methods)
+		t.readMethods(p.methods)
 		return p.user, p.methods, nil
 	}
 	u := channels.User{ID: userID}
@@ -426,19 +426,19 @@ func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, 
 		return u, nil, err
 	}
 	u.LockedUntil = fromMS(locked)
-	t.readSteps(out)
+	t.readMethods(out)
 	return u, out, nil
 }
 
-// readSteps keeps the last used steps of the methods the running unit read, for
-// ClaimStep to answer from while no statement has run since.
-func (t *tx) readSteps(methods []channels.Method) {
+// readMethods keeps the methods the running unit read, for ClaimStep and
+// DeleteMethod to answer from while no statement has run since.
+func (t *tx) readMethods(methods []channels.Method) {
 	if !t.speculate || t.unitUser == "" || t.unitUser[0] == 0 {
 		return
 	}
-	t.steps = make(map[int64]int64, len(methods))
+	t.read = make(map[int64]int64, len(methods))
 	for _, m := range methods {
-		t.steps[m.ID] = m.LastUsedStep
+		t.read[m.ID] = m.LastUsedStep
 	}
 }
 
@@ -527,6 +527,13 @@ func (t *tx) DeletePending(ctx context.Context, userID string, kind mfa.Kind) ([
 }
 
 func (t *tx) DeleteMethod(ctx context.Context, id int64) error {
+	// A method the unit read is there to delete under the user's lock: the DELETE can
+	// wait for the next round trip (send checks it removed the row).
+	if _, ok := t.read[id]; ok {
+		delete(t.read, id)
+		t.deferred = append(t.deferred, deferredWrite{qDeleteMethod, []any{id}})
+		return nil
+	}
 	if _, err := t.exec(ctx, qDeleteMethod, id); err != nil {
 		return fmt.Errorf("delete method %d: %w", id, err)
 	}
@@ -537,9 +544,9 @@ func (t *tx) ClaimStep(ctx context.Context, id, step int64, now time.Time) (bool
 	// Under the user's lock nobody else moves the step, so the unit's read answers,
 	// and the UPDATE can wait for the next round trip (a sign-in then costs none of
 	// its own); send checks the answer, and a wrong one reruns the batch.
-	if last, ok := t.steps[id]; ok && last < step {
-		t.steps[id] = step
-		t.deferred = append(t.deferred, deferredClaim{method: id, step: step, now: now})
+	if last, ok := t.read[id]; ok && last < step {
+		t.read[id] = step
+		t.deferred = append(t.deferred, deferredWrite{qClaimStep, []any{step, id, ms(now)}})
 		return true, nil
 	}
 	ok, err := t.changed(ctx, qClaimStep, step, id, ms(now))

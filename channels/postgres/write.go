@@ -212,13 +212,13 @@ func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Tim
 		args = append(args, seq, prev)
 	}
 	b := &pgx.Batch{}
-	claims := t.queueDeferred(b) // none left when the head's round trip took them
+	deferred := t.queueDeferred(b) // none left when the head's round trip took them
 	b.Queue(query, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	if err := checkClaims(br, claims); err != nil {
+	if err := checkDeferred(br, deferred); err != nil {
 		br.Close()
-		return time.Time{}, fmt.Errorf("send deferred TOTP step claims: %w", err)
+		return time.Time{}, fmt.Errorf("send deferred writes: %w", err)
 	}
 	_, err := br.Exec()
 	if err != nil {

@@ -48,6 +48,7 @@ func Run(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"Methods", testMethods},
 		{"DeviceLimitExact", testDeviceLimitRaced},
 		{"ClaimStepOnce", testClaimStepRaced},
+		{"DeleteAfterReadOnce", testDeleteAfterReadRaced},
 		{"BackupCodeSpentOnce", testBackupCodesRaced},
 		{"OneTimeCodeSpentOnce", testCodesRaced},
 		{"SendLimitExact", testSendSlotsRaced},
@@ -481,6 +482,41 @@ func testClaimStepRaced(t *testing.T, db Database) {
 		}
 		return nil
 	})
+}
+
+// testDeleteAfterReadRaced: units that read the user's methods and delete one they saw
+// (as a removal does), raced from several handles: exactly one sees it and deletes it,
+// and a read later in the same unit no longer finds it.
+func testDeleteAfterReadRaced(t *testing.T, db Database) {
+	hs := handles(db, 4)
+	var id int64
+	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if id, err = tx.InsertMethod(ctx, newTOTP("alice", "Phone", t0.Add(time.Hour))); err != nil {
+			return err
+		}
+		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
+		return err
+	})
+	deleted := race(t, hs, 30, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
+		_, methods, err := tx.UserAndMethods(ctx, "alice")
+		if err != nil || len(methods) == 0 {
+			return false, err
+		}
+		if err := tx.DeleteMethod(ctx, methods[0].ID); err != nil {
+			return false, err
+		}
+		if _, found, err := tx.MethodByID(ctx, id); err != nil || found {
+			return false, fmt.Errorf("method %d found after its deletion in the same unit (%v)", id, err)
+		}
+		return true, tx.Append(ctx, event("alice", 0))
+	})
+	if got := count(deleted, true); got != 1 {
+		t.Fatalf("the method was deleted by %d units", got)
+	}
 }
 
 func testBackupCodesRaced(t *testing.T, db Database) {
