@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -634,9 +635,10 @@ func TestKeyCheckRaced(t *testing.T) {
 // TestMispredictedClaimRunsTheBatchAgain: a TOTP step claim answered from the unit's
 // read is checked when its UPDATE is sent. When a writer outside the user's lock (here
 // a plain connection) moved the step in between, the batch runs again without the
-// prediction and the claim is refused; the other unit of the batch keeps its outcome.
-// With the chain head, with nothing to append, and unchained: each sends the claim in
-// a different round trip.
+// prediction and the claim is refused; the other unit of the batch keeps its outcome,
+// applied once (the attempt that mispredicted must not commit). With the chain head,
+// with nothing to append, and unchained: each sends the claim in a different round
+// trip.
 func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 	for _, variant := range []string{"head", "no events", "unchained"} {
 		t.Run(variant, func(t *testing.T) {
@@ -672,7 +674,22 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 				runs int
 				won  []bool
 			)
+			// Alice's unit last: no statement of another unit sends her claim, the
+			// batch's end does.
 			units := []channels.Unit{
+				{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
+					if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
+						return err
+					}
+					// Not idempotent: counted twice if the wrong attempt committed.
+					if _, _, err := tx.AddFailure(ctx, "bob", t0); err != nil {
+						return err
+					}
+					if events {
+						return tx.Append(ctx, event("bob", 0))
+					}
+					return nil
+				}},
 				{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
 					runs++
 					_, methods, err := tx.UserAndMethods(ctx, "alice")
@@ -694,15 +711,6 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 					}
 					return nil
 				}},
-				{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
-					if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
-						return err
-					}
-					if events {
-						return tx.Append(ctx, event("bob", 0))
-					}
-					return nil
-				}},
 			}
 			for i, err := range s.Write(ctx, units) {
 				if err != nil {
@@ -718,8 +726,8 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 				if err != nil || len(methods) != 1 || methods[0].LastUsedStep != 20 {
 					return fmt.Errorf("alice's device: %+v %v, want the outside writer's step 20", methods, err)
 				}
-				if u, err := tx.User(ctx, "bob"); err != nil || u.ID != "bob" {
-					return fmt.Errorf("bob: %+v %v", u, err)
+				if u, err := tx.User(ctx, "bob"); err != nil || u.FailedAttempts != 1 {
+					return fmt.Errorf("bob: %+v %v, want 1 failure: only the second attempt commits", u, err)
 				}
 				return nil
 			})
@@ -789,6 +797,65 @@ func TestMispredictedDeleteRunsTheBatchAgain(t *testing.T) {
 	read(t, s, func(ctx context.Context, tx channels.Tx) error {
 		if _, methods, err := tx.UserAndMethods(ctx, "alice"); err != nil || len(methods) != 0 {
 			return fmt.Errorf("alice's methods after the batch: %+v %v, want none", methods, err)
+		}
+		return nil
+	})
+}
+
+// TestDeferredWriteFailureBelongsToItsUnit: a deferred delete that PostgreSQL refuses
+// (here a trigger) fails the unit that deferred it, not the unit whose statement
+// carried it; the other unit commits.
+func TestDeferredWriteFailureBelongsToItsUnit(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).NewDatabase(t)
+	s := open(t, url)
+	var id int64
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if id, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: "Phone",
+			SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
+		return err
+	})
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+		$$ BEGIN RAISE EXCEPTION 'kept by the test'; END $$;
+		CREATE TRIGGER keep BEFORE DELETE ON methods FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	units := []channels.Unit{
+		{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			if _, _, err := tx.UserAndMethods(ctx, "alice"); err != nil {
+				return err
+			}
+			return tx.DeleteMethod(ctx, id)
+		}},
+		{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
+				return err
+			}
+			return tx.Append(ctx, event("bob", 0))
+		}},
+	}
+	errs := s.Write(ctx, units)
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "kept by the test") || errs[1] != nil {
+		t.Fatalf("unit errors %v; want alice's unit refused by the trigger and bob's committed", errs)
+	}
+	read(t, s, func(ctx context.Context, tx channels.Tx) error {
+		if u, err := tx.User(ctx, "bob"); err != nil || u.ID != "bob" {
+			return fmt.Errorf("bob: %+v %v", u, err)
+		}
+		if _, found, err := tx.MethodByID(ctx, id); err != nil || !found {
+			return fmt.Errorf("alice's method: %v %v, want kept", found, err)
 		}
 		return nil
 	})

@@ -154,13 +154,31 @@ func checkDeferred(br pgx.BatchResults, n int) error {
 	for range n {
 		tag, e := br.Exec()
 		if e != nil {
-			return e
+			if unavailable(e) {
+				return e
+			}
+			// A write's own failure belongs to the unit that deferred it, not to the
+			// one whose statement came next: the rerun without predictions shows it
+			// where it belongs.
+			return fmt.Errorf("%w: %w", errMispredicted, e)
 		}
 		if tag.RowsAffected() != 1 {
 			err = errMispredicted
 		}
 	}
 	return err
+}
+
+// flush sends the deferred writes in a round trip of their own. COMMIT must never
+// share theirs: PostgreSQL would commit before their results were checked.
+func (t *tx) flush(ctx context.Context) error {
+	if len(t.deferred) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	n := t.queueDeferred(b)
+	br := t.raw.SendBatch(ctx, b)
+	return t.note(closeBatch(br, checkDeferred(br, n)))
 }
 
 // closeBatch closes br, keeping err when there is one.

@@ -61,7 +61,7 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 			return errs
 		case bad >= 0:
 			errs[bad], dropped[bad] = err, true
-		case errors.Is(err, errMispredicted):
+		case errors.Is(err, errMispredicted) && speculate:
 			s.mispredicted.Add(1)
 			speculate = false
 		case retryable(err) && retries < maxRetries:
@@ -171,8 +171,14 @@ func usersRead(units []channels.Unit, live []int) []string {
 // head was granted (zero when the batch appended nothing).
 func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Time, error) {
 	n := len(t.pending)
+	if n == 0 || s.unchained {
+		// No head to take: the deferred writes go alone, not with the COMMIT.
+		if err := t.flush(ctx); err != nil {
+			return time.Time{}, fmt.Errorf("send deferred writes: %w", err)
+		}
+	}
 	if n == 0 {
-		tag, err := t.exec(ctx, "COMMIT")
+		tag, err := conn.Exec(ctx, "COMMIT")
 		return time.Time{}, committedOK(tag, err)
 	}
 	var (
@@ -212,14 +218,9 @@ func (s *Store) commit(ctx context.Context, conn *pgxpool.Conn, t *tx) (time.Tim
 		args = append(args, seq, prev)
 	}
 	b := &pgx.Batch{}
-	deferred := t.queueDeferred(b) // none left when the head's round trip took them
 	b.Queue(query, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	if err := checkDeferred(br, deferred); err != nil {
-		br.Close()
-		return time.Time{}, fmt.Errorf("send deferred writes: %w", err)
-	}
 	_, err := br.Exec()
 	if err != nil {
 		br.Close()
