@@ -93,6 +93,10 @@ func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
 		if outcome := mfa.AsError(err); outcome != nil {
 			return mfa.ErrorReply(outcome, c.cmd.Lang)
 		}
+		if errors.Is(err, ErrRerun) {
+			r.log.Debug("command runs again with its batch", "type", c.cmd.Type, "command_id", c.cmd.ID, "err", err)
+			return unavailableReply(c.cmd.Lang)
+		}
 		if errors.Is(err, ErrUnavailable) {
 			r.log.Warn("command not run: store unavailable", "type", c.cmd.Type, "command_id", c.cmd.ID, "err", err)
 			return unavailableReply(c.cmd.Lang)

@@ -43,6 +43,11 @@ type Store interface {
 // client retries (with its Idempotency-Key), never INTERNAL_ERROR.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ErrRerun is a store's word that the batch will run again from its start (a write it
+// answered from the unit's read did not go as predicted): what a unit answers with it
+// is discarded, so it is neither the command's fault nor worth an error in the log.
+var ErrRerun = errors.New("the batch runs again")
+
 // Unit is one command's work in a write transaction. UserID names the user whose rows
 // it touches ("" for none): a store that runs writers in parallel keeps each user's
 // units apart. A unit of no user that must not run beside another of its kind names a

@@ -183,6 +183,11 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 	case cmd.UserID == "":
 		respond(mfa.ErrorReply(mfa.Invalid("user_id", mfa.ReasonRequired), cmd.Lang))
 		return
+	case !mfa.ValidUserID(cmd.UserID):
+		// The API checks this; a command published on NATS by another client must meet
+		// the same rule (a NUL would also fail a PostgreSQL batch's shared statements).
+		respond(mfa.ErrorReply(mfa.Invalid("user_id", mfa.ReasonFormat), cmd.Lang))
+		return
 	case cmd.ID == "" || cmd.Actor == "":
 		// Every entry point names the command and who asks; a message without them is
 		// not a command (an event delivered here by a misconfigured consumer, say).

@@ -262,3 +262,22 @@ func TestCommandNeedsIDAndActor(t *testing.T) {
 		t.Fatalf("%d audit records", n)
 	}
 }
+
+// TestCommandUserIDMustBeValid: a command published on NATS by a client other than the
+// API meets the API's user id rule; nothing of it reaches the store.
+func TestCommandUserIDMustBeValid(t *testing.T) {
+	w, db := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{}, key(1))
+	for _, user := range []string{"a\x00b", "\x00key_canary", "bad\xffutf8", "right\u202eleft", strings.Repeat("x", 129)} {
+		r := do(t, w, mfa.CmdVerify, user, mfa.VerifyParams{Code: "123456"})
+		if r.OK || r.Code != mfa.CodeValidation {
+			t.Fatalf("user id %q: %+v", user, r)
+		}
+	}
+	long := strings.Repeat("é", 128)
+	if r := do(t, w, mfa.CmdTOTPSetup, long, mfa.TOTPSetupParams{DeviceName: "Phone"}); !r.OK {
+		t.Fatalf("128 characters (256 bytes): %+v", r)
+	}
+	if n, mine := count(t, db, "SELECT count(*) FROM audit_log"), count(t, db, "SELECT count(*) FROM audit_log WHERE user_id = ?", long); n == 0 || n != mine {
+		t.Fatalf("%d audit records, %d of the valid command: want only its own", n, mine)
+	}
+}

@@ -49,7 +49,7 @@ func parseID(field, s string) (int64, error) {
 
 // checkUserID checks a user id given in a path or body: the rule of a token's sub.
 func checkUserID(field, s string) error {
-	if !validUserID(s) {
+	if !mfa.ValidUserID(s) {
 		return mfa.Invalid(field, mfa.ReasonFormat)
 	}
 	return nil

@@ -16,6 +16,6 @@ func CopiedColumns() map[string][]string {
 	return out
 }
 
-// Mispredicted is how many batches ran again because a predicted TOTP step claim did
-// not win when it was sent.
+// Mispredicted is how many batches ran again because a write answered from a unit's
+// read did not go as predicted when it was sent.
 func Mispredicted(s *Store) int64 { return s.mispredicted.Load() }

@@ -34,8 +34,8 @@ type Store struct {
 	unchainedSeq atomic.Int64
 
 	headBatches atomic.Int64 // batches that took the head
-	// mispredicted counts batches run again because a claim answered from a unit's
-	// read did not win when sent (tx.speculate).
+	// mispredicted counts batches run again because a write answered from a unit's
+	// read did not go as predicted when sent (tx.speculate).
 	mispredicted atomic.Int64
 	headHeldNS   atomic.Int64 // total time they held it (lock granted → commit returned)
 }

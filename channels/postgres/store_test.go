@@ -860,3 +860,68 @@ func TestDeferredWriteFailureBelongsToItsUnit(t *testing.T) {
 		return nil
 	})
 }
+
+// TestTwoSignInsOfOneUserInABatch: the second unit of a user reads what the first one
+// wrote, though the first sent no statement of its own (its claim waits for the next
+// round trip): the prefetched entry serves one read only, and the prediction holds.
+func TestTwoSignInsOfOneUserInABatch(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.Shared(t).NewDatabase(t))
+	var id int64
+	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
+			return err
+		}
+		var err error
+		if id, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: "Phone",
+			SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
+		return err
+	})
+	var steps []int64
+	var won []bool
+	signIn := channels.Unit{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+		_, methods, err := tx.UserAndMethods(ctx, "alice")
+		if err != nil || len(methods) != 1 {
+			return fmt.Errorf("read alice: %+v %v", methods, err)
+		}
+		steps = append(steps, methods[0].LastUsedStep)
+		ok, err := tx.ClaimStep(ctx, id, 11, t0)
+		won = append(won, ok)
+		return err
+	}}
+	for i, err := range s.Write(ctx, []channels.Unit{signIn, signIn}) {
+		if err != nil {
+			t.Fatalf("unit %d: %v", i, err)
+		}
+	}
+	if !slices.Equal(steps, []int64{10, 11}) || !slices.Equal(won, []bool{true, false}) || postgres.Mispredicted(s) != 0 {
+		t.Fatalf("the units read steps %v and claimed %v, %d mispredicted batches; want [10 11], [true false], 0",
+			steps, won, postgres.Mispredicted(s))
+	}
+}
+
+// TestBadUserIDFailsOnlyItsUnit: a user id PostgreSQL cannot store (a NUL inside)
+// fails its own unit; the batch's shared prefetch leaves it out, so the others commit.
+func TestBadUserIDFailsOnlyItsUnit(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, pgtest.Shared(t).NewDatabase(t))
+	units := []channels.Unit{
+		{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
+			if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
+				return err
+			}
+			return tx.Append(ctx, event("bob", 0))
+		}},
+		{UserID: "a\x00b", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {
+			_, _, err := tx.UserAndMethods(ctx, "a\x00b")
+			return err
+		}},
+	}
+	errs := s.Write(ctx, units)
+	if errs[0] != nil || errs[1] == nil {
+		t.Fatalf("unit errors %v; want bob's committed and the bad id's refused", errs)
+	}
+}

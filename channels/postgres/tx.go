@@ -54,7 +54,7 @@ type deferredWrite struct {
 // errMispredicted: a write answered from the unit's read changed no row when it was
 // sent (a writer outside the user's lock got there first). Nothing is wrong with the
 // units; Store.Write runs the batch again without speculation.
-var errMispredicted = errors.New("a write predicted from the unit's read changed no row")
+var errMispredicted = fmt.Errorf("%w: a write predicted from the unit's read changed no row", channels.ErrRerun)
 
 type userAndMethods struct {
 	user    channels.User
@@ -120,6 +120,20 @@ func (t *tx) stale() {
 		delete(t.prefetched, t.unitUser)
 	}
 	t.read = nil
+}
+
+// aside is for statements that touch neither users nor methods (idempotency keys,
+// queued notifications): what the running unit read, and what was prefetched of its
+// user, stays valid across them. Call the function it returns when they are done.
+func (t *tx) aside() (restore func()) {
+	p, prefetched := t.prefetched[t.unitUser]
+	read := t.read
+	return func() {
+		if prefetched {
+			t.prefetched[t.unitUser] = p
+		}
+		t.read = read
+	}
 }
 
 // send runs query with the deferred writes in front of it, in one round trip, and
@@ -444,7 +458,9 @@ func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, 
 		return u, nil, err
 	}
 	u.LockedUntil = fromMS(locked)
-	t.readMethods(out)
+	if userID == t.unitUser {
+		t.readMethods(out) // only under this user's lock may they be predicted
+	}
 	return u, out, nil
 }
 
@@ -719,10 +735,7 @@ func (t *tx) TakeSendSlot(ctx context.Context, userID string, now time.Time, win
 // Idempotency.
 
 func (t *tx) ReserveCommand(ctx context.Context, userID, key, typ string, hash []byte, now time.Time, window time.Duration) (channels.StoredCommand, bool, error) {
-	// The idempotency keys are no part of what was prefetched of the user.
-	if p, ok := t.prefetched[t.unitUser]; ok {
-		defer func() { t.prefetched[t.unitUser] = p }()
-	}
+	defer t.aside()()
 	reserved, err := t.changed(ctx, qReserveCommand, userID, key, typ, hash, ms(now), ms(now.Add(-window)))
 	if err != nil {
 		return channels.StoredCommand{}, false, fmt.Errorf("reserve idempotency key: %w", err)
@@ -843,6 +856,7 @@ func (t *tx) FlagCredential(ctx context.Context, methodID int64, now time.Time) 
 }
 
 func (t *tx) QueueNotification(ctx context.Context, n channels.QueuedNotification) error {
+	defer t.aside()()
 	if _, err := t.exec(ctx, qQueueNotification, n.MsgID, n.Subject, n.BodySealed, ms(n.CreatedAt)); err != nil {
 		return fmt.Errorf("queue notification: %w", err)
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -159,7 +161,7 @@ func userLocks(units []channels.Unit, live []int) []int64 {
 func usersRead(units []channels.Unit, live []int) []string {
 	var ids []string
 	for _, i := range live {
-		if u := units[i]; u.ReadsUser && u.UserID != "" && u.UserID[0] != 0 && !slices.Contains(ids, u.UserID) {
+		if u := units[i]; u.ReadsUser && readable(u.UserID) && !slices.Contains(ids, u.UserID) {
 			ids = append(ids, u.UserID)
 		}
 	}
@@ -312,4 +314,11 @@ func (s *Store) RelayNotifications(ctx context.Context, after int64, limit int, 
 		return after, wrapUnavailable(fmt.Errorf("delete published notifications: %w", err))
 	}
 	return last, nil
+}
+
+// readable says whether id may go into the batch's shared prefetch: PostgreSQL refuses
+// text with a NUL or invalid UTF-8, and the refusal would fail the whole batch instead
+// of the one unit (the workers refuse such ids anyway; this keeps it so).
+func readable(id string) bool {
+	return id != "" && strings.IndexByte(id, 0) < 0 && utf8.ValidString(id)
 }
