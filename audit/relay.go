@@ -45,7 +45,9 @@ const (
 // stream already holds is acknowledged as a duplicate and changes nothing.
 //
 // Rows are marked published (published_at, the one column the triggers let change) once
-// JetStream has acknowledged them, one UPDATE for many windows (see mark).
+// JetStream has acknowledged them, in the background (marks): marking takes the single
+// writer, and a relay waiting for it between windows held events back for as long as a
+// write batch took.
 //
 // After any failure the relay backs off and reconciles: it reads the stream back from
 // its last message to the oldest row not marked published, marks the rows it finds
@@ -67,20 +69,22 @@ type Relay struct {
 	mu  sync.Mutex // one publishing pass at a time: Run and Drain share the position
 	pos position   // guarded by mu
 
-	// Acknowledged rows not yet marked published (guarded by mu). Marking takes the
-	// single writer connection, so it is done for many windows at once, not after each:
-	// while the workers are busy, waiting for the writer between windows was what held
-	// events back.
-	unmarkedFrom, unmarkedTo int64
-	lastMark                 time.Time
+	marks marks
 }
 
-// Marking thresholds: mark when this many acknowledged rows wait, or this long after
-// the last mark, and whenever the relay runs out of rows.
-const (
-	markEvery = 200 * time.Millisecond
-	markBatch = 4096
-)
+// marks are the acknowledged rows waiting to be marked published. Run marks them in the
+// background (markLoop), so the publishing never waits for the writer; ranges queued
+// while a mark runs merge into one UPDATE. Drain marks what is left before it returns.
+// A crash before a mark loses nothing: the reconcile at start finds those events in the
+// stream and marks them.
+type marks struct {
+	mu     sync.Mutex
+	queue  []markRange // in order
+	kick   chan struct{}
+	active sync.Mutex // held while marking: one marker at a time
+}
+
+type markRange struct{ from, to int64 }
 
 // position is where the relay is in the log and what it expects the stream to hold.
 type position struct {
@@ -170,6 +174,7 @@ func NewRelay(outbox Outbox, js jetstream.JetStream, log *slog.Logger, opts ...R
 		log = slog.Default()
 	}
 	r := &Relay{outbox: outbox, js: js, log: log, cfg: cfg, kick: make(chan struct{}, 1)}
+	r.marks.kick = make(chan struct{}, 1)
 	r.metrics = newRelayMetrics(cfg.metrics, r)
 	return r
 }
@@ -192,6 +197,9 @@ func (r *Relay) Run(ctx context.Context) {
 	r.mu.Lock()
 	r.pos.known = false
 	r.mu.Unlock()
+	var marking sync.WaitGroup
+	marking.Go(func() { r.markLoop(ctx) })
+	defer marking.Wait()
 	// Go 1.23 timers: Reset and Stop never leave a stale tick behind.
 	timer := time.NewTimer(r.cfg.interval)
 	defer timer.Stop()
@@ -249,6 +257,9 @@ func (r *Relay) Drain(ctx context.Context) error {
 	backoff := r.cfg.minBackoff
 	for {
 		err := r.flush(ctx)
+		if err == nil {
+			err = r.markQueued(ctx)
+		}
 		if err == nil {
 			return nil
 		}
@@ -323,37 +334,74 @@ func (r *Relay) flush(ctx context.Context) error {
 		rows, err := r.load(ctx, r.pos.next)
 		if err != nil {
 			r.pos.known = false
-			return errors.Join(err, r.mark(ctx, true))
+			return err
 		}
 		if len(rows) == 0 {
-			return r.mark(ctx, true)
+			return nil
 		}
 		if err := r.publish(ctx, rows); err != nil {
 			r.pos.known = false
-			return errors.Join(err, r.mark(ctx, true))
-		}
-		if err := r.mark(ctx, false); err != nil {
 			return err
 		}
 	}
 }
 
-// mark records the acknowledged rows as published, now when forced, else when enough
-// of them wait or enough time has passed. A crash before a mark loses nothing: the
-// reconcile at start finds those events in the stream and marks them.
-func (r *Relay) mark(ctx context.Context, force bool) error {
-	if r.unmarkedTo == 0 {
-		return nil
+// queueMark queues the acknowledged rows from..to to be marked published, after every
+// range queued before, and wakes markLoop.
+func (r *Relay) queueMark(from, to int64) {
+	m := &r.marks
+	m.mu.Lock()
+	if n := len(m.queue); n > 0 && m.queue[n-1].to+1 == from {
+		m.queue[n-1].to = to
+	} else {
+		m.queue = append(m.queue, markRange{from, to})
 	}
-	if !force && r.unmarkedTo-r.unmarkedFrom+1 < markBatch && time.Since(r.lastMark) < markEvery {
-		return nil
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
 	}
-	err := r.markPublished(ctx, r.unmarkedFrom, r.unmarkedTo)
-	if err == nil {
-		r.unmarkedFrom, r.unmarkedTo = 0, 0
-		r.lastMark = time.Now()
+}
+
+// markQueued marks every queued range published, in order. A range that fails stays
+// queued, with the ones after it, for the next try.
+func (r *Relay) markQueued(ctx context.Context) error {
+	m := &r.marks
+	m.active.Lock()
+	defer m.active.Unlock()
+	m.mu.Lock()
+	todo := m.queue
+	m.queue = nil
+	m.mu.Unlock()
+	for i, rg := range todo {
+		if err := r.markPublished(ctx, rg.from, rg.to); err != nil {
+			m.mu.Lock()
+			m.queue = append(todo[i:len(todo):len(todo)], m.queue...)
+			m.mu.Unlock()
+			return err
+		}
 	}
-	return err
+	return nil
+}
+
+// markLoop marks queued ranges until ctx ends; after a failure it waits a little
+// before the next try (the next kick, or the interval).
+func (r *Relay) markLoop(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.marks.kick:
+		case <-retry.C:
+		}
+		if err := r.markQueued(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox relay cannot mark published events, retrying", "err", err)
+			retry.Reset(r.cfg.interval)
+		}
+	}
 }
 
 func (r *Relay) load(ctx context.Context, from int64) ([]Record, error) {
@@ -392,17 +440,7 @@ func (r *Relay) publish(ctx context.Context, rows []Record) error {
 	}
 	if acked > 0 {
 		done := rows[:acked]
-		if r.unmarkedTo != 0 && done[0].Seq != r.unmarkedTo+1 {
-			// Not contiguous (a republish after a reconcile): mark what waits first, so
-			// a range never covers a row that was not acknowledged.
-			if merr := r.mark(ctx, true); merr != nil {
-				err = errors.Join(err, merr)
-			}
-		}
-		if r.unmarkedTo == 0 {
-			r.unmarkedFrom = done[0].Seq
-		}
-		r.unmarkedTo = done[acked-1].Seq
+		r.queueMark(done[0].Seq, done[acked-1].Seq)
 		r.pos.next = done[acked-1].Seq + 1
 		r.pos.seq = lastSeq
 		r.metrics.acked(done, r.cfg.now())

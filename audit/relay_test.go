@@ -577,3 +577,46 @@ func TestRelayRecoversFromAStreamAheadOfTheLog(t *testing.T) {
 		t.Fatalf("the relay did not say the stream was ahead of the log:\n%s", logged.String())
 	}
 }
+
+// stalledMarks is an outbox whose marks wait until released: the writer busy with
+// other work, as it is under load.
+type stalledMarks struct {
+	audit.Outbox
+	release chan struct{}
+	waiting chan struct{}
+}
+
+func (o stalledMarks) MarkPublished(ctx context.Context, from, to int64, at time.Time) error {
+	select {
+	case o.waiting <- struct{}{}:
+	default:
+	}
+	<-o.release
+	return o.Outbox.MarkPublished(ctx, from, to, at)
+}
+
+// TestRelayPublishesWhileAMarkWaits: marking rows published takes the single writer,
+// and the relay does not wait for it: events committed while a mark waits reach the
+// stream at once, and the marks follow when the writer is free.
+func TestRelayPublishesWhileAMarkWaits(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	outbox := stalledMarks{store.Outbox(), make(chan struct{}), make(chan struct{}, 1)}
+	r := audit.NewRelay(outbox, b.js, testLog(t), audit.WithWindow(64), audit.WithAckWait(2*time.Second),
+		audit.WithInterval(50*time.Millisecond), audit.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	appendN(t, store, 10, "alice")
+	run(t, r)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(outbox.release) }) }
+	t.Cleanup(release) // before the relay stops, which waits for its marks
+	waitFor(t, "the first events in the stream", func() bool { return len(ours(b.messages())) == 10 })
+	<-outbox.waiting // their mark waits for the writer
+	appendN(t, store, 100, "bob")
+	r.Kick()
+	waitFor(t, "the events committed during the mark in the stream", func() bool { return len(ours(b.messages())) == 110 })
+	if n, err := r.Backlog(context.Background()); err != nil || n != 110 {
+		t.Fatalf("backlog %d (%v) while the marks wait, want 110", n, err)
+	}
+	release()
+	waitPublished(t, r, b, 110)
+	checkStream(t, b, store)
+}
