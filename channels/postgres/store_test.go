@@ -640,7 +640,7 @@ func TestKeyCheckRaced(t *testing.T) {
 // with nothing to append, and unchained: each sends the claim in a different round
 // trip.
 func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
-	for _, variant := range []string{"head", "no events", "unchained"} {
+	for _, variant := range []string{"head", "no events", "unchained", "carried by the next unit"} {
 		t.Run(variant, func(t *testing.T) {
 			ctx := context.Background()
 			url := pgtest.Shared(t).NewDatabase(t)
@@ -675,7 +675,7 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 				won  []bool
 			)
 			// Alice's unit last: no statement of another unit sends her claim, the
-			// batch's end does.
+			// batch's end does; or first, and bob's first statement carries it.
 			units := []channels.Unit{
 				{UserID: "bob", Run: func(ctx context.Context, tx channels.Tx) error {
 					if err := tx.EnsureUser(ctx, "bob", t0); err != nil {
@@ -711,6 +711,9 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 					}
 					return nil
 				}},
+			}
+			if variant == "carried by the next unit" {
+				units[0], units[1] = units[1], units[0]
 			}
 			for i, err := range s.Write(ctx, units) {
 				if err != nil {
