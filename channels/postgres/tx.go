@@ -260,7 +260,7 @@ func (t *tx) queryRow(ctx context.Context, query string, args ...any) row {
 	return row{t, batchRow{br}}
 }
 
-// batchRow is the row of a statement sent after deferred claims: scanning it also
+// batchRow is the row of a statement sent after deferred writes: scanning it also
 // closes the batch.
 type batchRow struct{ br pgx.BatchResults }
 
