@@ -22,6 +22,7 @@ import (
 	"github.com/mfad/mfad/channels/postgres/pgtest"
 	"github.com/mfad/mfad/channels/sqlite"
 	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
+	"github.com/mfad/mfad/channels/storetest"
 )
 
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -648,22 +649,7 @@ func TestMispredictedClaimRunsTheBatchAgain(t *testing.T) {
 			if variant == "unchained" {
 				postgres.Unchain(s, 0)
 			}
-			var id int64
-			write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
-				if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
-					return err
-				}
-				if _, err := tx.SetSignIn(ctx, "alice", true, t0); err != nil {
-					return err
-				}
-				var err error
-				if id, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: "Phone",
-					SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
-					return err
-				}
-				_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
-				return err
-			})
+			id := storetest.VerifiedDevice(t, s, "alice", "Phone", 10)
 			outside, err := pgx.Connect(ctx, url)
 			if err != nil {
 				t.Fatal(err)
@@ -745,24 +731,7 @@ func TestMispredictedDeleteRunsTheBatchAgain(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
 	s := open(t, url)
-	var ids []int64
-	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
-		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
-			return err
-		}
-		for _, label := range []string{"Phone", "Tablet"} {
-			id, err := tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: label,
-				SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
-			if err != nil {
-				return err
-			}
-			if _, err := tx.MarkVerified(ctx, id, t0, 10, 0); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return nil
-	})
+	ids := []int64{storetest.VerifiedDevice(t, s, "alice", "Phone", 10), storetest.VerifiedDevice(t, s, "alice", "Tablet", 10)}
 	outside, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -812,19 +781,7 @@ func TestDeferredWriteFailureBelongsToItsUnit(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
 	s := open(t, url)
-	var id int64
-	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
-		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
-			return err
-		}
-		var err error
-		if id, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: "Phone",
-			SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
-			return err
-		}
-		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
-		return err
-	})
+	id := storetest.VerifiedDevice(t, s, "alice", "Phone", 10)
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -870,19 +827,7 @@ func TestDeferredWriteFailureBelongsToItsUnit(t *testing.T) {
 func TestTwoSignInsOfOneUserInABatch(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, pgtest.Shared(t).NewDatabase(t))
-	var id int64
-	write(t, s, "alice", func(ctx context.Context, tx channels.Tx) error {
-		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
-			return err
-		}
-		var err error
-		if id, err = tx.InsertMethod(ctx, channels.NewMethod{UserID: "alice", Kind: mfa.KindTOTP, Label: "Phone",
-			SecretEnc: []byte("sealed"), Algorithm: "SHA1", Digits: 6, Period: 30, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
-			return err
-		}
-		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
-		return err
-	})
+	id := storetest.VerifiedDevice(t, s, "alice", "Phone", 10)
 	var steps []int64
 	var won []bool
 	signIn := channels.Unit{UserID: "alice", ReadsUser: true, Run: func(ctx context.Context, tx channels.Tx) error {

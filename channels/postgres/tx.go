@@ -108,10 +108,14 @@ func (t *tx) begin(ctx context.Context, br pgx.BatchResults, prefetch bool) erro
 func (t *tx) startUnit(userID string) {
 	t.unitUser = userID
 	t.read = nil
-	if userID == "" || userID[0] == 0 {
+	if noUser(userID) {
 		t.prefetched = nil
 	}
 }
+
+// noUser says a unit touches no one user's rows (channels.Unit: an empty id, or a lock
+// name starting with NUL); it may touch anyone's.
+func noUser(id string) bool { return id == "" || id[0] == 0 }
 
 // stale forgets what was prefetched of the running unit's user: a statement is about
 // to run that may change it.
@@ -467,7 +471,7 @@ func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, 
 // readMethods keeps the methods the running unit read, for ClaimStep and
 // DeleteMethod to answer from while no statement has run since.
 func (t *tx) readMethods(methods []channels.Method) {
-	if !t.speculate || t.unitUser == "" || t.unitUser[0] == 0 {
+	if !t.speculate || noUser(t.unitUser) {
 		return
 	}
 	t.read = make(map[int64]int64, len(methods))

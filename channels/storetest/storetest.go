@@ -80,6 +80,25 @@ func write(t *testing.T, s channels.Store, user string, fn func(ctx context.Cont
 	}
 }
 
+// VerifiedDevice gives user (created if need be) a verified TOTP device, label, whose
+// last used step is step, and returns its id.
+func VerifiedDevice(t *testing.T, s channels.Store, user, label string, step int64) int64 {
+	t.Helper()
+	var id int64
+	write(t, s, user, func(ctx context.Context, tx channels.Tx) error {
+		if err := tx.EnsureUser(ctx, user, t0); err != nil {
+			return err
+		}
+		var err error
+		if id, err = tx.InsertMethod(ctx, newTOTP(user, label, t0.Add(time.Hour))); err != nil {
+			return err
+		}
+		_, err = tx.MarkVerified(ctx, id, t0, step, 0)
+		return err
+	})
+	return id
+}
+
 // read runs fn in a read transaction and fails the test on any error.
 func read(t *testing.T, s channels.Store, fn func(ctx context.Context, tx channels.Tx) error) {
 	t.Helper()
@@ -411,18 +430,7 @@ func testDeviceLimitRaced(t *testing.T, db Database) {
 // once; an earlier step afterwards not at all.
 func testClaimStepRaced(t *testing.T, db Database) {
 	hs := handles(db, 4)
-	var id int64
-	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
-		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
-			return err
-		}
-		var err error
-		if id, err = tx.InsertMethod(ctx, newTOTP("alice", "Phone", t0.Add(time.Hour))); err != nil {
-			return err
-		}
-		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
-		return err
-	})
+	id := VerifiedDevice(t, hs[0], "alice", "Phone", 10)
 	used := t0.Add(time.Minute)
 	won := race(t, hs, 30, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
 		return tx.ClaimStep(ctx, id, 11, used)
@@ -489,18 +497,7 @@ func testClaimStepRaced(t *testing.T, db Database) {
 // and a read later in the same unit no longer finds it.
 func testDeleteAfterReadRaced(t *testing.T, db Database) {
 	hs := handles(db, 4)
-	var id int64
-	write(t, hs[0], "alice", func(ctx context.Context, tx channels.Tx) error {
-		if err := tx.EnsureUser(ctx, "alice", t0); err != nil {
-			return err
-		}
-		var err error
-		if id, err = tx.InsertMethod(ctx, newTOTP("alice", "Phone", t0.Add(time.Hour))); err != nil {
-			return err
-		}
-		_, err = tx.MarkVerified(ctx, id, t0, 10, 0)
-		return err
-	})
+	id := VerifiedDevice(t, hs[0], "alice", "Phone", 10)
 	deleted := race(t, hs, 30, alice, func(ctx context.Context, tx channels.Tx, _ int) (bool, error) {
 		_, methods, err := tx.UserAndMethods(ctx, "alice")
 		if err != nil || len(methods) == 0 {
