@@ -40,9 +40,11 @@ CREATE TABLE methods (
     last_used_at    INTEGER,
     expires_at      INTEGER               -- pending rows only
 ) STRICT;
--- (user_id, verified, kind) then rowid: every method lookup is by user and state, in id
--- order, without a sort.
-CREATE INDEX methods_by_user ON methods (user_id, verified, kind);
+-- (user_id, verified, kind) then id: every method lookup is by user and state, in id
+-- order, without a sort. The other columns are those a status or list read shows, so
+-- those reads never fetch a table row (one page per device on a large database).
+CREATE INDEX methods_by_user ON methods (user_id, verified, kind, id, label, destination_hint, entry_point,
+    created_at, verified_at, last_used_at);
 -- The sweeper deletes expired pending setups and registrations (channels/sweep.go).
 CREATE INDEX methods_pending ON methods (expires_at) WHERE verified = 0;
 
@@ -86,7 +88,8 @@ CREATE TABLE backup_codes (
     used_at    INTEGER,
     created_at INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX backup_codes_by_user ON backup_codes (user_id);
+-- used_at too: a status read counts a user's codes, total and unused, from the index.
+CREATE INDEX backup_codes_by_user ON backup_codes (user_id, used_at);
 
 -- One-time codes sent over SMS or e-mail, keyed hashes only. purpose is 'register' (confirm
 -- a new channel) or 'signin' (a sign-in challenge).
