@@ -40,10 +40,7 @@ func (r *rules) reserve(ctx context.Context, tx Tx, c *call) (mfa.Reply, bool, e
 
 // saveReply stores the reply of a command whose key reserve claimed.
 func (r *rules) saveReply(ctx context.Context, tx Tx, c *call, reply mfa.Reply) error {
-	plain, err := json.Marshal(reply)
-	if err != nil {
-		return fmt.Errorf("encode reply for idempotency: %w", err)
-	}
+	plain := reply.AppendJSON(nil)
 	return tx.SaveReply(ctx, c.cmd.UserID, c.cmd.Key, r.sealer.Seal(plain, replyAAD(c.cmd)))
 }
 

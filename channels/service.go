@@ -50,11 +50,7 @@ func startService(nc *nats.Conn, version string, routes map[string]route,
 func endpoint(typ string, submit func(*mfa.Command, func(mfa.Reply)), log *slog.Logger) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		respond := func(r mfa.Reply) {
-			body, err := json.Marshal(r)
-			if err == nil {
-				err = req.Respond(body)
-			}
-			if err != nil {
+			if err := req.Respond(r.AppendJSON(make([]byte, 0, 128+len(r.Data)))); err != nil {
 				log.Warn("reply to command", "type", typ, "err", err)
 			}
 		}
