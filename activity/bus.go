@@ -87,6 +87,9 @@ func decodeReply(body []byte, data any) (mfa.Reply, error) {
 		err := json.Unmarshal(body, &reply)
 		return reply, err
 	}
+	if reply, ok := decodeReadReply(body, data); ok {
+		return reply, nil
+	}
 	r := replyInto{Data: data}
 	err := json.Unmarshal(body, &r)
 	return r.Reply, err

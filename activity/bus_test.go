@@ -95,9 +95,20 @@ func BenchmarkDecodeStatusReply(b *testing.B) {
 	b.Run("one-pass", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var got mfa.Status
-			if _, err := decodeReply(body, &got); err != nil || len(got.Methods) != 4 {
+			var got replyInto
+			var st mfa.Status
+			got.Data = &st
+			if err := json.Unmarshal(body, &got); err != nil || len(st.Methods) != 4 {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reader", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var got mfa.Status
+			if _, ok := decodeReadReply(body, &got); !ok || len(got.Methods) != 4 {
+				b.Fatal("refused")
 			}
 		}
 	})
