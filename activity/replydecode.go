@@ -1,6 +1,7 @@
 package activity
 
 import (
+	"reflect"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -17,14 +18,24 @@ import (
 // When ok, the result is the one encoding/json gives: FuzzDecodeReadReply holds it to
 // that.
 func decodeReadReply(body []byte, data any) (reply mfa.Reply, ok bool) {
+	// The data is read into a fresh value and stored only once the whole reply is
+	// taken: a refused reply leaves data as it was, for encoding/json.
 	var decodeData func(*reader) bool
+	var store func()
 	switch d := data.(type) {
 	case *mfa.Status:
-		decodeData = func(r *reader) bool { return r.status(d) }
+		var st mfa.Status
+		decodeData = func(r *reader) bool { return r.status(&st) }
+		store = func() { *d = st }
 	case *mfa.Devices:
-		decodeData = func(r *reader) bool { return r.devices(d) }
+		var ds mfa.Devices
+		decodeData = func(r *reader) bool { return r.devices(&ds) }
+		store = func() { *d = ds }
 	default:
 		return mfa.Reply{}, false
+	}
+	if reflect.ValueOf(data).IsNil() || !isZero(data) {
+		return mfa.Reply{}, false // encoding/json merges into what is there
 	}
 	r := &reader{b: body}
 	ok = r.object(func(key []byte) bool {
@@ -48,8 +59,15 @@ func decodeReadReply(body []byte, data any) (reply mfa.Reply, ok bool) {
 		}
 		return false
 	})
-	return reply, ok && r.i == len(r.b)
+	if !ok || r.i != len(r.b) {
+		return mfa.Reply{}, false
+	}
+	store()
+	return reply, true
 }
+
+// isZero reports whether *data is its type's zero value.
+func isZero(data any) bool { return reflect.ValueOf(data).Elem().IsZero() }
 
 func (r *reader) status(st *mfa.Status) bool {
 	return r.object(func(key []byte) bool {

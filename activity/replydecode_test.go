@@ -130,3 +130,70 @@ func FuzzDecodeReadReply(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeReadReplyEveryField fills every field of Status and of its Method by
+// reflection: a field added to those types but not to the reader would send every
+// read back to encoding/json, silently.
+func TestDecodeReadReplyEveryField(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC)
+	fill := func(v reflect.Value) {
+		for i := range v.NumField() {
+			f := v.Field(i)
+			switch {
+			case f.Type() == reflect.TypeFor[time.Time]():
+				f.Set(reflect.ValueOf(t0))
+			case f.Type() == reflect.TypeFor[*time.Time]():
+				f.Set(reflect.ValueOf(&t0))
+			case f.Kind() == reflect.String:
+				f.SetString(v.Type().Field(i).Name)
+			case f.Kind() == reflect.Bool:
+				f.SetBool(true)
+			case f.CanInt():
+				f.SetInt(int64(i + 1))
+			case f.Type() == reflect.TypeFor[[]mfa.Method]():
+			default:
+				t.Fatalf("%s.%s of type %s: teach this test and the reader about it", v.Type(), v.Type().Field(i).Name, f.Type())
+			}
+		}
+	}
+	var m mfa.Method
+	fill(reflect.ValueOf(&m).Elem())
+	var st mfa.Status
+	fill(reflect.ValueOf(&st).Elem())
+	st.Methods = []mfa.Method{m, m}
+	for _, data := range []any{st, mfa.Devices{Devices: st.Methods}} {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := mfa.Reply{OK: true, Message: "m", Data: raw}.AppendJSON(nil)
+		_, status := data.(mfa.Status)
+		rr := readReply{body, status}
+		got := rr.target()
+		if _, ok := decodeReadReply(body, got); !ok {
+			t.Fatalf("refused %s", body)
+		}
+		if !reflect.DeepEqual(reflect.ValueOf(got).Elem().Interface(), data) {
+			t.Fatalf("got %+v\nwant %+v", got, data)
+		}
+	}
+}
+
+// TestDecodeReadReplyLeavesTarget: a nil or already filled target is left to
+// encoding/json (which merges into what is there), and a refused reply leaves the
+// target untouched.
+func TestDecodeReadReplyLeavesTarget(t *testing.T) {
+	body := readReplies(t)[0].body
+	if _, ok := decodeReadReply(body, (*mfa.Status)(nil)); ok {
+		t.Error("took a nil target")
+	}
+	filled := mfa.Status{UserID: "before"}
+	if _, ok := decodeReadReply(body, &filled); ok || filled.UserID != "before" {
+		t.Errorf("took a filled target: %v, %+v", ok, filled)
+	}
+	var st mfa.Status
+	cut := body[:len(body)-1] // refused only at its very end
+	if _, ok := decodeReadReply(cut, &st); ok || !reflect.DeepEqual(st, mfa.Status{}) {
+		t.Errorf("a refused reply changed the target: %v, %+v", ok, st)
+	}
+}
