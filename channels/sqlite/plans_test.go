@@ -17,7 +17,9 @@ import (
 // TestQueryPlans runs every command against a store, then asks SQLite for the plan of
 // every statement the workers prepared on the way (the statement caches hold exactly
 // what ran). None may scan a table that grows with the user base: each must find its
-// rows through an index. None may sort in a temporary B-tree either: for a user's few
+// rows by searching an index. A scan of a whole index counts as a scan: with the wide
+// covering indexes of schema 4 a query that lost its user filter would otherwise walk
+// methods_by_user end to end and still say "USING". None may sort in a temporary B-tree either: for a user's few
 // rows SQLite's sorter cost more than the rest of the query, so the rules sort.
 func TestQueryPlans(t *testing.T) {
 	now := time.Now()
@@ -83,7 +85,7 @@ func TestQueryPlans(t *testing.T) {
 			if strings.Contains(step, "TEMP B-TREE") {
 				t.Errorf("sort %q in\n%s", step, q)
 			}
-			if strings.HasPrefix(step, "SCAN ") && !strings.Contains(step, "USING") && !strings.HasPrefix(step, "SCAN CONSTANT") {
+			if strings.HasPrefix(step, "SCAN ") && !strings.HasPrefix(step, "SCAN CONSTANT") {
 				t.Errorf("full scan %q in\n%s", step, q)
 			}
 		}
