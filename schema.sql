@@ -76,7 +76,7 @@ CREATE TABLE webauthn_challenges (
     expires_at     INTEGER NOT NULL,
     created_at     INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX webauthn_challenges_by_user ON webauthn_challenges (user_id, purpose, created_at);
+CREATE INDEX webauthn_challenges_by_user ON webauthn_challenges (user_id, purpose, created_at, id);
 CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges (expires_at);
 
 -- Backup codes: keyed hashes only (HMAC-SHA-256 under key_id), each usable once.

@@ -100,7 +100,7 @@ const (
 		c.sign_count, c.aaguid, c.user_verified, c.backup_eligible, c.backup_state, c.attestation_format,
 		c.transports, c.attachment, c.flagged_at
 		FROM methods m JOIN webauthn_credentials c ON c.method_id = m.id
-		WHERE m.user_id = ? AND m.verified = 1 ORDER BY m.id`
+		WHERE m.user_id = ? AND m.verified = 1`
 	// qAdvanceSignCount is the counter rule of WebAuthn §7.2 step 21 in one statement:
 	// only upward (or zero staying zero), never for a flagged credential.
 	qAdvanceSignCount = `UPDATE webauthn_credentials SET sign_count = ?, backup_state = ?

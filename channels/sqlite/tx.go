@@ -532,6 +532,9 @@ func (t *tx) Credentials(ctx context.Context, userID string) ([]channels.WebAuth
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read WebAuthn credentials: %w", err)
 	}
+	// In id order, as registered; sorted here, not in SQL: with methods_by_user
+	// holding kind before id, an ORDER BY would sort in a temporary B-tree.
+	slices.SortFunc(out, func(a, b channels.WebAuthnCredential) int { return cmp.Compare(a.MethodID, b.MethodID) })
 	return out, nil
 }
 
