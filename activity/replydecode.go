@@ -17,26 +17,25 @@ import (
 // differently-cased key, another data type), for decodeReply to give to encoding/json.
 // When ok, the result is the one encoding/json gives: FuzzDecodeReadReply holds it to
 // that.
-func decodeReadReply(body []byte, data any) (reply mfa.Reply, ok bool) {
-	// The data is read into a fresh value and stored only once the whole reply is
-	// taken: a refused reply leaves data as it was, for encoding/json.
-	var decodeData func(*reader) bool
-	var store func()
+func decodeReadReply(body []byte, data any) (mfa.Reply, bool) {
 	switch d := data.(type) {
 	case *mfa.Status:
-		var st mfa.Status
-		decodeData = func(r *reader) bool { return r.status(&st) }
-		store = func() { *d = st }
+		return readInto(body, d, (*reader).status)
 	case *mfa.Devices:
-		var ds mfa.Devices
-		decodeData = func(r *reader) bool { return r.devices(&ds) }
-		store = func() { *d = ds }
-	default:
+		return readInto(body, d, (*reader).devices)
+	}
+	return mfa.Reply{}, false
+}
+
+// readInto reads the reply with its data into a fresh T, and stores that in *d only
+// once the whole reply is taken: a refused reply leaves *d as it was, for
+// encoding/json. A nil or filled *d is refused outright, since encoding/json merges
+// into what is there.
+func readInto[T any](body []byte, d *T, readData func(*reader, *T) bool) (reply mfa.Reply, ok bool) {
+	if d == nil || !reflect.ValueOf(d).Elem().IsZero() {
 		return mfa.Reply{}, false
 	}
-	if reflect.ValueOf(data).IsNil() || !isZero(data) {
-		return mfa.Reply{}, false // encoding/json merges into what is there
-	}
+	var data T
 	r := &reader{b: body}
 	ok = r.object(func(key []byte) bool {
 		switch string(key) {
@@ -55,19 +54,16 @@ func decodeReadReply(body []byte, data any) (reply mfa.Reply, ok bool) {
 		case "replayed":
 			return r.bool(&reply.Replayed)
 		case "data":
-			return decodeData(r)
+			return readData(r, &data)
 		}
 		return false
 	})
 	if !ok || r.i != len(r.b) {
 		return mfa.Reply{}, false
 	}
-	store()
+	*d = data
 	return reply, true
 }
-
-// isZero reports whether *data is its type's zero value.
-func isZero(data any) bool { return reflect.ValueOf(data).Elem().IsZero() }
 
 func (r *reader) status(st *mfa.Status) bool {
 	return r.object(func(key []byte) bool {

@@ -18,9 +18,10 @@ import (
 // every statement the workers prepared on the way (the statement caches hold exactly
 // what ran). None may scan a table that grows with the user base: each must find its
 // rows by searching an index. A scan of a whole index counts as a scan: with the wide
-// covering indexes of schema 4 a query that lost its user filter would otherwise walk
-// methods_by_user end to end and still say "USING". None may sort in a temporary B-tree either: for a user's few
-// rows SQLite's sorter cost more than the rest of the query, so the rules sort.
+// covering indexes of schema 4, a query that lost its user filter would otherwise walk
+// methods_by_user end to end and still say "USING". None may sort in a temporary
+// B-tree either: for a user's few rows SQLite's sorter cost more than the rest of the
+// query, so the rules sort.
 func TestQueryPlans(t *testing.T) {
 	now := time.Now()
 	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))

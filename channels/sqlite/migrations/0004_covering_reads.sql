@@ -3,7 +3,7 @@
 -- A user's methods are listed with these columns in every status and list read. With
 -- them in the index, SQLite reads no table row: on a 10,000-user database the table
 -- rows of one user's devices lie on as many pages as there are devices, and fetching
--- them was most of a status read (BENCHMARKS.md, "Reads from the index").
+-- them was most of a status read (BENCHMARKS.md, 2026-11-30).
 DROP INDEX methods_by_user;
 CREATE INDEX methods_by_user ON methods (user_id, verified, kind, id, label, destination_hint, entry_point,
     created_at, verified_at, last_used_at);
