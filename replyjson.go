@@ -41,14 +41,14 @@ func appendField(b []byte, name, value string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	return appendJSONString(b, value)
+	return AppendJSONString(b, value)
 }
 
-// appendJSONString quotes s as encoding/json does. Text that needs no escaping (the
+// AppendJSONString quotes s as encoding/json does. Text that needs no escaping (the
 // usual case: codes, English and Spanish messages) is copied as it is; anything else
 // is left to encoding/json, so its escaping rules (HTML characters, U+2028 and U+2029,
 // invalid UTF-8) hold without being written twice.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	if plainJSON(s) {
 		b = append(b, '"')
 		b = append(b, s...)

@@ -2,7 +2,6 @@ package channels
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -111,7 +110,7 @@ func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
 	}
 	out := mfa.Reply{OK: true, Message: mfa.Text(c.cmd.Lang, msg)}
 	if data != nil {
-		raw, err := json.Marshal(data)
+		raw, err := mfa.EncodeData(data)
 		if err != nil {
 			r.log.Error("encode reply", "type", c.cmd.Type, "err", err)
 			return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeInternal}, c.cmd.Lang)

@@ -105,8 +105,8 @@ type Worker struct {
 	metrics *workerMetrics
 
 	batchers []*batcher     // write pipelines, by user (pipeline)
-	reads    chan struct{}  // semaphore of read commands
-	running  sync.WaitGroup // read commands in flight
+	reads    chan readJob   // to the readers; closed by Stop
+	readers  sync.WaitGroup // the reader goroutines
 
 	mu     sync.RWMutex // guards closed against sends to the batcher
 	closed bool
@@ -134,7 +134,10 @@ func NewWorker(cfg Config, store Store, sealer *Sealer) (*Worker, error) {
 		routes: r.routes(),
 		store:  store,
 		log:    cfg.Logger,
-		reads:  make(chan struct{}, cfg.ReadConcurrency),
+		reads:  make(chan readJob),
+	}
+	for range cfg.ReadConcurrency {
+		w.readers.Go(w.reader)
 	}
 	for range cfg.Pipelines {
 		w.batchers = append(w.batchers, newBatcher(store, cfg.BatchSize, cfg.BatchWait, w.log, w.runWrite, w.finish))
@@ -201,15 +204,8 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 		return
 	}
 	if rt.read {
-		w.running.Add(1)
-		w.reads <- struct{}{}
-		go func() {
-			defer func() { <-w.reads; w.running.Done() }()
-			start := time.Now()
-			reply := w.runRead(cmd, rt)
-			w.metrics.command(cmd.Type, reply, start)
-			respond(reply)
-		}()
+		// Waits for a free reader: as many reads run at once as there are readers.
+		w.reads <- readJob{cmd: cmd, route: rt, respond: respond}
 		return
 	}
 	w.pipeline(cmd.UserID).enqueue(&job{cmd: cmd, route: rt, respond: respond})
@@ -246,6 +242,26 @@ func (w *Worker) enqueueSweep(respond func(mfa.Reply)) bool {
 	cmd := &mfa.Command{ID: mfa.NewID(), Type: "sweep", UserID: "", Actor: "mfad"}
 	w.batchers[0].enqueue(&job{cmd: cmd, route: route{fn: w.rules.sweep}, respond: respond})
 	return true
+}
+
+// readJob is one read command waiting for a reader.
+type readJob struct {
+	cmd     *mfa.Command
+	route   route
+	respond func(mfa.Reply)
+}
+
+// reader runs read commands until Stop closes the queue. Readers live as long as the
+// worker, not one goroutine a command: a read's call chain (database/sql, cgo) needs
+// a larger stack than a new goroutine has, and growing it on every read cost 5 % of a
+// status request's CPU (BENCHMARKS.md).
+func (w *Worker) reader() {
+	for j := range w.reads {
+		start := time.Now()
+		reply := w.runRead(j.cmd, j.route)
+		w.metrics.command(j.cmd.Type, reply, start)
+		j.respond(reply)
+	}
 }
 
 // runRead runs a read command in a read transaction.
@@ -319,12 +335,13 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.closed = true
 	w.mu.Unlock()
 	if !alreadyClosed {
+		close(w.reads)
 		for _, b := range w.batchers {
 			b.close()
 		}
 	}
 	done := make(chan struct{})
-	go func() { w.running.Wait(); close(done) }()
+	go func() { w.readers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +203,52 @@ func TestConcurrentReadsDoNotStall(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestStopAnswersEveryRead: reads racing a Stop each get an answer, their result or
+// SERVICE_UNAVAILABLE, and none is left waiting; reads after it are refused.
+func TestStopAnswersEveryRead(t *testing.T) {
+	w, _ := newTestWorker(t, filepath.Join(t.TempDir(), "mfad.db"), Config{ReadConcurrency: 2}, key(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	read := func(i int) (mfa.Reply, error) {
+		user := "u" + strconv.Itoa(i%5)
+		return w.Do(ctx, mfa.Command{ID: mfa.NewID(), Type: mfa.CmdStatus, UserID: user, Actor: user})
+	}
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	errs := make(chan error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			r, err := read(i)
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("read %d left waiting: %w", i, err)
+			case r.OK:
+				ok.Add(1)
+			case r.Code == mfa.CodeUnavailable:
+				refused.Add(1)
+			default:
+				errs <- fmt.Errorf("read %d: %s", i, r.Code)
+			}
+		})
+		if i == 100 {
+			if err := w.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ok.Load() == 0 || refused.Load() == 0 {
+		t.Errorf("%d answered, %d refused: want both before and after Stop", ok.Load(), refused.Load())
+	}
+	if r, err := read(0); err != nil || r.Code != mfa.CodeUnavailable {
+		t.Errorf("read after Stop: %+v, %v; want SERVICE_UNAVAILABLE", r, err)
 	}
 }
 

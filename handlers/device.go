@@ -37,11 +37,8 @@ func (s *server) handleStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{
-		"enabled":                st.SignInEnabled,
-		"methods":                deviceMethods(st.Methods),
-		"backup_codes_remaining": st.BackupCodesRemaining,
-	}, reply.Message)
+	return deviceOKData(c, statusData{BackupCodesRemaining: st.BackupCodesRemaining, Enabled: st.SignInEnabled,
+		Methods: deviceMethods(st.Methods)}, reply.Message)
 }
 
 // handleTOTPSetup: POST /api/v1/mfa/totp/setup {"device_name"}.
@@ -112,21 +109,12 @@ func (s *server) handleTOTPDevices(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	type device struct {
-		ID         int64      `json:"id"`
-		DeviceName string     `json:"device_name"`
-		Type       mfa.Kind   `json:"type"`
-		CreatedAt  time.Time  `json:"created_at"`
-		LastUsedAt *time.Time `json:"last_used_at"`
-		IsPrimary  bool       `json:"is_primary"`
-		Verified   bool       `json:"verified"`
-	}
-	devices := make([]device, len(list.Devices))
+	devices := make([]totpDevice, len(list.Devices))
 	for i, d := range list.Devices {
-		devices[i] = device{ID: d.ID, DeviceName: d.Label, Type: d.Kind, CreatedAt: d.CreatedAt,
+		devices[i] = totpDevice{ID: d.ID, DeviceName: d.Label, Type: d.Kind, CreatedAt: d.CreatedAt,
 			LastUsedAt: d.LastUsedAt, IsPrimary: d.Primary, Verified: d.Verified}
 	}
-	return deviceOK(c, map[string]any{"devices": devices, "total_count": len(devices)}, reply.Message)
+	return deviceOKData(c, totpDevices{Devices: devices, TotalCount: len(devices)}, reply.Message)
 }
 
 // handleTOTPRemove: DELETE /api/v1/mfa/totp/devices/{device_id}.
