@@ -115,11 +115,10 @@ type outbox struct {
 
 var _ audit.Outbox = outbox{}
 
+// MarkPublished returns once the mark is committed, usually by the next command batch
+// (markPublished).
 func (o outbox) MarkPublished(ctx context.Context, from, to int64, at time.Time) error {
-	return o.s.withWriter(ctx, func(c *conn) error {
-		_, err := c.exec(ctx, qMarkPublished, at.UnixMilli(), from, to)
-		return err
-	})
+	return o.s.markPublished(ctx, markRange{from: from, to: to, at: at.UnixMilli()})
 }
 
 // Outbox is the audit log as the outbox relay reads and marks it.

@@ -34,6 +34,9 @@ type Store struct {
 	writer  *conn
 	readers *readers
 
+	marks       markQueue    // the relay's marks, waiting for a transaction
+	markCommits atomic.Int64 // transactions that carried only marks (tests count them)
+
 	checkpoint     *sql.DB // the checkpointer's own connection
 	stopCheckpoint context.CancelFunc
 	checkpointDone chan struct{}

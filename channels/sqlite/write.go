@@ -61,8 +61,24 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 	if err := s.appendPending(ctx, t); err != nil {
 		return fail(err)
 	}
+	// The relay's queued marks ride on this commit. A mark that fails is reported
+	// to its relay, which retries it; the batch goes on (a failed UPDATE undoes only
+	// itself).
+	// Its waiters are woken before the writer is let go (markPublished relies on it).
+	marks := s.marks.take()
+	var merr error
+	if marks != nil {
+		merr = marks.apply(ctx, w)
+	}
 	if _, err := w.exec(ctx, "COMMIT"); err != nil {
-		return fail(fmt.Errorf("commit: %w", err))
+		err = fmt.Errorf("commit: %w", err)
+		if marks != nil {
+			marks.end(err)
+		}
+		return fail(err)
+	}
+	if marks != nil {
+		marks.end(merr)
 	}
 	return errs
 }
