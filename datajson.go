@@ -28,8 +28,8 @@ func EncodeData(v any) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// The appenders below report false when json.Marshal would fail (a time whose year
-// it cannot write), so that EncodeData hands the value to it and its error stands.
+// The appenders below report false when json.Marshal would fail (a time it cannot
+// write), so that EncodeData hands the value to it and its error stands.
 
 func (s Status) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"user_id":`...)
@@ -37,9 +37,9 @@ func (s Status) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `,"signin_enabled":`...)
 	b = strconv.AppendBool(b, s.SignInEnabled)
 	b = append(b, `,"methods":`...)
-	b, ok := appendMethods(b, s.Methods)
+	b, ok := AppendJSONList(b, s.Methods, Method.appendJSON)
 	if !ok {
-		return nil, false
+		return b, false
 	}
 	b = append(b, `,"backup_codes_remaining":`...)
 	b = strconv.AppendInt(b, int64(s.BackupCodesRemaining), 10)
@@ -48,7 +48,7 @@ func (s Status) appendJSON(b []byte) ([]byte, bool) {
 	if s.LockedUntil != nil {
 		b = append(b, `,"locked_until":`...)
 		if b, ok = AppendJSONTime(b, *s.LockedUntil); !ok {
-			return nil, false
+			return b, false
 		}
 	}
 	b = append(b, `,"failed_attempts":`...)
@@ -58,73 +58,72 @@ func (s Status) appendJSON(b []byte) ([]byte, bool) {
 
 func (d Devices) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"devices":`...)
-	b, ok := appendMethods(b, d.Devices)
-	if !ok {
-		return nil, false
-	}
-	return append(b, '}'), true
+	b, ok := AppendJSONList(b, d.Devices, Method.appendJSON)
+	return append(b, '}'), ok
 }
 
-// appendMethods writes a nil list as null and an empty one as [], as json.Marshal does.
-func appendMethods(b []byte, ms []Method) ([]byte, bool) {
-	if ms == nil {
-		return append(b, "null"...), true
-	}
-	b = append(b, '[')
-	for i := range ms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var ok bool
-		if b, ok = ms[i].appendJSON(b); !ok {
-			return nil, false
-		}
-	}
-	return append(b, ']'), true
-}
-
-func (m *Method) appendJSON(b []byte) ([]byte, bool) {
+func (m Method) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, m.ID, 10)
 	b = append(b, `,"kind":`...)
 	b = AppendJSONString(b, string(m.Kind))
 	b = append(b, `,"label":`...)
 	b = AppendJSONString(b, m.Label)
-	b = appendField(b, "destination", m.Destination)
+	b = AppendJSONField(b, "destination", m.Destination)
 	b = append(b, `,"verified":`...)
 	b = strconv.AppendBool(b, m.Verified)
 	b = append(b, `,"voluntary":`...)
 	b = strconv.AppendBool(b, m.Voluntary)
 	b = append(b, `,"primary":`...)
 	b = strconv.AppendBool(b, m.Primary)
-	b = appendField(b, "entry_point", m.EntryPoint)
+	b = AppendJSONField(b, "entry_point", m.EntryPoint)
 	b = append(b, `,"created_at":`...)
 	b, ok := AppendJSONTime(b, m.CreatedAt)
-	for _, t := range []struct {
-		name string
-		at   *time.Time
-	}{{"verified_at", m.VerifiedAt}, {"last_used_at", m.LastUsedAt}} {
-		if !ok || t.at == nil {
-			continue
-		}
-		b = append(b, `,"`...)
-		b = append(b, t.name...)
-		b = append(b, `":`...)
-		b, ok = AppendJSONTime(b, *t.at)
-	}
 	if !ok {
-		return nil, false
+		return b, false
+	}
+	if m.VerifiedAt != nil {
+		b = append(b, `,"verified_at":`...)
+		if b, ok = AppendJSONTime(b, *m.VerifiedAt); !ok {
+			return b, false
+		}
+	}
+	if m.LastUsedAt != nil {
+		b = append(b, `,"last_used_at":`...)
+		if b, ok = AppendJSONTime(b, *m.LastUsedAt); !ok {
+			return b, false
+		}
 	}
 	return append(b, '}'), true
 }
 
+// AppendJSONList appends list as json.Marshal writes a slice, each element written by
+// elem: nil as null, empty as []. It stops at the first element elem cannot write and
+// reports false.
+func AppendJSONList[T any](b []byte, list []T, elem func(T, []byte) ([]byte, bool)) ([]byte, bool) {
+	if list == nil {
+		return append(b, "null"...), true
+	}
+	b = append(b, '[')
+	for i, v := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = elem(v, b); !ok {
+			return b, false
+		}
+	}
+	return append(b, ']'), true
+}
+
 // AppendJSONTime appends t as time.Time's MarshalJSON writes it (RFC 3339 with
-// nanoseconds, quoted). It reports false where MarshalJSON fails: a year outside
-// 0–9999, or a zone offset of 24 hours or more.
+// nanoseconds, quoted). It reports false, and appends nothing, where MarshalJSON
+// fails: a year outside 0–9999, or a zone offset of 24 hours or more.
 func AppendJSONTime(b []byte, t time.Time) ([]byte, bool) {
 	_, offset := t.Zone()
 	if y := t.Year(); y < 0 || y > 9999 || offset/3600 >= 24 || offset/3600 <= -24 {
-		return nil, false
+		return b, false
 	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)

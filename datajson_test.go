@@ -49,7 +49,9 @@ func TestEncodeDataEveryField(t *testing.T) {
 	var s Status
 	fill(t, reflect.ValueOf(&s).Elem())
 	checkEncodeData(t, s)
-	checkEncodeData(t, Devices{Devices: s.Methods})
+	var d Devices
+	fill(t, reflect.ValueOf(&d).Elem())
+	checkEncodeData(t, d)
 }
 
 // TestEncodeDataMatchesMarshal: the hand-written encodings are json.Marshal's, byte
@@ -59,6 +61,12 @@ func TestEncodeDataMatchesMarshal(t *testing.T) {
 	local := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("", -7*3600))
 	tooLate := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	oddZone := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("", 25*3600))
+	yearZero := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	lastYear := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	beforeZero := time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC)
+	dayAhead := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("", 24*3600))
+	dayBehind := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("", -24*3600))
+	almostDay := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("", -24*3600+1))
 	full := Method{ID: 7, Kind: KindSMS, Label: "Phone <work> & \"home\"", Destination: "+34 *** *** 123",
 		Verified: true, Voluntary: true, Primary: true, EntryPoint: "web", CreatedAt: at, VerifiedAt: &local, LastUsedAt: &at}
 	for _, v := range []any{
@@ -69,6 +77,9 @@ func TestEncodeDataMatchesMarshal(t *testing.T) {
 		Status{UserID: "b", BackupCodesRemaining: -1},
 		Status{Methods: []Method{{CreatedAt: tooLate}}},
 		Status{LockedUntil: &oddZone},
+		Status{LockedUntil: &yearZero}, Status{LockedUntil: &lastYear}, Status{LockedUntil: &beforeZero},
+		Status{LockedUntil: &dayAhead}, Status{LockedUntil: &dayBehind}, Status{LockedUntil: &almostDay},
+		Devices{Devices: []Method{{VerifiedAt: &beforeZero}}},
 		Devices{},
 		Devices{Devices: []Method{}},
 		Devices{Devices: []Method{full, full}},

@@ -15,10 +15,10 @@ import (
 func (r Reply) AppendJSON(b []byte) []byte {
 	b = append(b, `{"ok":`...)
 	b = strconv.AppendBool(b, r.OK)
-	b = appendField(b, "code", r.Code)
-	b = appendField(b, "message", r.Message)
-	b = appendField(b, "field", r.Field)
-	b = appendField(b, "reason", r.Reason)
+	b = AppendJSONField(b, "code", r.Code)
+	b = AppendJSONField(b, "message", r.Message)
+	b = AppendJSONField(b, "field", r.Field)
+	b = AppendJSONField(b, "reason", r.Reason)
 	if r.RetryAfter != 0 {
 		b = append(b, `,"retry_after":`...)
 		b = strconv.AppendInt(b, int64(r.RetryAfter), 10)
@@ -33,8 +33,8 @@ func (r Reply) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendField appends ,"name":"value" unless value is empty (omitempty).
-func appendField(b []byte, name, value string) []byte {
+// AppendJSONField appends ,"name":"value" unless value is empty (omitempty).
+func AppendJSONField(b []byte, name, value string) []byte {
 	if value == "" {
 		return b
 	}

@@ -117,7 +117,7 @@ type Worker struct {
 }
 
 // NewWorker returns a worker over store. It refuses to start when sealer's keys cannot
-// open what the store holds.
+// open what the store holds. Its readers, batchers and sweeper run until Stop.
 func NewWorker(cfg Config, store Store, sealer *Sealer) (*Worker, error) {
 	cfg.setDefaults()
 	if err := checkKey(context.Background(), store, sealer); err != nil {

@@ -50,7 +50,7 @@ func (d statusData) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `,"enabled":`...)
 	b = strconv.AppendBool(b, d.Enabled)
 	b = append(b, `,"methods":`...)
-	b, ok := appendList(b, d.Methods)
+	b, ok := mfa.AppendJSONList(b, d.Methods, deviceMethod.appendJSON)
 	return append(b, '}'), ok
 }
 
@@ -61,10 +61,7 @@ func (m deviceMethod) appendJSON(b []byte) ([]byte, bool) {
 	b = mfa.AppendJSONString(b, string(m.Type))
 	b = append(b, `,"name":`...)
 	b = mfa.AppendJSONString(b, m.Name)
-	if m.Destination != "" {
-		b = append(b, `,"destination":`...)
-		b = mfa.AppendJSONString(b, m.Destination)
-	}
+	b = mfa.AppendJSONField(b, "destination", m.Destination)
 	b = append(b, `,"is_primary":`...)
 	b = strconv.AppendBool(b, m.IsPrimary)
 	b = append(b, `,"voluntary":`...)
@@ -91,10 +88,13 @@ type totpDevice struct {
 
 func (d totpDevices) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"devices":`...)
-	b, ok := appendList(b, d.Devices)
+	b, ok := mfa.AppendJSONList(b, d.Devices, totpDevice.appendJSON)
+	if !ok {
+		return b, false
+	}
 	b = append(b, `,"total_count":`...)
 	b = strconv.AppendInt(b, int64(d.TotalCount), 10)
-	return append(b, '}'), ok
+	return append(b, '}'), true
 }
 
 func (d totpDevice) appendJSON(b []byte) ([]byte, bool) {
@@ -105,39 +105,26 @@ func (d totpDevice) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `,"type":`...)
 	b = mfa.AppendJSONString(b, string(d.Type))
 	b, ok := appendTimes(b, d.CreatedAt, d.LastUsedAt)
+	if !ok {
+		return b, false
+	}
 	b = append(b, `,"is_primary":`...)
 	b = strconv.AppendBool(b, d.IsPrimary)
 	b = append(b, `,"verified":`...)
 	b = strconv.AppendBool(b, d.Verified)
-	return append(b, '}'), ok
-}
-
-// appendList writes a nil list as null and an empty one as [], as json.Marshal does.
-func appendList[T deviceData](b []byte, list []T) ([]byte, bool) {
-	if list == nil {
-		return append(b, "null"...), true
-	}
-	b = append(b, '[')
-	all := true
-	for i, v := range list {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		var ok bool
-		b, ok = v.appendJSON(b)
-		all = all && ok
-	}
-	return append(b, ']'), all
+	return append(b, '}'), true
 }
 
 // appendTimes writes ,"created_at":…,"last_used_at":… (null when never used).
 func appendTimes(b []byte, created time.Time, lastUsed *time.Time) ([]byte, bool) {
 	b = append(b, `,"created_at":`...)
 	b, ok := mfa.AppendJSONTime(b, created)
+	if !ok {
+		return b, false
+	}
 	b = append(b, `,"last_used_at":`...)
 	if lastUsed == nil {
-		return append(b, "null"...), ok
+		return append(b, "null"...), true
 	}
-	b, used := mfa.AppendJSONTime(b, *lastUsed)
-	return b, ok && used
+	return mfa.AppendJSONTime(b, *lastUsed)
 }

@@ -98,7 +98,9 @@ func TestDeviceOKDataIsDeviceOK(t *testing.T) {
 	for _, tc := range []struct {
 		target string
 		data   deviceData
-	}{{"/", data}, {"/?pretty", data}, {"/", totpDevices{Devices: []totpDevice{}}}, {"/", bad}} {
+		debug  bool
+	}{{"/", data, false}, {"/?pretty", data, false}, {"/", data, true}, {"/", totpDevices{Devices: []totpDevice{}}, false}, {"/", bad, false}} {
+		e.Debug = tc.debug
 		got, gerr := answer(tc.target, func(c echo.Context) error { return deviceOKData(c, tc.data, "Estado <MFA>") })
 		want, werr := answer(tc.target, func(c echo.Context) error { return deviceOK(c, tc.data, "Estado <MFA>") })
 		if got.Code != want.Code || !reflect.DeepEqual(got.Header(), want.Header()) || got.Body.String() != want.Body.String() || gerr != werr {

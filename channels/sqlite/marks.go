@@ -65,6 +65,24 @@ func (g *markGroup) apply(ctx context.Context, c *conn) error {
 	return nil
 }
 
+// applyInBatch runs g's updates inside a command batch's transaction, all or none of
+// them: a mark that fails is undone to its savepoint and the batch goes on. (An error
+// after which SQLite rolls back the whole transaction, a full disk say, fails the
+// batch's COMMIT; the batch would not have committed either way.)
+func (g *markGroup) applyInBatch(ctx context.Context, c *conn) error {
+	if _, err := c.exec(ctx, "SAVEPOINT marks"); err != nil {
+		return fmt.Errorf("savepoint marks: %w", err)
+	}
+	err := g.apply(ctx, c)
+	if err != nil {
+		_, _ = c.exec(ctx, "ROLLBACK TO marks")
+	}
+	if _, rerr := c.exec(ctx, "RELEASE marks"); rerr != nil && err == nil {
+		err = fmt.Errorf("release savepoint marks: %w", rerr)
+	}
+	return err
+}
+
 // end records how g's transaction ended and wakes its waiters.
 func (g *markGroup) end(err error) {
 	g.err = err
@@ -78,45 +96,45 @@ func (s *Store) markPublished(ctx context.Context, r markRange) error {
 	g := s.marks.add(r)
 	t := time.NewTimer(markWait)
 	defer t.Stop()
-	// ctx is not watched: the group is shared with other marks and may already be
-	// in a batch, and the wait is bounded by the timer.
+	// ctx is not watched: the group is shared with other marks and may already be in
+	// a batch. Past markWait the mark waits for the writer like any write does.
 	select {
 	case <-g.done:
 		return g.err
 	case <-t.C:
 	}
-	if err := s.commitMarks(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
+	s.commitMarks(context.WithoutCancel(ctx))
 	// Whichever transaction took g has ended: Write ends its group before it lets
 	// go of the writer, and commitMarks held the writer.
 	<-g.done
 	return g.err
 }
 
-// commitMarks commits the queued marks in a transaction of their own.
-func (s *Store) commitMarks(ctx context.Context) error {
-	return s.withWriter(ctx, func(c *conn) error {
-		g := s.marks.take()
-		if g == nil {
-			return nil
+// commitMarks commits the queued marks, if any, in a transaction of their own, and
+// ends their group with the outcome.
+func (s *Store) commitMarks(ctx context.Context) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	g := s.marks.take()
+	if g == nil {
+		return
+	}
+	defer s.wrote()
+	c := s.writer
+	if _, err := c.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
+		g.end(fmt.Errorf("begin marks: %w", err))
+		return
+	}
+	err := g.apply(ctx, c)
+	if err == nil {
+		if _, err = c.exec(ctx, "COMMIT"); err != nil {
+			err = fmt.Errorf("commit marks: %w", err)
 		}
-		if _, err := c.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
-			g.end(fmt.Errorf("begin marks: %w", err))
-			return nil
-		}
-		err := g.apply(ctx, c)
-		if err == nil {
-			if _, err = c.exec(ctx, "COMMIT"); err != nil {
-				err = fmt.Errorf("commit marks: %w", err)
-			}
-		}
-		if err != nil {
-			_, _ = c.exec(ctx, "ROLLBACK")
-		} else {
-			s.markCommits.Add(1)
-		}
-		g.end(err)
-		return nil
-	})
+	}
+	if err != nil {
+		_, _ = c.exec(ctx, "ROLLBACK")
+	} else {
+		s.markCommits.Add(1)
+	}
+	g.end(err)
 }

@@ -93,3 +93,15 @@ func TestMarksCommitThemselvesOnAnIdleWriter(t *testing.T) {
 		t.Fatalf("%d transactions of marks alone, want 1", n)
 	}
 }
+
+// TestMarkAfterCloseFails: a mark that finds the store closed reports it, rather than
+// waiting for a writer that is gone or claiming a commit.
+func TestMarkAfterCloseFails(t *testing.T) {
+	store, from, to := unpublished(t)
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Outbox().MarkPublished(context.Background(), from, to, time.Now()); err == nil {
+		t.Fatal("MarkPublished on a closed store: no error")
+	}
+}

@@ -62,13 +62,13 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 		return fail(err)
 	}
 	// The relay's queued marks ride on this commit. A mark that fails is reported
-	// to its relay, which retries it; the batch goes on (a failed UPDATE undoes only
-	// itself).
-	// Its waiters are woken before the writer is let go (markPublished relies on it).
+	// to its relay, which retries it, and the batch goes on (applyInBatch). The
+	// marks' waiters are woken before the writer is let go (markPublished relies on
+	// it).
 	marks := s.marks.take()
 	var merr error
 	if marks != nil {
-		merr = marks.apply(ctx, w)
+		merr = marks.applyInBatch(ctx, w)
 	}
 	if _, err := w.exec(ctx, "COMMIT"); err != nil {
 		err = fmt.Errorf("commit: %w", err)
