@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,5 +120,45 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 			t.Fatalf("the WAL is still %d bytes with the writer idle", wal())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestWALRestartsUnderSustainedWrites: with the writer never idle long enough for the
+// idle truncation, the checkpointer still has SQLite start the WAL over once it passes
+// its limit, so the file is reused instead of growing with every write.
+func TestWALRestartsUnderSustainedWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mfad.db")
+	store, err := Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.walRestartAt.Store(1 << 20)
+	w := testWorker(t, store, channels.Config{})
+	// Salt-1 of the WAL header changes each time SQLite starts the WAL over.
+	salt := func() uint32 {
+		h := make([]byte, 32)
+		f, err := os.Open(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := io.ReadFull(f, h); err != nil {
+			t.Fatal(err)
+		}
+		return binary.BigEndian.Uint32(h[16:20])
+	}
+	do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
+	before := salt()
+	deadline := time.Now().Add(4 * checkpointEvery)
+	for i := 0; time.Now().Before(deadline); i++ {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i%500), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+	if n := store.walRestarts.Load(); n == 0 {
+		t.Fatalf("no WAL restart in %s of writes", 4*checkpointEvery)
+	}
+	if after := salt(); after == before {
+		t.Fatalf("WAL salt still %#x after %d restart checkpoints: SQLite never started the WAL over",
+			after, store.walRestarts.Load())
 	}
 }
