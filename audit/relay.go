@@ -42,12 +42,13 @@ const (
 // the replicas apply a message: on a replicated stream a leader change in the middle of
 // a window made every replica refuse the same entry and left the stream without a
 // leader for good.) JetStream checks the dedupe window first, so re-sending an event the
-// stream already holds is acknowledged as a duplicate and changes nothing.
+// stream already holds is acknowledged as a duplicate and changes nothing; past the
+// window (10 s, activity.StreamConfigs) the expectation refuses it instead.
 //
 // Rows are marked published (published_at, the one column the triggers let change) once
-// JetStream has acknowledged them, in the background (marks): marking takes the single
+// JetStream has acknowledged them, in the background (marks): marking needs the single
 // writer, and a relay waiting for it between windows held events back for as long as a
-// write batch took.
+// write batch took. (The SQLite store then commits a mark with the next write batch.)
 //
 // After any failure the relay backs off and reconciles: it reads the stream back from
 // its last message to the oldest row not marked published, marks the rows it finds
