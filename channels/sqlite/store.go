@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +76,10 @@ const checkpointEvery = time.Second
 // busiest moment for ever: 3–10× the database under sustained load.
 const walSizeLimit = 64 << 20
 
+// checkpointBusy is the checkpoint connection's busy timeout: how long the idle
+// TRUNCATE checkpoint waits for readers while it blocks new writers.
+const checkpointBusy = 100 * time.Millisecond
+
 // idleTruncate is how long the writer must have been idle before the checkpointer
 // truncates the WAL to nothing: a TRUNCATE checkpoint waits for readers and blocks
 // writers while it waits, so it only runs when nobody is writing.
@@ -132,7 +138,7 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 	// A short busy timeout: a TRUNCATE checkpoint blocks new writers while it waits
 	// for readers, and it is better skipped than allowed to hold them up.
 	cp, err := sql.Open("sqlite3", dsn(path, url.Values{
-		"_busy_timeout": {"100"},
+		"_busy_timeout": {strconv.FormatInt(checkpointBusy.Milliseconds(), 10)},
 		"_synchronous":  {"FULL"},
 	}))
 	if err != nil {
@@ -223,6 +229,12 @@ const walRestartSize = walSizeLimit
 // back for the last of them: about 8 MB, a few milliseconds of copying.
 const restartLeft = 2048
 
+// restartWait is how long the RESTART checkpoint waits for readers of old frames
+// while the writer is held back. Reads take well under a millisecond; a long one (an
+// export, an audit walk) makes the restart wait for a later tick rather than stall
+// every commit behind it.
+const restartWait = 10 * time.Millisecond
+
 // passiveCheckpoint copies what it can without waiting and returns the WAL's length
 // and how much of it is in the database file, in frames.
 func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err error) {
@@ -232,24 +244,40 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err err
 }
 
 // restartWAL makes the next write transaction start the WAL over. Passive checkpoints
-// copy the bulk beside the writer; then, with the writer held back between batches
-// (wmu), a RESTART checkpoint copies the few frames committed meanwhile and waits
-// (the checkpoint connection's short busy timeout) for readers of the old frames.
-// A reader that outlasts it leaves the WAL as it is until the next tick.
+// copy the bulk beside the writer; once at most restartLeft frames are left, a RESTART
+// checkpoint copies those with the writer held back between batches (wmu) and waits
+// up to restartWait for readers of the old frames. When the passive passes cannot get
+// that far (a reader holding an old snapshot, or writes outrunning the copy), or a
+// reader outlasts the wait, the WAL stays as it is until the next tick.
 func (s *Store) restartWAL(ctx context.Context) {
+	left := math.MaxInt
 	for range 3 {
 		wal, copied, err := s.passiveCheckpoint(ctx)
 		if err != nil {
 			return
 		}
-		if wal-copied <= restartLeft {
+		if left = wal - copied; left <= restartLeft {
 			break
 		}
 	}
+	if left > restartLeft {
+		return
+	}
+	c, err := s.checkpoint.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	// The checkpoint connection's own busy timeout is for the idle TRUNCATE; this
+	// wait holds the writer, so it is shorter.
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", checkpointBusy.Milliseconds()))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var busy, wal, copied int
-	err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &wal, &copied)
+	err = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &wal, &copied)
 	if err == nil && busy == 0 {
 		s.walRestarts.Add(1)
 	}

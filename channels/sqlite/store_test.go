@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"io"
 	"os"
@@ -160,5 +161,51 @@ func TestWALRestartsUnderSustainedWrites(t *testing.T) {
 	if after := salt(); after == before {
 		t.Fatalf("WAL salt still %#x after %d restart checkpoints: SQLite never started the WAL over",
 			after, store.walRestarts.Load())
+	}
+}
+
+// TestWALRestartWaitsForAnOldSnapshot: a reader holding a snapshot from before the
+// WAL's newest frames keeps them from being copied back, so the checkpointer does not
+// take the writer to restart it; once the reader is done, it does.
+func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mfad.db")
+	store, err := Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	store.stopCheckpoint() // this test runs the checkpoints itself
+	<-store.checkpointDone
+	w := testWorker(t, store, channels.Config{})
+	do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
+	ctx := context.Background()
+	reader, err := store.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+		wal, copied, err := store.passiveCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wal-copied > 2*restartLeft {
+			break
+		}
+	}
+	store.restartWAL(ctx)
+	if got := store.walRestarts.Load(); got != 0 {
+		t.Fatalf("%d restarts while a reader held an old snapshot", got)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	store.restartWAL(ctx)
+	if got := store.walRestarts.Load(); got != 1 {
+		t.Fatalf("%d restarts after the reader ended, want 1", got)
 	}
 }
