@@ -17,8 +17,8 @@ func checkEncodeData(t *testing.T, v any) {
 	}
 }
 
-// fill sets every field of the struct v points to, so that a field added to Status or
-// Method but not to its encoder fails here rather than vanishing from replies.
+// fill sets every field of the struct v points to, so that a field added to Reply,
+// Status or Method but not to its encoder fails here rather than vanishing from replies.
 func fill(t *testing.T, v reflect.Value) {
 	at := time.Date(2026, 11, 30, 1, 2, 3, 456789000, time.FixedZone("", 5*3600+30*60))
 	for i := range v.NumField() {
@@ -29,6 +29,8 @@ func fill(t *testing.T, v reflect.Value) {
 		case f.Type() == reflect.TypeFor[*time.Time]():
 			later := at.Add(time.Duration(i) * time.Hour)
 			f.Set(reflect.ValueOf(&later))
+		case f.Type() == reflect.TypeFor[json.RawMessage]():
+			f.Set(reflect.ValueOf(json.RawMessage(`{"n":1}`)))
 		case f.Type() == reflect.TypeFor[[]Method]():
 			var m Method
 			fill(t, reflect.ValueOf(&m).Elem())

@@ -29,6 +29,17 @@ func testChain(t testing.TB) *audit.Chain {
 	return c
 }
 
+// openStore opens (creating) the store at path, closed when the test ends.
+func openStore(t testing.TB, path string) *Store {
+	t.Helper()
+	store, err := Open(context.Background(), path, testChain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
 // testWorker runs a worker without NATS over store.
 func testWorker(t testing.TB, store *Store, cfg channels.Config) *channels.Worker {
 	t.Helper()

@@ -68,8 +68,12 @@ func (g *markGroup) apply(ctx context.Context, c *conn) error {
 // applyInBatch runs g's updates inside a command batch's transaction, all or none of
 // them: a mark that fails is undone to its savepoint and the batch goes on. (An error
 // after which SQLite rolls back the whole transaction, a full disk say, fails the
-// batch's COMMIT; the batch would not have committed either way.)
+// batch's COMMIT; the batch would not have committed either way.) A nil group, no
+// marks queued, does nothing.
 func (g *markGroup) applyInBatch(ctx context.Context, c *conn) error {
+	if g == nil {
+		return nil
+	}
 	if _, err := c.exec(ctx, "SAVEPOINT marks"); err != nil {
 		return fmt.Errorf("savepoint marks: %w", err)
 	}
@@ -83,8 +87,11 @@ func (g *markGroup) applyInBatch(ctx context.Context, c *conn) error {
 	return err
 }
 
-// end records how g's transaction ended and wakes its waiters.
+// end records how g's transaction ended and wakes its waiters (none for a nil group).
 func (g *markGroup) end(err error) {
+	if g == nil {
+		return
+	}
 	g.err = err
 	close(g.done)
 }

@@ -14,11 +14,7 @@ import (
 // not yet marked published.
 func unpublished(t *testing.T) (*Store, int64, int64) {
 	t.Helper()
-	store, err := Open(context.Background(), filepath.Join(t.TempDir(), "mfad.db"), testChain(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t, filepath.Join(t.TempDir(), "mfad.db"))
 	w := testWorker(t, store, channels.Config{})
 	do(t, w, mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: "phone"})
 	recs, err := store.Outbox().Load(context.Background(), 1, 100)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -200,8 +199,8 @@ func (s *Store) checkpointer(ctx context.Context) {
 		// holds an old snapshot); the next tick tries again.
 		if time.Since(time.Unix(0, s.lastWrite.Load())) < idleTruncate {
 			truncated = false
-			if wal, _, err := s.passiveCheckpoint(ctx); err == nil && int64(wal)*walFrameSize > s.walRestartAt.Load() {
-				s.restartWAL(ctx)
+			if wal, copied, err := s.passiveCheckpoint(ctx); err == nil && int64(wal)*walFrameSize > s.walRestartAt.Load() {
+				s.restartWAL(ctx, wal-copied)
 			}
 			continue
 		}
@@ -243,25 +242,23 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err err
 	return wal, copied, err
 }
 
-// restartWAL makes the next write transaction start the WAL over. Passive checkpoints
-// copy the bulk beside the writer; once at most restartLeft frames are left, a RESTART
-// checkpoint copies those with the writer held back between batches (wmu) and waits
+// restartWAL makes the next write transaction start the WAL over; left is how many
+// frames the last passive checkpoint could not copy. Passive checkpoints (up to three
+// more) copy the bulk beside the writer; once at most restartLeft frames are left, a
+// RESTART checkpoint copies those with the writer held back between batches (wmu) and waits
 // up to restartWait for readers of the old frames. When the passive passes cannot get
 // that far (a reader holding an old snapshot, or writes outrunning the copy), or a
 // reader outlasts the wait, the WAL stays as it is until the next tick.
-func (s *Store) restartWAL(ctx context.Context) {
-	left := math.MaxInt
-	for range 3 {
+func (s *Store) restartWAL(ctx context.Context, left int) {
+	for pass := 0; left > restartLeft; pass++ {
+		if pass == 3 {
+			return
+		}
 		wal, copied, err := s.passiveCheckpoint(ctx)
 		if err != nil {
 			return
 		}
-		if left = wal - copied; left <= restartLeft {
-			break
-		}
-	}
-	if left > restartLeft {
-		return
+		left = wal - copied
 	}
 	c, err := s.checkpoint.Conn(ctx)
 	if err != nil {

@@ -129,11 +129,7 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 // its limit, so the file is reused instead of growing with every write.
 func TestWALRestartsUnderSustainedWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mfad.db")
-	store, err := Open(context.Background(), path, testChain(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, path)
 	store.walRestartAt.Store(1 << 20)
 	w := testWorker(t, store, channels.Config{})
 	// Salt-1 of the WAL header changes each time SQLite starts the WAL over.
@@ -169,11 +165,7 @@ func TestWALRestartsUnderSustainedWrites(t *testing.T) {
 // take the writer to restart it; once the reader is done, it does.
 func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mfad.db")
-	store, err := Open(context.Background(), path, testChain(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, path)
 	store.stopCheckpoint() // this test runs the checkpoints itself
 	<-store.checkpointDone
 	w := testWorker(t, store, channels.Config{})
@@ -187,24 +179,26 @@ func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
 	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	// uncopied runs a passive checkpoint, as the checkpointer's tick does, and says
+	// how many frames it left.
+	uncopied := func() int {
 		wal, copied, err := store.passiveCheckpoint(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if wal-copied > 2*restartLeft {
-			break
-		}
+		return wal - copied
 	}
-	store.restartWAL(ctx)
+	for i := 0; uncopied() <= 2*restartLeft; i++ {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+	store.restartWAL(ctx, uncopied())
 	if got := store.walRestarts.Load(); got != 0 {
 		t.Fatalf("%d restarts while a reader held an old snapshot", got)
 	}
 	if err := reader.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	store.restartWAL(ctx)
+	store.restartWAL(ctx, uncopied())
 	if got := store.walRestarts.Load(); got != 1 {
 		t.Fatalf("%d restarts after the reader ended, want 1", got)
 	}

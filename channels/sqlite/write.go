@@ -66,20 +66,13 @@ func (s *Store) Write(ctx context.Context, units []channels.Unit) []error {
 	// marks' waiters are woken before the writer is let go (markPublished relies on
 	// it).
 	marks := s.marks.take()
-	var merr error
-	if marks != nil {
-		merr = marks.applyInBatch(ctx, w)
-	}
+	merr := marks.applyInBatch(ctx, w)
 	if _, err := w.exec(ctx, "COMMIT"); err != nil {
 		err = fmt.Errorf("commit: %w", err)
-		if marks != nil {
-			marks.end(err)
-		}
+		marks.end(err)
 		return fail(err)
 	}
-	if marks != nil {
-		marks.end(merr)
-	}
+	marks.end(merr)
 	return errs
 }
 
