@@ -30,18 +30,25 @@ import (
 	"github.com/nats-io/nats.go/micro"
 )
 
-// binDir holds the binaries built for this test run; TestMain removes it.
-var binDir string
+// binDir holds the binaries built for this test run; TestMain removes it. It is made
+// on the first build, not in TestMain: the helper processes that re-run this test
+// binary leave through os.Exit in main and would each leave an empty directory behind.
+var (
+	binDirOnce sync.Once
+	binDir     string
+	binDirErr  error
+)
+
+func buildDir() (string, error) {
+	binDirOnce.Do(func() { binDir, binDirErr = os.MkdirTemp("", "mfad-e2e-") })
+	return binDir, binDirErr
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mfad-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := pgtest.Main(m) // runs the tests, then stops the package's PostgreSQL
-	os.RemoveAll(dir)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }
 
@@ -73,7 +80,12 @@ func mfadBinary(t *testing.T) string {
 		t.Skip("end-to-end test: skipped with -short")
 	}
 	mfadOnce.Do(func() {
-		mfadBin = filepath.Join(binDir, "mfad")
+		dir, err := buildDir()
+		if err != nil {
+			mfadErr = err
+			return
+		}
+		mfadBin = filepath.Join(dir, "mfad")
 		args := []string{"."}
 		if raceEnabled {
 			args = []string{"-race", "."}
@@ -95,7 +107,12 @@ func natsServerBinary(t *testing.T) string {
 		t.Skip("end-to-end test: skipped with -short")
 	}
 	natsOnce.Do(func() {
-		natsBin = filepath.Join(binDir, "nats-server")
+		dir, err := buildDir()
+		if err != nil {
+			natsErr = err
+			return
+		}
+		natsBin = filepath.Join(dir, "nats-server")
 		if natsErr = goBuild(natsBin, "github.com/nats-io/nats-server/v2"); natsErr == nil {
 			return
 		}
