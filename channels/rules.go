@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -24,16 +25,16 @@ type rules struct {
 // service on one screen.
 func (r *rules) routes() map[string]route {
 	return map[string]route{
-		mfa.CmdStatus:           {fn: r.status, msg: mfa.MsgOK, read: true},
-		mfa.CmdSettings:         {fn: r.status, msg: mfa.MsgOK, read: true},
+		mfa.CmdStatus:           {fn: r.status, msg: mfa.MsgOK, read: true, cached: true},
+		mfa.CmdSettings:         {fn: r.status, msg: mfa.MsgOK, read: true, cached: true},
 		mfa.CmdTOTPSetup:        {fn: r.totpSetup, msg: mfa.MsgSetupStarted},
 		mfa.CmdTOTPVerify:       {fn: r.totpVerify, msg: mfa.MsgDeviceVerified},
-		mfa.CmdTOTPList:         {fn: r.totpList, msg: mfa.MsgDevicesListed, read: true},
+		mfa.CmdTOTPList:         {fn: r.totpList, msg: mfa.MsgDevicesListed, read: true, cached: true},
 		mfa.CmdTOTPRemove:       {fn: r.totpRemove, msg: mfa.MsgDeviceRemoved, faultCode: mfa.CodeDeviceRemove, readsUser: true},
 		mfa.CmdSecretRemove:     {fn: r.secretRemove, msg: mfa.MsgSecretRemoved, readsUser: true},
 		mfa.CmdSignInEnable:     {fn: r.signInEnable, msg: mfa.MsgSignInEnabled},
 		mfa.CmdSignInDisable:    {fn: r.signInDisable, msg: mfa.MsgSignInDisabled},
-		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true},
+		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true, cached: true},
 		mfa.CmdBackupRegenerate: {fn: r.backupRegenerate, msg: mfa.MsgBackupRegenerated},
 		mfa.CmdOTPSend:          {fn: r.otpSend, msg: mfa.MsgCodeSent},
 		mfa.CmdVerify:           {fn: r.verify, msg: mfa.MsgVerified, readsUser: true},
@@ -49,7 +50,7 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdWebAuthnRegisterOptions: {fn: r.webauthnRegisterOptions, msg: mfa.MsgWebAuthnOptions},
 		mfa.CmdWebAuthnRegisterVerify:  {fn: r.webauthnRegisterVerify, msg: mfa.MsgWebAuthnAdded},
 		mfa.CmdWebAuthnLoginOptions:    {fn: r.webauthnLoginOptions, msg: mfa.MsgWebAuthnOptions},
-		mfa.CmdWebAuthnList:            {fn: r.webauthnList, msg: mfa.MsgWebAuthnListed, read: true},
+		mfa.CmdWebAuthnList:            {fn: r.webauthnList, msg: mfa.MsgWebAuthnListed, read: true, cached: true},
 		mfa.CmdWebAuthnRemove:          {fn: r.webauthnRemove, msg: mfa.MsgWebAuthnRemoved, readsUser: true},
 	}
 }
@@ -108,14 +109,18 @@ func (r *rules) reply(c *call, rt route, data any, err error) mfa.Reply {
 	if c.msg != "" {
 		msg = c.msg
 	}
-	out := mfa.Reply{OK: true, Message: mfa.Text(c.cmd.Lang, msg)}
+	var raw json.RawMessage
 	if data != nil {
-		raw, err := mfa.EncodeData(data)
-		if err != nil {
+		var err error
+		if raw, err = mfa.EncodeData(data); err != nil {
 			r.log.Error("encode reply", "type", c.cmd.Type, "err", err)
 			return mfa.ErrorReply(&mfa.Error{Code: mfa.CodeInternal}, c.cmd.Lang)
 		}
-		out.Data = raw
 	}
-	return out
+	return okReply(c.cmd.Lang, msg, raw)
+}
+
+// okReply is a success in lang: the catalogue's msg and the encoded data.
+func okReply(lang, msg string, data json.RawMessage) mfa.Reply {
+	return mfa.Reply{OK: true, Message: mfa.Text(lang, msg), Data: data}
 }

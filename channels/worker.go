@@ -43,10 +43,15 @@ type Config struct {
 	// fsync overlap another's rules. Default 1.
 	Pipelines int
 
-	ReadConcurrency int              // read commands run at once
-	Now             func() time.Time // the clock; tests move it
-	Version         string           // reported by the micro service
-	Logger          *slog.Logger
+	ReadConcurrency int // read commands run at once
+	// ReadCacheBytes bounds the answers of cacheable reads (status, device lists,
+	// backup-code counts) a worker keeps until their user's next write; 0 or less keeps
+	// none.
+	// Set it only when this worker is its store's one writer (readCache says why).
+	ReadCacheBytes int
+	Now            func() time.Time // the clock; tests move it
+	Version        string           // reported by the micro service
+	Logger         *slog.Logger
 	// AfterCommit is called after every commit that appended audit records, to wake
 	// the outbox relay. It must not block.
 	AfterCommit func()
@@ -103,6 +108,7 @@ type Worker struct {
 	store   Store
 	log     *slog.Logger
 	metrics *workerMetrics
+	cache   *readCache // nil: every read goes to the store
 
 	batchers []*batcher     // write pipelines, by user (pipeline)
 	reads    chan readJob   // to the readers; closed by Stop
@@ -143,6 +149,7 @@ func NewWorker(cfg Config, store Store, sealer *Sealer) (*Worker, error) {
 		w.batchers = append(w.batchers, newBatcher(store, cfg.BatchSize, cfg.BatchWait, w.log, w.runWrite, w.finish))
 	}
 	w.metrics = newWorkerMetrics(cfg.Metrics, w.routes, w.queued)
+	w.cache = newReadCache(cfg.ReadCacheBytes, cfg.Metrics)
 	w.sweeper = startSweeper(sweepInterval, w.enqueueSweep, w.log)
 	return w, nil
 }
@@ -204,8 +211,20 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 		return
 	}
 	if rt.read {
+		var ticket readTicket
+		if rt.cached && w.cache != nil {
+			start := time.Now()
+			data, ok, t := w.cache.get(cmd.UserID, cmd.Type)
+			if ok {
+				reply := okReply(cmd.Lang, rt.msg, data)
+				w.metrics.command(cmd.Type, reply, start)
+				respond(reply)
+				return
+			}
+			ticket = t
+		}
 		// Waits for a free reader: as many reads run at once as there are readers.
-		w.reads <- readJob{cmd: cmd, route: rt, respond: respond}
+		w.reads <- readJob{cmd: cmd, route: rt, respond: respond, ticket: ticket}
 		return
 	}
 	w.pipeline(cmd.UserID).enqueue(&job{cmd: cmd, route: rt, respond: respond})
@@ -249,6 +268,7 @@ type readJob struct {
 	cmd     *mfa.Command
 	route   route
 	respond func(mfa.Reply)
+	ticket  readTicket // the cache missed: keep the answer with it
 }
 
 // reader runs read commands until Stop closes the queue. Readers live as long as the
@@ -258,14 +278,15 @@ type readJob struct {
 func (w *Worker) reader() {
 	for j := range w.reads {
 		start := time.Now()
-		reply := w.runRead(j.cmd, j.route)
+		reply := w.runRead(j.cmd, j.route, j.ticket)
 		w.metrics.command(j.cmd.Type, reply, start)
 		j.respond(reply)
 	}
 }
 
-// runRead runs a read command in a read transaction.
-func (w *Worker) runRead(cmd *mfa.Command, rt route) mfa.Reply {
+// runRead runs a read command in a read transaction, and keeps its answer in the cache
+// when ticket is a miss's.
+func (w *Worker) runRead(cmd *mfa.Command, rt route, ticket readTicket) mfa.Reply {
 	c := &call{cmd: cmd, now: w.cfg.Now()}
 	var (
 		data any
@@ -278,7 +299,11 @@ func (w *Worker) runRead(cmd *mfa.Command, rt route) mfa.Reply {
 	if err == nil {
 		err = ferr
 	}
-	return w.rules.reply(c, rt, data, err)
+	reply := w.rules.reply(c, rt, data, err)
+	if ticket.shard != nil && reply.OK && c.msg == "" && cacheable(data) {
+		w.cache.put(ticket, cmd.UserID, cmd.Type, reply.Data)
+	}
+	return reply
 }
 
 // runWrite runs one write command in tx: the idempotency key first, then the rules.
@@ -307,6 +332,12 @@ func (w *Worker) finish(batch []*job, outs []outcome, start time.Time, committed
 		}
 	}
 	w.metrics.batch(len(batch), committed, &t)
+	if w.cache != nil {
+		// Before any reply: whoever has a write's answer must not read what was before.
+		for _, j := range batch {
+			w.cache.forget(j.cmd.UserID)
+		}
+	}
 	for i, j := range batch {
 		w.metrics.command(j.cmd.Type, outs[i].reply, start)
 	}
@@ -360,6 +391,9 @@ type route struct {
 	fn   handlerFunc
 	msg  string // catalogue key of the success message
 	read bool
+	// cached: a read whose answer depends on its user's rows alone, kept in the read
+	// cache until the user's next write.
+	cached bool
 	// readsUser: the command starts by reading its user and methods (Unit.ReadsUser).
 	readsUser bool
 	// faultCode replaces INTERNAL_ERROR in the reply to a fault (DEVICE_REMOVE_ERROR).

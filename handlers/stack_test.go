@@ -81,7 +81,8 @@ func newStack(t testing.TB, opts ...func(*stackOptions)) *stack {
 	t.Helper()
 	clk := newClock()
 	o := stackOptions{
-		worker: channels.Config{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		// With the read cache, as mfad serve runs a worker on SQLite.
+		worker: channels.Config{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReadCacheBytes: 1 << 20},
 		auth:   handlers.AuthConfig{HMACSecret: testSecret, Now: clk.Now},
 	}
 	for _, f := range opts {

@@ -72,6 +72,7 @@ type Config struct {
 	BatchSize         int
 	BatchWait         time.Duration
 	WritePipelines    int
+	ReadCacheMB       int
 	RelayLease        time.Duration
 	ShutdownTimeout   time.Duration
 	LogLevel          string
@@ -135,6 +136,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 128, "most write commands per group commit")
 	fs.DurationVar(&c.BatchWait, "batch-wait", 0, "how long a group commit waits for more commands once the queue is empty")
 	fs.IntVar(&c.WritePipelines, "write-pipelines", 1, "PostgreSQL: group commits running at once per worker, commands shared among them by user (SQLite always has one writer)")
+	fs.IntVar(&c.ReadCacheMB, "read-cache-mb", 32, "SQLite: MB of read answers (status, device lists, backup-code counts) a worker keeps until the user's next write; 0 = none (PostgreSQL: none, several workers write it)")
 	fs.DurationVar(&c.RelayLease, "relay-lease", 10*time.Second, "PostgreSQL: how long the relay lease of MFA_EVENTS lasts unrenewed; a dead holder's is taken over after this")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -177,6 +179,9 @@ func (c *Config) check() error {
 	}
 	if c.WritePipelines < 1 || c.WritePipelines > 64 {
 		return usageError{fmt.Sprintf("--write-pipelines must be 1 to 64, not %d", c.WritePipelines)}
+	}
+	if c.ReadCacheMB < 0 || c.ReadCacheMB > 1<<16 {
+		return usageError{fmt.Sprintf("--read-cache-mb must be 0 to 65536, not %d", c.ReadCacheMB)}
 	}
 	if c.RelayLease < 3*time.Second {
 		return usageError{fmt.Sprintf("--relay-lease must be at least 3s, not %s", c.RelayLease)}

@@ -58,7 +58,27 @@ func TestServeMetricsAndOpenAPI(t *testing.T) {
 		t.Fatalf("setup: %d", resp.StatusCode)
 	}
 
+	// Two status reads: the first from the database, the second from the worker's
+	// read cache, on by default on SQLite.
+	for range 2 {
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/mfa/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status: %d", resp.StatusCode)
+		}
+	}
+
 	want := []string{
+		`mfad_read_cache_lookups_total{result="hit"} 1`,
+		`mfad_read_cache_lookups_total{result="miss"} 1`,
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 		`mfad_http_requests_total{method="POST",route="/api/v1/mfa/totp/setup",status="200"} 1`,

@@ -146,14 +146,20 @@ func leaseHolderPID(s *postgres.Store) int {
 }
 
 // commandsRun is how many commands of typ a worker answered, from its /metrics.
-func commandsRun(t *testing.T, p *process, typ string) int {
+// debugURL is the base URL of p's --debug-addr listener.
+func debugURL(t *testing.T, p *process) string {
 	t.Helper()
 	line, ok := p.logged("debug server listening")
 	addr, _ := line["addr"].(string)
 	if !ok || addr == "" {
 		t.Fatalf("%s logged no debug address", p.name)
 	}
-	resp, err := http.Get("http://" + addr + "/metrics")
+	return "http://" + addr
+}
+
+func commandsRun(t *testing.T, p *process, typ string) int {
+	t.Helper()
+	resp, err := http.Get(debugURL(t, p) + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +313,43 @@ func TestPostgresRacesAcrossWorkers(t *testing.T) {
 			t.Fatalf("%d %s events for 20 wrong codes under a threshold of 5", failed, mfa.EventVerifyFailed)
 		}
 	})
+}
+
+// TestPostgresReadsSeeTheOtherWorkersWrites: reads spread over two workers see a write
+// whichever worker made it. The read cache is SQLite's alone, where one process writes;
+// a worker on PostgreSQL that kept answers would serve what it read before the other
+// worker's write.
+func TestPostgresReadsSeeTheOtherWorkersWrites(t *testing.T) {
+	srv := pgtest.Shared(t)
+	d := newPGDeployment(t, srv.NewDatabase(t))
+	w1 := d.worker("mfad worker 1")
+	w2 := d.worker("mfad worker 2")
+	base := baseURL(d.api("mfad api"))
+	c := newAPIClient(pgSecret, 20*time.Second)
+	token := c.token(t, "reader")
+
+	before := commandsRun(t, w1, mfa.CmdStatus) + commandsRun(t, w2, mfa.CmdStatus)
+	for devices := 1; devices <= 4; devices++ {
+		enrol(t, c, base, token) // a write, on either worker
+		for range 20 {
+			a, err := c.do(http.MethodGet, base+"/api/v1/mfa/status", token, "")
+			if err != nil || a.status != http.StatusOK {
+				t.Fatalf("status: %v %d %s", err, a.status, a.raw)
+			}
+			if got, _ := get(a.body, "data", "methods").([]any); len(got) != devices {
+				t.Fatalf("status after %d devices enrolled lists %d: %s", devices, len(got), a.raw)
+			}
+		}
+	}
+	n1, n2 := commandsRun(t, w1, mfa.CmdStatus), commandsRun(t, w2, mfa.CmdStatus)
+	if n1+n2-before != 80 || n1 == 0 || n2 == 0 {
+		t.Fatalf("status reads run: worker 1 %d, worker 2 %d (before %d): want 80 spread over both", n1, n2, before)
+	}
+	for _, w := range []*process{w1, w2} {
+		if m := getText(t, debugURL(t, w)+"/metrics"); strings.Contains(m, "mfad_read_cache_lookups_total") {
+			t.Fatalf("%s keeps a read cache on PostgreSQL", w.name)
+		}
+	}
 }
 
 func mustAtoi(t *testing.T, s string) int {

@@ -315,6 +315,12 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 	if err != nil {
 		return nil, err
 	}
+	// Only SQLite has one writer, this process (runServe holds the data dir's lock):
+	// workers sharing PostgreSQL would not see each other's writes in their caches.
+	readCache := 0
+	if cfg.DatabaseURL == "" {
+		readCache = cfg.ReadCacheMB << 20
+	}
 	worker, err := channels.NewWorker(channels.Config{
 		TOTP: channels.TOTPPolicy{Issuer: cfg.TOTPIssuer, Algorithm: alg,
 			Digits: otp.Digits(cfg.TOTPDigits), Period: uint(cfg.TOTPPeriod)},
@@ -328,6 +334,7 @@ func startWorker(cfg *Config, store channels.Store, nc *nats.Conn, afterCommit f
 		BatchSize:      batch,
 		BatchWait:      cfg.BatchWait,
 		Pipelines:      cfg.pipelines(),
+		ReadCacheBytes: readCache,
 		Version:        semver(version),
 		Logger:         log.With("component", "worker"),
 		AfterCommit:    afterCommit,

@@ -66,6 +66,11 @@ func Worker(t testing.TB, path string, cfg channels.Config, keys ...[]byte) (*ch
 	if cfg.Logger == nil {
 		cfg.Logger = Quiet()
 	}
+	if cfg.ReadCacheBytes == 0 {
+		// As mfad serve runs a worker on SQLite: every test that reads after a write
+		// checks that the write's commit emptied the cache. -1 turns it off.
+		cfg.ReadCacheBytes = 1 << 20
+	}
 	w, err := channels.NewWorker(cfg, store, sealer)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,135 @@
+package channels_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	mfa "github.com/mfad/mfad"
+	. "github.com/mfad/mfad/channels"
+)
+
+// cacheRig is alice with one TOTP device on a worker with the read cache and metrics.
+type cacheRig struct {
+	*phoneRig
+	reg    *prometheus.Registry
+	secret string
+}
+
+func newCacheRig(t *testing.T, lockout LockoutPolicy) *cacheRig {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	r := &cacheRig{phoneRig: newPhoneRig(t, Config{Lockout: lockout, ReadCacheBytes: 1 << 20, Metrics: reg}), reg: reg}
+	r.secret = r.addDevice("Phone")
+	return r
+}
+
+// addDevice sets up and verifies a TOTP device of alice's; it returns its secret.
+func (r *cacheRig) addDevice(name string) string {
+	r.t.Helper()
+	var s mfa.TOTPSetup
+	mustUnmarshal(r.t, r.ok(mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: name}).Data, &s)
+	r.ok(mfa.CmdTOTPVerify, "alice", mfa.TOTPVerifyParams{Code: TOTPCode(s.Secret, r.clock())})
+	return s.Secret
+}
+
+func (r *cacheRig) status() mfa.Status {
+	r.t.Helper()
+	var st mfa.Status
+	mustUnmarshal(r.t, r.ok(mfa.CmdStatus, "alice", nil).Data, &st)
+	return st
+}
+
+// lookups is mfad_read_cache_lookups_total{result}.
+func (r *cacheRig) lookups(result string) float64 {
+	r.t.Helper()
+	families, err := r.reg.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "mfad_read_cache_lookups_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	r.t.Fatalf("no mfad_read_cache_lookups_total{result=%q}", result)
+	return 0
+}
+
+// TestReadsAfterAWriteSeeIt: with readers filling the cache all the while, every read
+// made after a write's reply sees that write (the commit empties the user's answers
+// before the reply goes out, and a read that began before the commit keeps nothing).
+func TestReadsAfterAWriteSeeIt(t *testing.T) {
+	r := newCacheRig(t, LockoutPolicy{Threshold: 1000, Duration: time.Minute, MaxDuration: time.Minute, MaxFailures: 1000})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			typ := []string{mfa.CmdStatus, mfa.CmdTOTPList}[i%2]
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := r.w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: typ, UserID: "alice", Actor: "alice"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+
+	hitsBefore := r.lookups("hit")
+	for i := 1; i <= 30; i++ {
+		if g := r.do(mfa.CmdVerify, "alice", "", mfa.VerifyParams{Code: wrong(TOTPCode(r.secret, r.clock()))}); g.Code != mfa.CodeInvalidCode {
+			t.Fatalf("guess %d: %+v", i, g)
+		}
+		if st := r.status(); st.FailedAttempts != i {
+			t.Fatalf("after failure %d the status says %d", i, st.FailedAttempts)
+		}
+		if i%10 == 0 {
+			r.addDevice("Tablet")
+			var list mfa.Devices
+			mustUnmarshal(t, r.ok(mfa.CmdTOTPList, "alice", nil).Data, &list)
+			if want := 1 + i/10; len(list.Devices) != want || len(r.status().Methods) != want {
+				t.Fatalf("after adding device %d: the list has %d, want %d", want, len(list.Devices), want)
+			}
+		}
+	}
+	if hits := r.lookups("hit") - hitsBefore; hits == 0 {
+		t.Fatal("no read was answered from the cache: the test did not test it")
+	}
+}
+
+// TestLockedStatusIsNotKept: a lock ends by the clock, not by a write, so a status that
+// shows one is read from the store every time.
+func TestLockedStatusIsNotKept(t *testing.T) {
+	r := newCacheRig(t, LockoutPolicy{Threshold: 2, Duration: time.Minute, MaxDuration: time.Hour, MaxFailures: 100})
+	r.status()
+	if st := r.status(); st.LockedUntil != nil || r.lookups("hit") != 1 {
+		t.Fatalf("the second status: %+v, %v hits, want one from the cache", st, r.lookups("hit"))
+	}
+	for range 2 {
+		r.do(mfa.CmdVerify, "alice", "", mfa.VerifyParams{Code: wrong(TOTPCode(r.secret, r.clock()))})
+	}
+	until := r.clock().Add(time.Minute)
+	for range 2 {
+		if st := r.status(); st.LockedUntil == nil || !st.LockedUntil.Equal(until) {
+			t.Fatalf("locked status: %+v, want locked until %s", st, until)
+		}
+	}
+	r.advance(time.Minute + time.Second)
+	if st := r.status(); st.LockedUntil != nil || st.FailedAttempts != 2 {
+		t.Fatalf("status after the lock ended: %+v, want no lock and two failures", st)
+	}
+}
