@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sync"
 
 	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
@@ -46,7 +47,8 @@ const KeySize = 32
 // configured one verifies, and each record names its key. Records of schema 1 were
 // chained with plain SHA-256 and name no key; they stay verifiable (Verify).
 type Chain struct {
-	keys mfa.KeyRing[[]byte]
+	keys    mfa.KeyRing[[]byte]
+	linkers sync.Pool // *linker under the primary key
 }
 
 // ErrUnknownChainKey means a record names a chain key that is not configured.
@@ -64,6 +66,8 @@ func NewChain(keys ...[]byte) (*Chain, error) {
 		}
 		c.keys.Add(ChainKeyID(k), mfa.DeriveKey(k, "mfad audit chain v2"))
 	}
+	primary := c.keys.Primary()
+	c.linkers.New = func() any { return &linker{mac: hmac.New(sha256.New, primary)} }
 	return c, nil
 }
 
@@ -122,35 +126,48 @@ func (c *Chain) Matches(r *Record) (bool, error) {
 // cannot be relabelled with another key. With no key (schema 1) it is SHA-256 of the
 // same input without the key id.
 func (c *Chain) hash(r *Record, key []byte) []byte {
-	var h hash.Hash
 	if key == nil {
-		h = sha256.New()
-	} else {
-		h = hmac.New(sha256.New, key)
+		sum := sha256.Sum256(appendLinkInput(nil, r, false))
+		return sum[:]
 	}
-	h.Write(r.PrevHash)
-	var n [8]byte
-	putInt := func(v int64) {
-		binary.BigEndian.PutUint64(n[:], uint64(v))
-		h.Write(n[:])
+	if !bytes.Equal(key, c.keys.Primary()) {
+		h := hmac.New(sha256.New, key)
+		h.Write(appendLinkInput(nil, r, true))
+		return h.Sum(nil)
 	}
-	putString := func(s string) {
-		putInt(int64(len(s)))
-		h.Write([]byte(s))
+	// Every new record is linked under the primary key: its HMAC and input buffer are
+	// reused (a new HMAC and a copy of each column per record were a tenth of the
+	// allocations of a request that writes seven records).
+	l := c.linkers.Get().(*linker)
+	defer c.linkers.Put(l)
+	l.buf = appendLinkInput(l.buf[:0], r, true)
+	l.mac.Reset()
+	l.mac.Write(l.buf)
+	return l.mac.Sum(make([]byte, 0, sha256.Size))
+}
+
+// linker is a reusable HMAC under the primary key and the buffer of its input.
+type linker struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// appendLinkInput appends what a record's hash covers to b: the previous hash, then
+// the columns, each string preceded by its length (8 bytes, big-endian, as the
+// integers) so that no two records share an input; the key id last, when keyed.
+func appendLinkInput(b []byte, r *Record, keyed bool) []byte {
+	b = append(b, r.PrevHash...)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.Seq))
+	for _, s := range [...]string{r.EventID, r.Type, r.UserID, r.Actor, r.EntryPoint, r.Source, r.Body} {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
 	}
-	putInt(r.Seq)
-	putString(r.EventID)
-	putString(r.Type)
-	putString(r.UserID)
-	putString(r.Actor)
-	putString(r.EntryPoint)
-	putString(r.Source)
-	putString(r.Body)
-	putInt(r.CreatedAt)
-	if key != nil {
-		putString(r.KeyID)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.CreatedAt))
+	if keyed {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(r.KeyID)))
+		b = append(b, r.KeyID...)
 	}
-	return h.Sum(nil)
+	return b
 }
 
 // Seal is a keyed tag of a fact about the log itself (where the keyed chain begins),
