@@ -38,6 +38,7 @@ type batcher struct {
 	size   int
 	wait   time.Duration
 	log    *slog.Logger
+	begin  func(batch []*job)
 	run    func(ctx context.Context, tx Tx, j *job) outcome
 	finish func(batch []*job, outs []outcome, start time.Time, committed time.Duration)
 	queue  chan *job
@@ -45,9 +46,10 @@ type batcher struct {
 }
 
 func newBatcher(store Store, size int, wait time.Duration, log *slog.Logger,
+	begin func([]*job),
 	run func(context.Context, Tx, *job) outcome,
 	finish func([]*job, []outcome, time.Time, time.Duration)) *batcher {
-	b := &batcher{store: store, size: size, wait: wait, log: log, run: run, finish: finish,
+	b := &batcher{store: store, size: size, wait: wait, log: log, begin: begin, run: run, finish: finish,
 		queue: make(chan *job, 4*size), done: make(chan struct{})}
 	go b.loop()
 	return b
@@ -71,6 +73,7 @@ func (b *batcher) loop() {
 	for first := range b.queue {
 		start := time.Now()
 		batch = b.gather(append(batch[:0], first))
+		b.begin(batch)
 		began := time.Now()
 		outs := b.commit(batch)
 		b.finish(batch, outs, start, time.Since(began))

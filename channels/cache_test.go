@@ -2,7 +2,9 @@ package channels_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	mfa "github.com/mfad/mfad"
 	. "github.com/mfad/mfad/channels"
+	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
 // cacheRig is alice with one TOTP device on a worker with the read cache and metrics.
@@ -131,5 +134,100 @@ func TestLockedStatusIsNotKept(t *testing.T) {
 	r.advance(time.Minute + time.Second)
 	if st := r.status(); st.LockedUntil != nil || st.FailedAttempts != 2 {
 		t.Fatalf("status after the lock ended: %+v, want no lock and two failures", st)
+	}
+}
+
+// pausingStore holds one read, once armed, after its first query has fixed its
+// snapshot, until the test releases it.
+type pausingStore struct {
+	Store
+	armed   atomic.Bool
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (s *pausingStore) Read(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	return s.Store.Read(ctx, func(ctx context.Context, tx Tx) error {
+		if s.armed.CompareAndSwap(true, false) {
+			if _, err := tx.User(ctx, "alice"); err != nil {
+				return err
+			}
+			close(s.paused)
+			<-s.release
+		}
+		return fn(ctx, tx)
+	})
+}
+
+// TestAReadOlderThanAWriteIsNotKept: a status read whose snapshot predates a write
+// that commits and is answered while it runs answers what it saw, but what it saw is
+// not kept: the next read shows the write.
+func TestAReadOlderThanAWriteIsNotKept(t *testing.T) {
+	clock := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	store := &pausingStore{Store: sqlitetest.Open(t, filepath.Join(t.TempDir(), "mfad.db")),
+		paused: make(chan struct{}), release: make(chan struct{})}
+	sealer, err := NewSealer(key(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewWorker(Config{Now: func() time.Time { return clock }, Logger: quietLogger(), ReadCacheBytes: 1 << 20,
+		Lockout: LockoutPolicy{Threshold: 100, Duration: time.Minute, MaxDuration: time.Minute, MaxFailures: 100}}, store, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop(context.Background())
+	var setup mfa.TOTPSetup
+	mustUnmarshal(t, do(t, w, mfa.CmdTOTPSetup, "alice", mfa.TOTPSetupParams{DeviceName: "Phone"}).Data, &setup)
+	if r := do(t, w, mfa.CmdTOTPVerify, "alice", mfa.TOTPVerifyParams{Code: TOTPCode(setup.Secret, clock)}); !r.OK {
+		t.Fatalf("verify the device: %+v", r)
+	}
+	failures := func(r mfa.Reply) int {
+		var st mfa.Status
+		mustUnmarshal(t, r.Data, &st)
+		return st.FailedAttempts
+	}
+
+	store.armed.Store(true)
+	old := make(chan mfa.Reply, 1)
+	go func() {
+		r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdStatus, UserID: "alice", Actor: "alice"})
+		old <- r
+	}()
+	<-store.paused
+	if r := do(t, w, mfa.CmdVerify, "alice", mfa.VerifyParams{Code: wrong(TOTPCode(setup.Secret, clock))}); r.Code != mfa.CodeInvalidCode {
+		t.Fatalf("wrong code: %+v", r)
+	}
+	close(store.release)
+	if n := failures(<-old); n != 0 {
+		t.Fatalf("the read begun before the failure saw %d failures, want 0 (its snapshot)", n)
+	}
+	for range 2 {
+		if n := failures(do(t, w, mfa.CmdStatus, "alice", nil)); n != 1 {
+			t.Fatalf("status after the failure's reply: %d failures, want 1", n)
+		}
+	}
+}
+
+// TestTheSweepKeepsTheCacheAndAnAdminResetDropsIt: the sweep deletes only what no kept
+// answer shows, so answers survive it; an administrator's reset of alice drops hers.
+func TestTheSweepKeepsTheCacheAndAnAdminResetDropsIt(t *testing.T) {
+	r := newCacheRig(t, LockoutPolicy{Threshold: 100, Duration: time.Minute, MaxDuration: time.Minute, MaxFailures: 100})
+	for range 3 {
+		r.do(mfa.CmdVerify, "alice", "", mfa.VerifyParams{Code: wrong(TOTPCode(r.secret, r.clock()))})
+	}
+	if st := r.status(); st.FailedAttempts != 3 {
+		t.Fatalf("status: %d failures, want 3", st.FailedAttempts)
+	}
+	hits := r.lookups("hit")
+	runSweep(t, r.w)
+	if st := r.status(); st.FailedAttempts != 3 || r.lookups("hit") != hits+1 {
+		t.Fatalf("status after a sweep: %+v, %v hits, want one more from the cache", st, r.lookups("hit")-hits)
+	}
+	reset, err := r.w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdAdminReset, UserID: "alice", Actor: "ops", Admin: true})
+	if err != nil || !reset.OK {
+		t.Fatalf("admin reset: %+v %v", reset, err)
+	}
+	if st := r.status(); st.FailedAttempts != 0 || len(st.Methods) != 0 {
+		t.Fatalf("status after an admin reset: %+v, want nothing left", st)
 	}
 }

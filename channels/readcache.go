@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"hash/maphash"
 	"sync"
 
@@ -19,11 +20,12 @@ import (
 // batchers: a worker may keep one only when it is its store's one writer (SQLite,
 // behind the data dir's lock). Workers sharing PostgreSQL keep none.
 //
-// Forgetting happens after a batch commits and before its replies go out, so a client
-// that has its write's answer never reads the state from before it. A read that
-// started before the commit may finish after it with the old state: every shard has a
-// generation, moved by every forget, and an answer is kept only if its shard's
-// generation is the one seen when the read missed.
+// A batch marks its users (begin) before its transaction and ends the mark (end) after
+// the commit and before its replies go out: in between, reads of those users go to the
+// store and keep nothing, so neither a client that has its write's answer nor an
+// event subscriber the relay has told of the commit reads the state from before it. A
+// read that missed before a write began and finishes after it keeps nothing either:
+// every end of a user's write moves the user's generation past the miss's ticket.
 type readCache struct {
 	seed   maphash.Seed
 	limit  int // bytes of answers per shard
@@ -39,16 +41,24 @@ const readCacheShards = 64
 // outgrow the limit.
 const answerOverhead = 96
 
+// droppedKept bounds the users a shard remembers the last write of; past it the shard
+// forgets them all and refuses every ticket handed out before (floor).
+const droppedKept = 1024
+
 type readShard struct {
-	mu    sync.Mutex
-	gen   uint64
-	bytes int
-	users map[string][]keptAnswer
+	mu      sync.Mutex
+	gen     uint64            // moved by every end of a write
+	floor   uint64            // tickets older than this are refused
+	dropped map[string]uint64 // user → gen at the end of their last write
+	writing map[string]int    // users whose writes have begun and not ended
+	all     int               // writes of no user under way: everyone is being written
+	bytes   int
+	users   map[string][]keptAnswer
 }
 
 // keptAnswer is the data of one read command's successful reply.
 type keptAnswer struct {
-	typ  string
+	key  string
 	data []byte
 }
 
@@ -66,7 +76,8 @@ func newReadCache(size int, reg prometheus.Registerer) *readCache {
 	}
 	c := &readCache{seed: maphash.MakeSeed(), limit: max(size/readCacheShards, 1)}
 	for i := range c.shards {
-		c.shards[i].users = map[string][]keptAnswer{}
+		s := &c.shards[i]
+		s.users, s.dropped, s.writing = map[string][]keptAnswer{}, map[string]uint64{}, map[string]int{}
 	}
 	if reg != nil {
 		lookups := activity.RegisterMetric(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -82,18 +93,20 @@ func (c *readCache) shard(userID string) *readShard {
 	return &c.shards[maphash.String(c.seed, userID)%readCacheShards]
 }
 
-// get returns the kept answer of typ for userID; on a miss, the ticket to keep the
+// get returns the kept answer under key for userID; on a miss, the ticket to keep the
 // answer about to be read.
-func (c *readCache) get(userID, typ string) ([]byte, bool, readTicket) {
+func (c *readCache) get(userID, key string) ([]byte, bool, readTicket) {
 	s := c.shard(userID)
 	s.mu.Lock()
-	for _, a := range s.users[userID] {
-		if a.typ == typ {
-			s.mu.Unlock()
-			if c.hits != nil {
-				c.hits.Inc()
+	if s.all == 0 && s.writing[userID] == 0 {
+		for _, a := range s.users[userID] {
+			if a.key == key {
+				s.mu.Unlock()
+				if c.hits != nil {
+					c.hits.Inc()
+				}
+				return a.data, true, readTicket{}
 			}
-			return a.data, true, readTicket{}
 		}
 	}
 	t := readTicket{shard: s, gen: s.gen}
@@ -104,17 +117,17 @@ func (c *readCache) get(userID, typ string) ([]byte, bool, readTicket) {
 	return nil, false, t
 }
 
-// put keeps data as the answer of typ for userID, unless a write of the shard has
-// committed since t was handed out. data must not change afterwards.
-func (c *readCache) put(t readTicket, userID, typ string, data []byte) {
+// put keeps a copy of data as the answer under key for userID, unless a write of the
+// user is under way or has ended since t was handed out.
+func (c *readCache) put(t readTicket, userID, key string, data []byte) {
 	s := t.shard
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != t.gen {
+	if t.gen < s.floor || s.dropped[userID] > t.gen || s.writing[userID] > 0 || s.all > 0 {
 		return
 	}
 	for _, a := range s.users[userID] {
-		if a.typ == typ {
+		if a.key == key {
 			return // another read of the same state kept it first
 		}
 	}
@@ -129,19 +142,43 @@ func (c *readCache) put(t readTicket, userID, typ string, data []byte) {
 	if s.bytes+size > c.limit {
 		return // one answer larger than the shard
 	}
-	s.users[userID] = append(s.users[userID], keptAnswer{typ: typ, data: data})
+	// A copy of its own: the reply's buffer may be larger than its bytes, and is not
+	// the cache's to keep.
+	s.users[userID] = append(s.users[userID], keptAnswer{key: key, data: bytes.Clone(data)})
 	s.bytes += size
 }
 
-// forget drops what is kept for userID, or for everyone when userID is "" (a write of
-// no user, such as the sweep, may touch anyone's rows).
-func (c *readCache) forget(userID string) {
+// begin marks a write of userID (of everyone for "": a write of no user) as under way,
+// until end.
+func (c *readCache) begin(userID string) {
 	if userID == "" {
 		for i := range c.shards {
 			s := &c.shards[i]
 			s.mu.Lock()
+			s.all++
+			s.mu.Unlock()
+		}
+		return
+	}
+	s := c.shard(userID)
+	s.mu.Lock()
+	s.writing[userID]++
+	s.mu.Unlock()
+}
+
+// end ends a write begun with begin, once it has committed (or failed): what is kept
+// for userID (for everyone, for "") goes, and so does any fill of a read that missed
+// before.
+func (c *readCache) end(userID string) {
+	if userID == "" {
+		for i := range c.shards {
+			s := &c.shards[i]
+			s.mu.Lock()
+			s.all--
 			s.gen++
+			s.floor = s.gen
 			clear(s.users)
+			clear(s.dropped)
 			s.bytes = 0
 			s.mu.Unlock()
 		}
@@ -149,11 +186,19 @@ func (c *readCache) forget(userID string) {
 	}
 	s := c.shard(userID)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing[userID]--; s.writing[userID] <= 0 {
+		delete(s.writing, userID)
+	}
 	s.gen++
+	if len(s.dropped) >= droppedKept {
+		clear(s.dropped)
+		s.floor = s.gen
+	}
+	s.dropped[userID] = s.gen
 	if answers, ok := s.users[userID]; ok {
 		s.drop(userID, answers)
 	}
-	s.mu.Unlock()
 }
 
 func (s *readShard) drop(userID string, answers []keptAnswer) {

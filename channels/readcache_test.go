@@ -34,33 +34,100 @@ func TestReadCacheKeepsUntilItsUserWrites(t *testing.T) {
 	want("alice", mfa.CmdStatus, "a-status")
 	want("alice", mfa.CmdTOTPList, "a-list")
 
-	c.forget("alice") // alice's write committed: both her answers go, bob's stays
+	c.begin("alice")
+	want("alice", mfa.CmdStatus, "") // while her write runs, her answers are not used
+	c.end("alice")                   // committed: both her answers go, bob's stays
 	want("alice", mfa.CmdStatus, "")
 	want("alice", mfa.CmdTOTPList, "")
 	want("bob", mfa.CmdStatus, "b-status")
 
 	fill("alice", mfa.CmdStatus, "a-status-2")
-	c.forget("") // a write of no user (the sweep): everything goes
+	c.begin("")
+	want("bob", mfa.CmdStatus, "")
+	c.end("") // a write of no user: everything goes
 	want("alice", mfa.CmdStatus, "")
 	want("bob", mfa.CmdStatus, "")
 }
 
-// TestReadCacheRefusesAReadOlderThanAWrite: a read that missed before a write committed
-// may have read the state before it; what it read is not kept.
+// TestReadCacheRefusesAReadOlderThanAWrite: a read that missed before a write of its
+// user began, or while it ran, keeps nothing; a write of another user in the same
+// shard does not stop it.
 func TestReadCacheRefusesAReadOlderThanAWrite(t *testing.T) {
 	c := newReadCache(1<<20, nil)
-	_, _, before := c.get("alice", mfa.CmdStatus)
-	c.forget("alice")
-	c.put(before, "alice", mfa.CmdStatus, []byte("old"))
-	if got, ok, _ := c.get("alice", mfa.CmdStatus); ok {
-		t.Fatalf("kept %q, read before the write", got)
+	kept := func(user string) bool {
+		_, ok, _ := c.get(user, mfa.CmdStatus)
+		return ok
 	}
-	// Everyone's write moves the generation of every shard.
-	_, _, before = c.get("bob", mfa.CmdStatus)
-	c.forget("")
-	c.put(before, "bob", mfa.CmdStatus, []byte("old"))
-	if got, ok, _ := c.get("bob", mfa.CmdStatus); ok {
-		t.Fatalf("kept %q, read before the sweep", got)
+	_, _, before := c.get("alice", mfa.CmdStatus)
+	c.begin("alice")
+	c.end("alice")
+	c.put(before, "alice", mfa.CmdStatus, []byte("old"))
+	if kept("alice") {
+		t.Fatal("kept a read that missed before the write")
+	}
+
+	_, _, during := c.get("alice", mfa.CmdStatus)
+	c.begin("alice")
+	c.put(during, "alice", mfa.CmdStatus, []byte("maybe old"))
+	if kept("alice") {
+		t.Fatal("kept a read that ended while a write of the user ran")
+	}
+	_, _, inside := c.get("alice", mfa.CmdStatus)
+	c.end("alice")
+	c.put(inside, "alice", mfa.CmdStatus, []byte("maybe old"))
+	if kept("alice") {
+		t.Fatal("kept a read that missed while a write of the user ran")
+	}
+
+	// bob shares alice's shard; his writes leave her reads alone.
+	bob := ""
+	for i := 0; bob == ""; i++ {
+		if u := fmt.Sprintf("bob-%d", i); c.shard(u) == c.shard("alice") {
+			bob = u
+		}
+	}
+	_, _, ticket := c.get("alice", mfa.CmdStatus)
+	c.begin(bob)
+	c.end(bob)
+	c.put(ticket, "alice", mfa.CmdStatus, []byte("new"))
+	if !kept("alice") {
+		t.Fatal("a write of another user in the shard refused alice's read")
+	}
+
+	// Everyone's write refuses every read that missed before it.
+	_, _, before = c.get("carol", mfa.CmdStatus)
+	c.begin("")
+	c.end("")
+	c.put(before, "carol", mfa.CmdStatus, []byte("old"))
+	if kept("carol") {
+		t.Fatal("kept a read that missed before a write of everyone")
+	}
+}
+
+// TestReadCacheForgetsOldWritesSafely: a shard remembers the last write of at most
+// droppedKept users; past that, every read that missed before is refused.
+func TestReadCacheForgetsOldWritesSafely(t *testing.T) {
+	c := newReadCache(1<<20, nil)
+	s := c.shard("alice")
+	_, _, before := c.get("alice", mfa.CmdStatus)
+	c.begin("alice")
+	c.end("alice")
+	// Writes of other users of the shard, until it no longer remembers alice's.
+	for i := 0; i < 100*readCacheShards*droppedKept; i++ {
+		if _, remembered := s.dropped["alice"]; !remembered {
+			break
+		}
+		if u := fmt.Sprintf("user-%d", i); c.shard(u) == s {
+			c.begin(u)
+			c.end(u)
+		}
+	}
+	if _, remembered := s.dropped["alice"]; remembered {
+		t.Fatal("the shard still remembers alice: the test did not fill it")
+	}
+	c.put(before, "alice", mfa.CmdStatus, []byte("old"))
+	if _, ok, _ := c.get("alice", mfa.CmdStatus); ok {
+		t.Fatal("kept a read older than a write the shard no longer remembers")
 	}
 }
 

@@ -25,16 +25,16 @@ type rules struct {
 // service on one screen.
 func (r *rules) routes() map[string]route {
 	return map[string]route{
-		mfa.CmdStatus:           {fn: r.status, msg: mfa.MsgOK, read: true, cached: true},
-		mfa.CmdSettings:         {fn: r.status, msg: mfa.MsgOK, read: true, cached: true},
+		mfa.CmdStatus:           {fn: r.status, msg: mfa.MsgOK, read: true, cache: mfa.CmdStatus},
+		mfa.CmdSettings:         {fn: r.status, msg: mfa.MsgOK, read: true, cache: mfa.CmdStatus},
 		mfa.CmdTOTPSetup:        {fn: r.totpSetup, msg: mfa.MsgSetupStarted},
 		mfa.CmdTOTPVerify:       {fn: r.totpVerify, msg: mfa.MsgDeviceVerified},
-		mfa.CmdTOTPList:         {fn: r.totpList, msg: mfa.MsgDevicesListed, read: true, cached: true},
+		mfa.CmdTOTPList:         {fn: r.totpList, msg: mfa.MsgDevicesListed, read: true, cache: mfa.CmdTOTPList},
 		mfa.CmdTOTPRemove:       {fn: r.totpRemove, msg: mfa.MsgDeviceRemoved, faultCode: mfa.CodeDeviceRemove, readsUser: true},
 		mfa.CmdSecretRemove:     {fn: r.secretRemove, msg: mfa.MsgSecretRemoved, readsUser: true},
 		mfa.CmdSignInEnable:     {fn: r.signInEnable, msg: mfa.MsgSignInEnabled},
 		mfa.CmdSignInDisable:    {fn: r.signInDisable, msg: mfa.MsgSignInDisabled},
-		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true, cached: true},
+		mfa.CmdBackupCount:      {fn: r.backupCount, msg: mfa.MsgBackupCodes, read: true, cache: mfa.CmdBackupCount},
 		mfa.CmdBackupRegenerate: {fn: r.backupRegenerate, msg: mfa.MsgBackupRegenerated},
 		mfa.CmdOTPSend:          {fn: r.otpSend, msg: mfa.MsgCodeSent},
 		mfa.CmdVerify:           {fn: r.verify, msg: mfa.MsgVerified, readsUser: true},
@@ -50,7 +50,7 @@ func (r *rules) routes() map[string]route {
 		mfa.CmdWebAuthnRegisterOptions: {fn: r.webauthnRegisterOptions, msg: mfa.MsgWebAuthnOptions},
 		mfa.CmdWebAuthnRegisterVerify:  {fn: r.webauthnRegisterVerify, msg: mfa.MsgWebAuthnAdded},
 		mfa.CmdWebAuthnLoginOptions:    {fn: r.webauthnLoginOptions, msg: mfa.MsgWebAuthnOptions},
-		mfa.CmdWebAuthnList:            {fn: r.webauthnList, msg: mfa.MsgWebAuthnListed, read: true, cached: true},
+		mfa.CmdWebAuthnList:            {fn: r.webauthnList, msg: mfa.MsgWebAuthnListed, read: true, cache: mfa.CmdWebAuthnList},
 		mfa.CmdWebAuthnRemove:          {fn: r.webauthnRemove, msg: mfa.MsgWebAuthnRemoved, readsUser: true},
 	}
 }

@@ -146,7 +146,7 @@ func NewWorker(cfg Config, store Store, sealer *Sealer) (*Worker, error) {
 		w.readers.Go(w.reader)
 	}
 	for range cfg.Pipelines {
-		w.batchers = append(w.batchers, newBatcher(store, cfg.BatchSize, cfg.BatchWait, w.log, w.runWrite, w.finish))
+		w.batchers = append(w.batchers, newBatcher(store, cfg.BatchSize, cfg.BatchWait, w.log, w.begin, w.runWrite, w.finish))
 	}
 	w.metrics = newWorkerMetrics(cfg.Metrics, w.routes, w.queued)
 	w.cache = newReadCache(cfg.ReadCacheBytes, cfg.Metrics)
@@ -212,9 +212,9 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 	}
 	if rt.read {
 		var ticket readTicket
-		if rt.cached && w.cache != nil {
+		if rt.cache != "" && w.cache != nil {
 			start := time.Now()
-			data, ok, t := w.cache.get(cmd.UserID, cmd.Type)
+			data, ok, t := w.cache.get(cmd.UserID, rt.cache)
 			if ok {
 				reply := okReply(cmd.Lang, rt.msg, data)
 				w.metrics.command(cmd.Type, reply, start)
@@ -259,7 +259,7 @@ func (w *Worker) enqueueSweep(respond func(mfa.Reply)) bool {
 		return false
 	}
 	cmd := &mfa.Command{ID: mfa.NewID(), Type: "sweep", UserID: "", Actor: "mfad"}
-	w.batchers[0].enqueue(&job{cmd: cmd, route: route{fn: w.rules.sweep}, respond: respond})
+	w.batchers[0].enqueue(&job{cmd: cmd, route: route{fn: w.rules.sweep, keepsReads: true}, respond: respond})
 	return true
 }
 
@@ -301,7 +301,7 @@ func (w *Worker) runRead(cmd *mfa.Command, rt route, ticket readTicket) mfa.Repl
 	}
 	reply := w.rules.reply(c, rt, data, err)
 	if ticket.shard != nil && reply.OK && c.msg == "" && cacheable(data) {
-		w.cache.put(ticket, cmd.UserID, cmd.Type, reply.Data)
+		w.cache.put(ticket, cmd.UserID, rt.cache, reply.Data)
 	}
 	return reply
 }
@@ -315,6 +315,19 @@ func (w *Worker) runWrite(ctx context.Context, tx Tx, j *job) outcome {
 		return outcome{reply: reply, fault: true}
 	}
 	return outcome{reply: reply, events: c.events, notified: c.notified, counted: c.counted}
+}
+
+// begin is the start of a batch: the read cache keeps nothing of its users until
+// finish.
+func (w *Worker) begin(batch []*job) {
+	if w.cache == nil {
+		return
+	}
+	for _, j := range batch {
+		if !j.route.keepsReads {
+			w.cache.begin(j.cmd.UserID)
+		}
+	}
 }
 
 // finish is the end of a batch: metrics first (a client that has its reply may already
@@ -335,7 +348,9 @@ func (w *Worker) finish(batch []*job, outs []outcome, start time.Time, committed
 	if w.cache != nil {
 		// Before any reply: whoever has a write's answer must not read what was before.
 		for _, j := range batch {
-			w.cache.forget(j.cmd.UserID)
+			if !j.route.keepsReads {
+				w.cache.end(j.cmd.UserID)
+			}
 		}
 	}
 	for i, j := range batch {
@@ -391,9 +406,13 @@ type route struct {
 	fn   handlerFunc
 	msg  string // catalogue key of the success message
 	read bool
-	// cached: a read whose answer depends on its user's rows alone, kept in the read
-	// cache until the user's next write.
-	cached bool
+	// cache is the read cache's key of a read whose answer depends on its user's rows
+	// alone, kept until the user's next write; "" keeps nothing. Reads with the same
+	// answer share a key.
+	cache string
+	// keepsReads: a write that changes no kept answer (the sweep deletes only rows
+	// every read already ignores), so it leaves the read cache alone.
+	keepsReads bool
 	// readsUser: the command starts by reading its user and methods (Unit.ReadsUser).
 	readsUser bool
 	// faultCode replaces INTERNAL_ERROR in the reply to a fault (DEVICE_REMOVE_ERROR).

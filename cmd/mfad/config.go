@@ -180,8 +180,8 @@ func (c *Config) check() error {
 	if c.WritePipelines < 1 || c.WritePipelines > 64 {
 		return usageError{fmt.Sprintf("--write-pipelines must be 1 to 64, not %d", c.WritePipelines)}
 	}
-	if c.ReadCacheMB < 0 || c.ReadCacheMB > 1<<16 {
-		return usageError{fmt.Sprintf("--read-cache-mb must be 0 to 65536, not %d", c.ReadCacheMB)}
+	if c.ReadCacheMB < 0 || c.ReadCacheMB > 1024 {
+		return usageError{fmt.Sprintf("--read-cache-mb must be 0 to 1024, not %d", c.ReadCacheMB)}
 	}
 	if c.RelayLease < 3*time.Second {
 		return usageError{fmt.Sprintf("--relay-lease must be at least 3s, not %s", c.RelayLease)}
