@@ -46,8 +46,7 @@ type Config struct {
 	ReadConcurrency int // read commands run at once
 	// ReadCacheBytes bounds the answers of cacheable reads (status, device lists,
 	// backup-code counts) a worker keeps until their user's next write; 0 or less keeps
-	// none.
-	// Set it only when this worker is its store's one writer (readCache says why).
+	// none. Set it only when this worker is its store's one writer (readCache says why).
 	ReadCacheBytes int
 	Now            func() time.Time // the clock; tests move it
 	Version        string           // reported by the micro service
