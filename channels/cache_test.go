@@ -49,21 +49,31 @@ func (r *cacheRig) status() mfa.Status {
 // lookups is mfad_read_cache_lookups_total{result}.
 func (r *cacheRig) lookups(result string) float64 {
 	r.t.Helper()
+	return r.metric("mfad_read_cache_lookups_total", result)
+}
+
+// metric is the value of the series name, with the label value label if it has one.
+func (r *cacheRig) metric(name, label string) float64 {
+	r.t.Helper()
 	families, err := r.reg.Gather()
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "mfad_read_cache_lookups_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			if m.GetLabel()[0].GetValue() == result {
+			if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() != label {
+				continue
+			}
+			if m.GetCounter() != nil {
 				return m.GetCounter().GetValue()
 			}
+			return m.GetGauge().GetValue()
 		}
 	}
-	r.t.Fatalf("no mfad_read_cache_lookups_total{result=%q}", result)
+	r.t.Fatalf("no %s{%q}", name, label)
 	return 0
 }
 
@@ -223,9 +233,15 @@ func TestTheSweepKeepsTheCacheAndAnAdminResetDropsIt(t *testing.T) {
 	if st := r.status(); st.FailedAttempts != 3 || r.lookups("hit") != hits+1 {
 		t.Fatalf("status after a sweep: %+v, %v hits, want one more from the cache", st, r.lookups("hit")-hits)
 	}
+	if kept := r.metric("mfad_read_cache_bytes", ""); kept < 200 {
+		t.Fatalf("mfad_read_cache_bytes %v with alice's status kept", kept)
+	}
 	reset, err := r.w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdAdminReset, UserID: "alice", Actor: "ops", Admin: true})
 	if err != nil || !reset.OK {
 		t.Fatalf("admin reset: %+v %v", reset, err)
+	}
+	if kept := r.metric("mfad_read_cache_bytes", ""); kept != 0 {
+		t.Fatalf("mfad_read_cache_bytes %v after the reset dropped alice's answers", kept)
 	}
 	if st := r.status(); st.FailedAttempts != 0 || len(st.Methods) != 0 {
 		t.Fatalf("status after an admin reset: %+v, want nothing left", st)

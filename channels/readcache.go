@@ -85,8 +85,24 @@ func newReadCache(size int, reg prometheus.Registerer) *readCache {
 			Help: "Cacheable reads (status, device lists, backup-code counts) by result: hit, answered from the worker's cache; miss, read from the store.",
 		}, []string{"result"}))
 		c.hits, c.misses = lookups.WithLabelValues("hit"), lookups.WithLabelValues("miss")
+		activity.RegisterMetric(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mfad_read_cache_bytes",
+			Help: "Bytes the worker's read cache holds, as it counts them against --read-cache-mb (answers and an estimate of their overhead).",
+		}, func() float64 { return float64(c.size()) }))
 	}
 	return c
+}
+
+// size is the bytes kept, as counted against the limit.
+func (c *readCache) size() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.bytes
+		s.mu.Unlock()
+	}
+	return n
 }
 
 func (c *readCache) shard(userID string) *readShard {

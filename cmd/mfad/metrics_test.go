@@ -79,6 +79,7 @@ func TestServeMetricsAndOpenAPI(t *testing.T) {
 	want := []string{
 		`mfad_read_cache_lookups_total{result="hit"} 1`,
 		`mfad_read_cache_lookups_total{result="miss"} 1`,
+		"mfad_read_cache_bytes ",
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 		`mfad_http_requests_total{method="POST",route="/api/v1/mfa/totp/setup",status="200"} 1`,
