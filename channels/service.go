@@ -45,8 +45,9 @@ func startService(nc *nats.Conn, version string, routes map[string]route,
 }
 
 // endpoint adapts a micro request to submit. nats.go runs a subscription's callback for
-// one message at a time, so the callback only hands the command on; the reply is sent
-// when its transaction is done.
+// one message at a time, so the callback only hands the command on, or answers a read
+// the cache holds, which costs less than handing it on; other replies are sent when
+// their transaction is done.
 func endpoint(typ string, submit func(*mfa.Command, func(mfa.Reply)), log *slog.Logger) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		respond := func(r mfa.Reply) {
