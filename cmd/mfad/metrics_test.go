@@ -43,36 +43,15 @@ func TestServeMetricsAndOpenAPI(t *testing.T) {
 	debugBase := "http://" + dbg["addr"].(string)
 
 	token := mintToken(t, nil, "--sub", "alice", "--data-dir", dataDir)
-	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/mfa/totp/setup", strings.NewReader(`{"device_name":"Phone"}`))
-	if err != nil {
-		t.Fatal(err)
+	c := newAPIClient("", 10*time.Second) // the token is minted above
+	if a, err := c.do(http.MethodPost, base+"/api/v1/mfa/totp/setup", token, `{"device_name":"Phone"}`); err != nil || a.status != http.StatusOK {
+		t.Fatalf("setup: %v %d %s", err, a.status, a.raw)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("setup: %d", resp.StatusCode)
-	}
-
 	// Two status reads: the first from the database, the second from the worker's
 	// read cache, on by default on SQLite.
 	for range 2 {
-		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/mfa/status", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status: %d", resp.StatusCode)
+		if a, err := c.do(http.MethodGet, base+"/api/v1/mfa/status", token, ""); err != nil || a.status != http.StatusOK {
+			t.Fatalf("status: %v %d %s", err, a.status, a.raw)
 		}
 	}
 
