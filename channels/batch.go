@@ -14,6 +14,7 @@ type job struct {
 	cmd     *mfa.Command
 	route   route
 	respond func(mfa.Reply)
+	queued  time.Time // when the worker took it; zero for the sweep, which is no command
 }
 
 // outcome is what running a job in a transaction produced.

@@ -102,6 +102,7 @@ func (t *tallies) add(k counted) {
 type workerMetrics struct {
 	duration  map[string]prometheus.Observer // by command type; fixed at NewWorker
 	replies   *prometheus.CounterVec         // type, code
+	queue     prometheus.Observer
 	batchSize prometheus.Observer
 	commit    prometheus.Observer
 	lockouts  prometheus.Counter
@@ -131,6 +132,14 @@ func newWorkerMetrics(reg prometheus.Registerer, routes map[string]route, queued
 			Name: "mfad_command_replies_total",
 			Help: "Commands answered by the workers, by command type and outcome code (OK for success).",
 		}, []string{"type", "code"})),
+		// Under load a write waits about as long for the batch before its own as its own
+		// batch takes; mfad_command_duration_seconds shows only the second half.
+		queue: activity.RegisterMetric(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mfad_command_queue_seconds",
+			Help: "Time a write command waited for the single writer: from reaching the worker to the start " +
+				"of its group commit. It grows when the writer is saturated.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		})),
 		batchSize: activity.RegisterMetric(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mfad_group_commit_batch_size",
 			Help:    "Write commands per group-commit transaction.",
@@ -167,6 +176,16 @@ func newWorkerMetrics(reg prometheus.Registerer, routes map[string]route, queued
 		Help: "Write commands waiting for the single writer.",
 	}, func() float64 { return float64(queued()) }))
 	return m
+}
+
+// queueWait records how long a write command waited between reaching the worker
+// (queued) and the start of its batch. A command that came while its batch was
+// gathering stragglers (Config.BatchWait) waited for nothing.
+func (m *workerMetrics) queueWait(queued, batchStart time.Time) {
+	if m == nil || queued.IsZero() {
+		return
+	}
+	m.queue.Observe(max(batchStart.Sub(queued), 0).Seconds())
 }
 
 // command records one command's reply and how long it took from start.

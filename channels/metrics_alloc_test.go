@@ -9,8 +9,8 @@ import (
 	mfa "github.com/mfad/mfad"
 )
 
-// TestWorkerMetricsAllocations: recording a command's reply and duration, and a
-// batch's tallies, allocates nothing once the series exist.
+// TestWorkerMetricsAllocations: recording a command's queue wait, reply and duration,
+// and a batch's tallies, allocates nothing once the series exist.
 func TestWorkerMetricsAllocations(t *testing.T) {
 	m := newWorkerMetrics(prometheus.NewRegistry(), map[string]route{mfa.CmdVerify: {}}, func() int { return 0 })
 	var tl tallies
@@ -18,6 +18,7 @@ func TestWorkerMetricsAllocations(t *testing.T) {
 	reply := mfa.Reply{Code: mfa.CodeInvalidCode}
 	start := time.Now()
 	record := func() {
+		m.queueWait(start.Add(-time.Millisecond), start)
 		m.command(mfa.CmdVerify, reply, start)
 		m.batch(1, time.Millisecond, &tl)
 	}

@@ -226,7 +226,7 @@ func (w *Worker) submit(cmd *mfa.Command, respond func(mfa.Reply)) {
 		w.reads <- readJob{cmd: cmd, route: rt, respond: respond, ticket: ticket}
 		return
 	}
-	w.pipeline(cmd.UserID).enqueue(&job{cmd: cmd, route: rt, respond: respond})
+	w.pipeline(cmd.UserID).enqueue(&job{cmd: cmd, route: rt, respond: respond, queued: time.Now()})
 }
 
 // pipeline is the batcher of a user's commands: always the same one, so a user's
@@ -353,6 +353,7 @@ func (w *Worker) finish(batch []*job, outs []outcome, start time.Time, committed
 		}
 	}
 	for i, j := range batch {
+		w.metrics.queueWait(j.queued, start)
 		w.metrics.command(j.cmd.Type, outs[i].reply, start)
 	}
 	for i, j := range batch {

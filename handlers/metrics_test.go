@@ -161,6 +161,11 @@ func TestMetricsVerifications(t *testing.T) {
 	if d := count(after, "locked", "code") - count(before, "locked", "code"); d != 1 {
 		t.Errorf("locked/code moved by %v, want 1", d)
 	}
+	q0, _ := sample(before, "mfad_command_queue_seconds_count")
+	q1, _ := sample(after, "mfad_command_queue_seconds_count")
+	if q1-q0 != 6 {
+		t.Errorf("mfad_command_queue_seconds counted %v write commands, want carol's 6 code checks", q1-q0)
+	}
 	l0, _ := sample(before, "mfad_lockouts_total")
 	l1, _ := sample(after, "mfad_lockouts_total")
 	if l1-l0 != 1 {
