@@ -132,8 +132,8 @@ func newWorkerMetrics(reg prometheus.Registerer, routes map[string]route, queued
 			Name: "mfad_command_replies_total",
 			Help: "Commands answered by the workers, by command type and outcome code (OK for success).",
 		}, []string{"type", "code"})),
-		// Under load a write waits about as long for the batch before its own as its own
-		// batch takes; mfad_command_duration_seconds shows only the second half.
+		// A write first waits for the batch in progress, then runs in its own; the
+		// duration series starts at its own batch, so it shows only the second part.
 		queue: activity.RegisterMetric(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "mfad_command_queue_seconds",
 			Help: "Time a write command waited for the single writer: from reaching the worker to the start " +
