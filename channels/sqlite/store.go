@@ -73,7 +73,7 @@ const checkpointEvery = time.Second
 // walSizeLimit is what the WAL file is truncated to when a checkpoint has copied all
 // of it back (PRAGMA journal_size_limit). Without it the file keeps the size of its
 // busiest moment for ever: 3–10× the database under sustained load.
-const walSizeLimit = 256 << 20
+const walSizeLimit = 64 << 20
 
 // checkpointBusy is the checkpoint connection's busy timeout: how long the idle
 // TRUNCATE checkpoint waits for readers while it blocks new writers.
@@ -222,12 +222,6 @@ const walFrameSize = 24 + 4096
 // WAL grew to 1.7 GB beside a 270 MB database in ten seconds of mfaload, and every
 // commit paid the kernel for fresh file pages. It is walSizeLimit, so the file SQLite
 // keeps after a restart is the one that is reused.
-//
-// Each restart holds the writer for 10–30 ms: the frames committed since the last
-// passive pass are copied and the files synced. Removals write about 100 MB of WAL a
-// second, so at 64 MB the WAL restarted at every tick, and those holds made the
-// write scenarios' p99. At 256 MB they come a quarter as often (BENCHMARKS.md, fourth
-// session of 2026-11-30).
 const walRestartSize = walSizeLimit
 
 // restartLeft is how many frames may be left to copy when restartWAL holds the writer
