@@ -55,23 +55,14 @@ func (r *cacheRig) lookups(result string) float64 {
 // metric is the value of the series name, with the label value label if it has one.
 func (r *cacheRig) metric(name, label string) float64 {
 	r.t.Helper()
-	families, err := r.reg.Gather()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
+	for _, m := range family(r.t, r.reg, name).GetMetric() {
+		if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() != label {
 			continue
 		}
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() != label {
-				continue
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
 		}
+		return m.GetGauge().GetValue()
 	}
 	r.t.Fatalf("no %s{%q}", name, label)
 	return 0

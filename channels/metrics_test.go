@@ -90,7 +90,8 @@ func TestWriteQueueWaitIsMeasured(t *testing.T) {
 	}
 }
 
-// family is the metric family name of reg, failing the test when there is none.
+// family is the metric family name of reg, failing the test when there is none (the
+// read cache tests read their series through it too).
 func family(t *testing.T, reg *prometheus.Registry, name string) *dto.MetricFamily {
 	t.Helper()
 	families, err := reg.Gather()
