@@ -39,6 +39,7 @@ type Store struct {
 	markCommits  atomic.Int64 // transactions that carried only marks (tests count them)
 	walRestarts  atomic.Int64 // WAL restarts under load (tests count them)
 	walRestartAt atomic.Int64 // WAL bytes that make the checkpointer restart it: walRestartSize, less in tests
+	truncateIdle atomic.Int64 // ns the writer must be idle before the WAL is truncated: idleTruncate, less in tests
 
 	checkpoint     *sql.DB // the checkpointer's own connection
 	stopCheckpoint context.CancelFunc
@@ -72,8 +73,11 @@ const checkpointEvery = time.Second
 
 // walSizeLimit is what the WAL file is truncated to when a checkpoint has copied all
 // of it back (PRAGMA journal_size_limit). Without it the file keeps the size of its
-// busiest moment for ever: 3–10× the database under sustained load.
-const walSizeLimit = 64 << 20
+// busiest moment for ever: 3–10× the database under sustained load. Each restart of
+// the WAL under load (restartWAL) holds the writer for 9–34 ms; at 64 MB removals
+// caused one every second, and 256 MB cut the p99 of verify and delete-device by a
+// third (BENCHMARKS.md, "2026-11-30").
+const walSizeLimit = 256 << 20
 
 // checkpointBusy is the checkpoint connection's busy timeout: how long the idle
 // TRUNCATE checkpoint waits for readers while it blocks new writers.
@@ -81,8 +85,12 @@ const checkpointBusy = 100 * time.Millisecond
 
 // idleTruncate is how long the writer must have been idle before the checkpointer
 // truncates the WAL to nothing: a TRUNCATE checkpoint waits for readers and blocks
-// writers while it waits, so it only runs when nobody is writing.
-const idleTruncate = 2 * time.Second
+// writers while it waits, so it only runs when nobody is writing. It is minutes, not
+// seconds: a WAL truncated between bursts is grown again from nothing by the next one,
+// and paying the kernel for up to walSizeLimit of fresh file pages made druid-delete's
+// p99 after a pause 10–30 % worse than with the file kept (BENCHMARKS.md). Until then
+// the passive checkpoints keep the WAL copied back, and SQLite reuses the file.
+const idleTruncate = 5 * time.Minute
 
 // Open opens (creating if needed) the database at path and migrates it to
 // SchemaVersion. chain links the audit records the store appends. The file, its WAL
@@ -148,6 +156,7 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 	cp.SetMaxOpenConns(1)
 	s := &Store{path: path, chain: chain, write: write, read: read, checkpoint: cp}
 	s.walRestartAt.Store(walRestartSize)
+	s.truncateIdle.Store(int64(idleTruncate))
 	if s.writer, err = newConn(ctx, write); err != nil {
 		_ = errors.Join(write.Close(), read.Close(), cp.Close())
 		return nil, fmt.Errorf("open database %s for writing: %w", path, err)
@@ -197,7 +206,7 @@ func (s *Store) checkpointer(ctx context.Context) {
 		}
 		// Errors are transient (SQLITE_BUSY while another checkpoint runs or a reader
 		// holds an old snapshot); the next tick tries again.
-		if time.Since(time.Unix(0, s.lastWrite.Load())) < idleTruncate {
+		if time.Since(time.Unix(0, s.lastWrite.Load())) < time.Duration(s.truncateIdle.Load()) {
 			truncated = false
 			if wal, copied, err := s.passiveCheckpoint(ctx); err == nil && int64(wal)*walFrameSize > s.walRestartAt.Load() {
 				s.restartWAL(ctx, wal-copied)

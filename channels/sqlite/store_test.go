@@ -88,8 +88,9 @@ func TestFilesOwnerOnly(t *testing.T) {
 	check("reopened after an older mfad")
 }
 
-// TestWALShrinksWhenIdle: a burst grows the WAL; once the writer is idle the
-// checkpointer truncates it, so it does not keep the size of its busiest moment.
+// TestWALShrinksWhenIdle: a burst grows the WAL. While the writer is idle for less
+// than the truncation delay the file stays, for the next burst to reuse; past the delay the checkpointer truncates it, so it does not keep the size of
+// its busiest moment.
 func TestWALShrinksWhenIdle(t *testing.T) {
 	dir := t.TempDir()
 	store, err := Open(context.Background(), filepath.Join(dir, "mfad.db"), testChain(t))
@@ -101,10 +102,16 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 	if err := store.writer.queryRow(context.Background(), "PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
 		t.Fatalf("writer journal_size_limit = %d (%v), want %d", limit, err, walSizeLimit)
 	}
+	if got := time.Duration(store.truncateIdle.Load()); got != idleTruncate {
+		t.Fatalf("truncation delay %s, want %s", got, idleTruncate)
+	}
+	const delay = 3 * checkpointEvery
+	store.truncateIdle.Store(int64(delay))
 	w := testWorker(t, store, channels.Config{})
 	for i := range 200 {
 		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
 	}
+	burst := time.Now()
 	wal := func() int64 {
 		fi, err := os.Stat(filepath.Join(dir, "mfad.db-wal"))
 		if err != nil {
@@ -115,12 +122,20 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 	if wal() == 0 {
 		t.Fatal("the burst left no WAL: nothing to watch shrink")
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	// Two checkpointer ticks later, before the delay, the file is still there.
+	time.Sleep(2*checkpointEvery + checkpointEvery/2)
+	if size := wal(); size == 0 && time.Since(burst) < delay {
+		t.Fatalf("the WAL was truncated %s after the burst, before the %s delay", time.Since(burst), delay)
+	}
+	deadline := burst.Add(delay + 15*time.Second)
 	for wal() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the WAL is still %d bytes with the writer idle", wal())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if since := time.Since(burst); since < delay {
+		t.Fatalf("the WAL was truncated %s after the burst, before the %s delay", since, delay)
 	}
 }
 
