@@ -14,10 +14,13 @@ import (
 //     dedupe window only has to absorb a re-send after a lost acknowledgement, which the
 //     relay makes within seconds (after any failure it reads the stream back instead
 //     of relying on it, and every publish expects the stream's last sequence, so a late
-//     re-send is refused, not stored twice). The server keeps every id of the window in
-//     memory: at ten thousand events a second a one-minute window was 74 MB of a 105 MB
-//     heap, and under a memory limit the garbage collector then took 45 % of the CPU
-//     (BENCHMARKS.md). Ten seconds is 12 MB at that rate. Messages can be
+//     re-send is refused, not stored twice; TestRelayNeedsNoDedupeWindow). The server
+//     keeps every id of the window in memory: at ten thousand events a second a
+//     one-minute window was 74 MB of a 105 MB heap, and under a memory limit the
+//     garbage collector then took 45 % of the CPU. Ten seconds still left 18 MB of ids
+//     beside nats-server's 64 MB of block buffers, and GC half of the CPU in
+//     druid-delete after other writes; two seconds made that scenario 1.17–1.32×
+//     faster (BENCHMARKS.md). Messages can be
 //     neither deleted nor purged (DenyDelete, DenyPurge): whoever holds a NATS user
 //     with the JetStream API, mfad's own included, cannot quietly drop events.
 //     nats-server refuses to turn either flag off again, so this is for good.
@@ -34,7 +37,7 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
-			Duplicates:  10 * time.Second,
+			Duplicates:  2 * time.Second,
 			DenyDelete:  true,
 			DenyPurge:   true,
 		},

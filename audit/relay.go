@@ -43,7 +43,7 @@ const (
 // a window made every replica refuse the same entry and left the stream without a
 // leader for good.) JetStream checks the dedupe window first, so re-sending an event the
 // stream already holds is acknowledged as a duplicate and changes nothing; past the
-// window (10 s, activity.StreamConfigs) the expectation refuses it instead.
+// window (2 s, activity.StreamConfigs) the expectation refuses it instead.
 //
 // Rows are marked published (published_at, the one column the triggers let change) once
 // JetStream has acknowledged them, in the background (marks): marking needs the single
