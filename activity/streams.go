@@ -11,19 +11,20 @@ import (
 
 // StreamConfigs are the JetStream streams mfad relies on.
 //   - MFA_EVENTS keeps every event (the audit story) until an operator sets limits. Its
-//     dedupe window only has to absorb a re-send after a lost acknowledgement, which the
-//     relay makes within seconds (after any failure it reads the stream back instead
-//     of relying on it, and every publish expects the stream's last sequence, so a late
-//     re-send is refused, not stored twice; TestRelayNeedsNoDedupeWindow). The server
-//     keeps every id of the window in memory: at ten thousand events a second a
-//     one-minute window was 74 MB of a 105 MB heap, and under a memory limit the
-//     garbage collector then took 45 % of the CPU. Ten seconds still left 18 MB of ids
-//     beside nats-server's 64 MB of block buffers, and GC half of the CPU in
-//     druid-delete after other writes; two seconds made that scenario 1.17–1.32×
-//     faster (BENCHMARKS.md). Messages can be
-//     neither deleted nor purged (DenyDelete, DenyPurge): whoever holds a NATS user
-//     with the JetStream API, mfad's own included, cannot quietly drop events.
-//     nats-server refuses to turn either flag off again, so this is for good.
+//     dedupe window is not what keeps an event from being stored twice: after any
+//     failure the relay reads the stream back before it sends again, and every publish
+//     expects the stream's last sequence, so a copy is refused
+//     (TestRelayRefusesACopyPastTheDedupeWindow). On a replicated stream the window
+//     turns copies arriving together (a deposed relay's) into duplicate acknowledgements
+//     instead. The server keeps every id of the window in memory: at ten thousand
+//     events a second a one-minute window was 74 MB of a 105 MB heap, and under a
+//     memory limit the garbage collector then took 45 % of the CPU. Ten seconds still
+//     left 18 MB of ids beside nats-server's 64 MB of block buffers, and GC half of
+//     the CPU in druid-delete after other writes; two seconds made that scenario
+//     1.17–1.32× faster (BENCHMARKS.md). Messages can be neither deleted nor purged
+//     (DenyDelete, DenyPurge): whoever holds a NATS user with the JetStream API, mfad's
+//     own included, cannot quietly drop events. nats-server refuses to turn either
+//     flag off again, so this is for good.
 //   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
 //   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
 //   - MFA_GATEWAY_DEAD holds what the gateway gave up sending, without the codes, a

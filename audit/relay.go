@@ -41,9 +41,11 @@ const (
 // refusal. (Nats-Expected-Last-Msg-Id, which chains on event ids, is checked only when
 // the replicas apply a message: on a replicated stream a leader change in the middle of
 // a window made every replica refuse the same entry and left the stream without a
-// leader for good.) JetStream checks the dedupe window first, so re-sending an event the
-// stream already holds is acknowledged as a duplicate and changes nothing; past the
-// window (2 s, activity.StreamConfigs) the expectation refuses it instead.
+// leader for good.) A copy of an event the stream already holds is therefore refused
+// by the expectation (a single-replica stream checks it before the dedupe window), or,
+// on a replicated stream within the window (2 s, activity.StreamConfigs), acknowledged
+// as a duplicate; either way it is not stored twice, and the window is not what
+// exactly-once rests on (TestRelayRefusesACopyPastTheDedupeWindow).
 //
 // Rows are marked published (published_at, the one column the triggers let change) once
 // JetStream has acknowledged them, in the background (marks): marking needs the single
@@ -328,6 +330,10 @@ func (r *Relay) flush(ctx context.Context) error {
 	defer r.mu.Unlock()
 	if !r.pos.known {
 		if err := r.reconcile(ctx); err != nil {
+			// A reconcile that failed half way may have moved the position (it
+			// republishes rows missing from the stream); only a whole one may be
+			// trusted, so the next flush starts it again.
+			r.pos.known = false
 			return err
 		}
 	}
@@ -613,7 +619,9 @@ func (r *Relay) reconcile(ctx context.Context) error {
 		if len(missing) > 0 {
 			r.log.Error("audit events missing from the middle of MFA_EVENTS: republishing them after the stream's end, out of order",
 				"count", len(missing), "first", missing[0])
-			r.pos = position{known: true, seq: state.LastSeq}
+			// publish chains on the position's stream sequence; the position becomes
+			// known only when the whole reconcile has succeeded (below).
+			r.pos = position{seq: state.LastSeq}
 			for _, seq := range missing {
 				rows, err := r.load(ctx, seq)
 				if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,33 +274,8 @@ func TestRelayPublishesEveryRecordOnceInOrder(t *testing.T) {
 // TestRelayKeepsOrderAcrossNATSRestart restarts the embedded server while 1,000 events
 // are appended: afterwards the stream and the log agree, once each, in order.
 func TestRelayKeepsOrderAcrossNATSRestart(t *testing.T) {
-	keepsOrderAcrossNATSRestarts(t, newBus(t))
-}
-
-// TestRelayNeedsNoDedupeWindow: with MFA_EVENTS' dedupe window at the smallest the
-// server allows (100 ms), whatever the relay sends again after the outages is past
-// it, so only the reconcile and the expected last sequence keep each event in the
-// stream once. The window (activity.StreamConfigs) saves a reconcile now and then; it
-// is not what exactly-once rests on.
-func TestRelayNeedsNoDedupeWindow(t *testing.T) {
-	b := newBus(t)
-	ctx := context.Background()
-	info, err := b.stream().Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := info.Config
-	cfg.Duplicates = 100 * time.Millisecond
-	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	keepsOrderAcrossNATSRestarts(t, b)
-}
-
-// keepsOrderAcrossNATSRestarts appends while NATS goes away twice and checks that the
-// stream ends up holding the log, in order, each record once.
-func keepsOrderAcrossNATSRestarts(t *testing.T, b *bus) {
-	db := openStore(t)
+	store, b := openStore(t), newBus(t)
+	db := store
 	r := fastRelay(t, db, b)
 	run(t, r)
 
@@ -644,4 +620,92 @@ func TestRelayPublishesWhileAMarkWaits(t *testing.T) {
 	release()
 	waitPublished(t, r, b, 110)
 	checkStream(t, b, store)
+}
+
+// shortDedupeWindow sets MFA_EVENTS' dedupe window to the server's minimum, so a
+// copy sent a moment later is past it and only the relay's own checks stop it.
+func shortDedupeWindow(t *testing.T, b *bus) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := b.stream().Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.Duplicates = 100 * time.Millisecond
+	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * cfg.Duplicates)
+}
+
+// publishAsRelay puts row in the stream the way the relay does (its subject, Mfa-Seq
+// and Nats-Msg-Id), expecting the stream's last sequence to be last.
+func publishAsRelay(t *testing.T, b *bus, row auditRow, last uint64) {
+	t.Helper()
+	msg := &nats.Msg{Subject: activity.EventSubject(row.Type), Data: []byte(row.Body),
+		Header: nats.Header{activity.EventSeqHeader: []string{strconv.FormatInt(row.Seq, 10)}}}
+	if _, err := b.js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(row.EventID),
+		jetstream.WithExpectLastSequence(last)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRelayRefusesACopyPastTheDedupeWindow: a copy of the relay's next event reaches
+// the stream behind its back (a deposed relay's, or one whose acknowledgement was
+// lost) and the relay then publishes that row itself, past the dedupe window. The
+// expected last sequence refuses the second copy, and the reconcile that follows finds
+// the first: exactly-once does not rest on the window (activity.StreamConfigs).
+func TestRelayRefusesACopyPastTheDedupeWindow(t *testing.T) {
+	db, b := openStore(t), newBus(t)
+	shortDedupeWindow(t, b)
+	appendN(t, db, 10, "alice")
+	r := fastRelay(t, db, b, audit.WithInterval(time.Hour))
+	drain(t, r)
+	appendN(t, db, 1, "alice")
+	publishAsRelay(t, b, auditRows(t, db)[10], 10)
+	time.Sleep(300 * time.Millisecond)
+	drain(t, r)
+	checkStream(t, b, db)
+}
+
+// loadFailsOnce is an outbox whose Load fails the first time it is asked for at.
+type loadFailsOnce struct {
+	audit.Outbox
+	at     int64
+	failed atomic.Bool
+}
+
+func (o *loadFailsOnce) Load(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	if from == o.at && o.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("database gone for a moment")
+	}
+	return o.Outbox.Load(ctx, from, limit)
+}
+
+// TestRelayRetriesAFailedReconcileFromTheStart: the stream lacks an event in its
+// middle, and the reconcile that republishes it fails on the database. The next
+// attempt must reconcile again rather than go on from a position the failed one left
+// half set, which republished the whole log past the dedupe window.
+func TestRelayRetriesAFailedReconcileFromTheStart(t *testing.T) {
+	db, b := openStore(t), newBus(t)
+	shortDedupeWindow(t, b)
+	appendN(t, db, 10, "alice")
+	var last uint64
+	for _, row := range auditRows(t, db) {
+		if row.Seq == 5 {
+			continue
+		}
+		publishAsRelay(t, b, row, last)
+		last++
+	}
+	time.Sleep(300 * time.Millisecond)
+	outbox := &loadFailsOnce{Outbox: db.Outbox(), at: 5}
+	r := audit.NewRelay(outbox, b.js, testLog(t), audit.WithWindow(64), audit.WithAckWait(2*time.Second),
+		audit.WithInterval(time.Hour), audit.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	drain(t, r)
+	if !outbox.failed.Load() {
+		t.Fatal("the reconcile never loaded the missing row")
+	}
+	checkStreamOrder(t, b, db, false)
 }
