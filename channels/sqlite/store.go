@@ -39,7 +39,11 @@ type Store struct {
 	markCommits  atomic.Int64 // transactions that carried only marks (tests count them)
 	walRestarts  atomic.Int64 // WAL restarts under load (tests count them)
 	walRestartAt atomic.Int64 // WAL bytes that make the checkpointer restart it: walRestartSize, less in tests
-	truncateIdle atomic.Int64 // ns the writer must be idle before the WAL is truncated: idleTruncate, less in tests
+	writerIdle   atomic.Int64 // ns the writer must be idle before the WAL is truncated: idleWriter, less in tests
+	walKeep      atomic.Int64 // ns the WAL is kept after the last busy tick: keepWAL, less in tests
+	busyFrames   atomic.Int64 // WAL growth in a tick that makes it busy: busyGrowth, less in tests
+	lastBusy     atomic.Int64 // Unix ns of the last checkpointer tick that saw the WAL grow by busyFrames
+	walTruncates atomic.Int64 // WAL truncations (tests count them)
 
 	checkpoint     *sql.DB // the checkpointer's own connection
 	stopCheckpoint context.CancelFunc
@@ -83,14 +87,24 @@ const walSizeLimit = 256 << 20
 // TRUNCATE checkpoint waits for readers while it blocks new writers.
 const checkpointBusy = 100 * time.Millisecond
 
-// idleTruncate is how long the writer must have been idle before the checkpointer
+// idleWriter is how long the writer must have been idle before the checkpointer
 // truncates the WAL to nothing: a TRUNCATE checkpoint waits for readers and blocks
-// writers while it waits, so it only runs when nobody is writing. It is minutes, not
-// seconds: a WAL truncated between bursts is grown again from nothing by the next one,
-// and paying the kernel for up to walSizeLimit of fresh file pages made druid-delete's
-// p99 after a pause 10–30 % worse than with the file kept (BENCHMARKS.md). Until then
-// the passive checkpoints keep the WAL copied back, and SQLite reuses the file.
-const idleTruncate = 5 * time.Minute
+// writers while it waits, so it only runs when nobody is writing.
+const idleWriter = 2 * time.Second
+
+// keepWAL is how long the WAL file is kept after the last busy tick (one that saw it
+// grow by busyGrowth frames) before an idle writer lets it be truncated. A WAL
+// truncated between bursts is grown again from nothing by the next one, and paying the
+// kernel for up to walSizeLimit of fresh file pages made druid-delete's p99 after a
+// pause 10–30 % worse than with the file kept (BENCHMARKS.md). Until then the passive
+// checkpoints keep the WAL copied back, and SQLite reuses the file. Busy is judged by
+// growth, not by commits: the sweep and every readiness probe commit a small write,
+// and counting those kept the file for good.
+const keepWAL = 5 * time.Minute
+
+// busyGrowth is the WAL growth in one checkpointer tick (a second) that counts as
+// load: 1,024 frames, 4 MB. A sweep or a probe writes a few.
+const busyGrowth = 1024
 
 // Open opens (creating if needed) the database at path and migrates it to
 // SchemaVersion. chain links the audit records the store appends. The file, its WAL
@@ -156,7 +170,9 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 	cp.SetMaxOpenConns(1)
 	s := &Store{path: path, chain: chain, write: write, read: read, checkpoint: cp}
 	s.walRestartAt.Store(walRestartSize)
-	s.truncateIdle.Store(int64(idleTruncate))
+	s.writerIdle.Store(int64(idleWriter))
+	s.walKeep.Store(int64(keepWAL))
+	s.busyFrames.Store(busyGrowth)
 	if s.writer, err = newConn(ctx, write); err != nil {
 		_ = errors.Join(write.Close(), read.Close(), cp.Close())
 		return nil, fmt.Errorf("open database %s for writing: %w", path, err)
@@ -189,13 +205,15 @@ func ownerOnly(path string) error {
 }
 
 // checkpointer copies committed WAL frames back into the database file, PASSIVE: it
-// never waits for the writer or the readers, and the writer never waits for it. Once
-// the writer has been idle a while it truncates the WAL, so the file shrinks back
-// after a burst; under sustained writes it restarts the WAL once it passes
-// walRestartSize (restartWAL).
+// never waits for the writer or the readers, and the writer never waits for it. Under
+// sustained writes it restarts the WAL once it passes walRestartSize (restartWAL).
+// Once the WAL has not grown by busyGrowth in a tick for keepWAL, and the writer has
+// been idle for idleWriter, it truncates the WAL, so the file shrinks back after the
+// load has gone.
 func (s *Store) checkpointer(ctx context.Context) {
 	defer close(s.checkpointDone)
 	truncated := false
+	frames := 0 // the WAL's length at the last passive checkpoint
 	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
 	for {
@@ -204,19 +222,36 @@ func (s *Store) checkpointer(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		// Errors are transient (SQLITE_BUSY while another checkpoint runs or a reader
-		// holds an old snapshot); the next tick tries again.
-		if time.Since(time.Unix(0, s.lastWrite.Load())) < time.Duration(s.truncateIdle.Load()) {
+		writing := time.Since(time.Unix(0, s.lastWrite.Load())) < time.Duration(s.writerIdle.Load())
+		if writing || time.Since(time.Unix(0, s.lastBusy.Load())) < time.Duration(s.walKeep.Load()) {
 			truncated = false
-			if wal, copied, err := s.passiveCheckpoint(ctx); err == nil && int64(wal)*walFrameSize > s.walRestartAt.Load() {
+			// Errors are transient (SQLITE_BUSY while another checkpoint runs or a
+			// reader holds an old snapshot); the next tick tries again.
+			wal, copied, err := s.passiveCheckpoint(ctx)
+			if err != nil {
+				continue
+			}
+			grown := wal - frames
+			if wal < frames { // SQLite started the WAL over since the last tick
+				grown = wal
+			}
+			frames = wal
+			if int64(grown) >= s.busyFrames.Load() {
+				s.lastBusy.Store(time.Now().UnixNano())
+			}
+			if int64(wal)*walFrameSize > s.walRestartAt.Load() {
 				s.restartWAL(ctx, wal-copied)
 			}
 			continue
 		}
 		if !truncated {
-			var busy, frames, copied int
+			var busy, copied int
 			err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
 			truncated = err == nil && busy == 0
+			if truncated {
+				frames = 0
+				s.walTruncates.Add(1)
+			}
 		}
 	}
 }

@@ -88,9 +88,10 @@ func TestFilesOwnerOnly(t *testing.T) {
 	check("reopened after an older mfad")
 }
 
-// TestWALShrinksWhenIdle: a burst grows the WAL. While the writer is idle for less
-// than the truncation delay the file stays, for the next burst to reuse; past the delay the checkpointer truncates it, so it does not keep the size of
-// its busiest moment.
+// TestWALShrinksWhenIdle: a burst grows the WAL. For the keep delay after the last
+// busy tick the file stays, for the next burst to reuse, although small writes (the
+// sweep's, the readiness probe's) go on; past the delay the checkpointer truncates it,
+// so it does not keep the size of its busiest moment.
 func TestWALShrinksWhenIdle(t *testing.T) {
 	dir := t.TempDir()
 	store, err := Open(context.Background(), filepath.Join(dir, "mfad.db"), testChain(t))
@@ -102,16 +103,22 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 	if err := store.writer.queryRow(context.Background(), "PRAGMA journal_size_limit").Scan(&limit); err != nil || limit != walSizeLimit {
 		t.Fatalf("writer journal_size_limit = %d (%v), want %d", limit, err, walSizeLimit)
 	}
-	if got := time.Duration(store.truncateIdle.Load()); got != idleTruncate {
-		t.Fatalf("truncation delay %s, want %s", got, idleTruncate)
+	if got := time.Duration(store.walKeep.Load()); got != keepWAL {
+		t.Fatalf("WAL kept %s, want %s", got, keepWAL)
 	}
-	const delay = 3 * checkpointEvery
-	store.truncateIdle.Store(int64(delay))
+	const keep = 3 * checkpointEvery
+	store.walKeep.Store(int64(keep))
+	store.writerIdle.Store(int64(300 * time.Millisecond))
+	store.busyFrames.Store(16)
 	w := testWorker(t, store, channels.Config{})
-	for i := range 200 {
-		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; store.lastBusy.Load() == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("writes never made a checkpointer tick busy")
+		}
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i%500), mfa.TOTPSetupParams{DeviceName: "x"})
 	}
-	burst := time.Now()
+	busy := time.Unix(0, store.lastBusy.Load())
 	wal := func() int64 {
 		fi, err := os.Stat(filepath.Join(dir, "mfad.db-wal"))
 		if err != nil {
@@ -119,23 +126,43 @@ func TestWALShrinksWhenIdle(t *testing.T) {
 		}
 		return fi.Size()
 	}
-	if wal() == 0 {
+	burst := wal()
+	if burst == 0 {
 		t.Fatal("the burst left no WAL: nothing to watch shrink")
 	}
-	// Two checkpointer ticks later, before the delay, the file is still there.
-	time.Sleep(2*checkpointEvery + checkpointEvery/2)
-	if size := wal(); size == 0 && time.Since(burst) < delay {
-		t.Fatalf("the WAL was truncated %s after the burst, before the %s delay", time.Since(burst), delay)
+	small := func() {
+		if err := store.Writable(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	deadline := burst.Add(delay + 15*time.Second)
+	// Before the delay, with a small write every 700 ms: the file keeps its size.
+	for time.Since(busy) < keep-checkpointEvery {
+		small()
+		time.Sleep(700 * time.Millisecond)
+		if n := store.walTruncates.Load(); n > 0 {
+			t.Fatalf("the WAL was truncated %s after the last busy tick, before the %s delay", time.Since(busy), keep)
+		}
+		if size := wal(); size < burst {
+			t.Fatalf("the WAL shrank from %d to %d bytes %s after the last busy tick", burst, size, time.Since(busy))
+		}
+	}
+	// Past it, the small writes go on and the WAL is truncated between them.
+	deadline = time.Now().Add(keep + 15*time.Second)
+	for store.walTruncates.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL is still %d bytes %s after the last busy tick", wal(), time.Since(busy))
+		}
+		small()
+		time.Sleep(700 * time.Millisecond)
+	}
+	if since := time.Since(time.Unix(0, store.lastBusy.Load())); since < keep {
+		t.Fatalf("the WAL was truncated %s after the last busy tick, before the %s delay", since, keep)
+	}
 	for wal() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the WAL is still %d bytes with the writer idle", wal())
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	if since := time.Since(burst); since < delay {
-		t.Fatalf("the WAL was truncated %s after the burst, before the %s delay", since, delay)
 	}
 }
 
