@@ -330,11 +330,7 @@ func (r *Relay) flush(ctx context.Context) error {
 	defer r.mu.Unlock()
 	if !r.pos.known {
 		if err := r.reconcile(ctx); err != nil {
-			// A reconcile that failed half way may have moved the position (it
-			// republishes rows missing from the stream); only a whole one may be
-			// trusted, so the next flush starts it again.
-			r.pos.known = false
-			return err
+			return err // the position stays unknown: the next flush reconciles again
 		}
 	}
 	for {
@@ -620,7 +616,8 @@ func (r *Relay) reconcile(ctx context.Context) error {
 			r.log.Error("audit events missing from the middle of MFA_EVENTS: republishing them after the stream's end, out of order",
 				"count", len(missing), "first", missing[0])
 			// publish chains on the position's stream sequence; the position becomes
-			// known only when the whole reconcile has succeeded (below).
+			// known only when the whole reconcile has succeeded (below), so one that
+			// fails half way is started again rather than trusted.
 			r.pos = position{seq: state.LastSeq}
 			for _, seq := range missing {
 				rows, err := r.load(ctx, seq)

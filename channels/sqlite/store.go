@@ -245,8 +245,8 @@ func (s *Store) checkpointer(ctx context.Context) {
 			continue
 		}
 		if !truncated {
-			var busy, copied int
-			err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+			var busy, log, copied int
+			err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &copied)
 			truncated = err == nil && busy == 0
 			if truncated {
 				frames = 0
