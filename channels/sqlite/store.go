@@ -227,7 +227,7 @@ func (s *Store) checkpointer(ctx context.Context) {
 			truncated = false
 			// Errors are transient (SQLITE_BUSY while another checkpoint runs or a
 			// reader holds an old snapshot); the next tick tries again.
-			wal, copied, err := s.passiveCheckpoint(ctx)
+			wal, _, err := s.passiveCheckpoint(ctx)
 			if err != nil {
 				continue
 			}
@@ -240,7 +240,7 @@ func (s *Store) checkpointer(ctx context.Context) {
 				s.lastBusy.Store(time.Now().UnixNano())
 			}
 			if int64(wal)*walFrameSize > s.walRestartAt.Load() {
-				s.restartWAL(ctx, wal-copied)
+				s.restartWAL(ctx)
 			}
 			continue
 		}
@@ -272,6 +272,18 @@ const walRestartSize = walSizeLimit
 // back for the last of them: about 8 MB, a few milliseconds of copying.
 const restartLeft = 2048
 
+// restartPasses bounds the passive checkpoints restartWAL runs beside the writer
+// before it holds it back, and quietPass is how quick one of them must be to end them
+// early. A pass right after the tick's bulk copy waits for the disk to write that copy
+// out: it took 15–30 ms with a few frames to copy, and so did a RESTART held at that
+// moment, with every commit waiting behind it (16–63 ms, median 32 ms, in delete-device
+// and druid-delete). Held after a pass that took under quietPass, the RESTART took
+// 0.7–9 ms (BENCHMARKS.md, "2026-11-30, sixth session").
+const (
+	restartPasses = 8
+	quietPass     = 1500 * time.Microsecond
+)
+
 // restartWait is how long the RESTART checkpoint waits for readers of old frames
 // while the writer is held back. Reads take well under a millisecond; a long one (an
 // export, an audit walk) makes the restart wait for a later tick rather than stall
@@ -286,23 +298,29 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err err
 	return wal, copied, err
 }
 
-// restartWAL makes the next write transaction start the WAL over; left is how many
-// frames the last passive checkpoint could not copy. Passive checkpoints (up to three
-// more) copy the bulk beside the writer; once at most restartLeft frames are left, a
-// RESTART checkpoint copies those with the writer held back between batches (wmu) and waits
-// up to restartWait for readers of the old frames. When the passive passes cannot get
-// that far (a reader holding an old snapshot, or writes outrunning the copy), or a
-// reader outlasts the wait, the WAL stays as it is until the next tick.
-func (s *Store) restartWAL(ctx context.Context, left int) {
-	for pass := 0; left > restartLeft; pass++ {
-		if pass == 3 {
-			return
-		}
+// restartWAL makes the next write transaction start the WAL over. Passive checkpoints
+// beside the writer come first (up to restartPasses), until one is quick and leaves at
+// most restartLeft frames: then the disk has caught up with the bulk of the copy, and a
+// RESTART checkpoint copies the rest with the writer held back between batches (wmu),
+// waiting up to restartWait for readers of the old frames. When more than restartLeft
+// frames are still left after the last pass (a reader holding an old snapshot, or
+// writes outrunning the copy), or a reader outlasts the wait, the WAL stays as it is
+// until the next tick.
+func (s *Store) restartWAL(ctx context.Context) {
+	left := 0
+	for pass := 0; pass < restartPasses; pass++ {
+		start := time.Now()
 		wal, copied, err := s.passiveCheckpoint(ctx)
 		if err != nil {
 			return
 		}
 		left = wal - copied
+		if left <= restartLeft && time.Since(start) < quietPass {
+			break
+		}
+	}
+	if left > restartLeft {
+		return
 	}
 	c, err := s.checkpoint.Conn(ctx)
 	if err != nil {

@@ -233,14 +233,14 @@ func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
 	for i := 0; uncopied() <= 2*restartLeft; i++ {
 		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
 	}
-	store.restartWAL(ctx, uncopied())
+	store.restartWAL(ctx)
 	if got := store.walRestarts.Load(); got != 0 {
 		t.Fatalf("%d restarts while a reader held an old snapshot", got)
 	}
 	if err := reader.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	store.restartWAL(ctx, uncopied())
+	store.restartWAL(ctx)
 	if got := store.walRestarts.Load(); got != 1 {
 		t.Fatalf("%d restarts after the reader ended, want 1", got)
 	}
