@@ -78,9 +78,9 @@ const checkpointEvery = time.Second
 // walSizeLimit is what the WAL file is truncated to when a checkpoint has copied all
 // of it back (PRAGMA journal_size_limit). Without it the file keeps the size of its
 // busiest moment for ever: 3–10× the database under sustained load. Each restart of
-// the WAL under load (restartWAL) holds the writer for 9–34 ms; at 64 MB removals
-// caused one every second, and 256 MB cut the p99 of verify and delete-device by a
-// third (BENCHMARKS.md, "2026-11-30").
+// the WAL under load (restartWAL) holds the writer for a few milliseconds (up to 63 ms
+// before restartPasses); at 64 MB removals caused one every second, and 256 MB cut the
+// p99 of verify and delete-device by a third (BENCHMARKS.md, "2026-11-30").
 const walSizeLimit = 256 << 20
 
 // checkpointBusy is the checkpoint connection's busy timeout: how long the idle
