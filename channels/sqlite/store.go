@@ -38,6 +38,8 @@ type Store struct {
 	marks        markQueue    // the relay's marks, waiting for a transaction
 	markCommits  atomic.Int64 // transactions that carried only marks (tests count them)
 	walRestarts  atomic.Int64 // WAL restarts under load (tests count them)
+	walHolds     atomic.Int64 // times restartWAL held the writer back (tests count them)
+	quietPass    atomic.Int64 // ns under which a passive pass counts as quick: quickPass, 0 in a test of a disk that never is
 	walRestartAt atomic.Int64 // WAL bytes that make the checkpointer restart it: walRestartSize, less in tests
 	writerIdle   atomic.Int64 // ns the writer must be idle before the WAL is truncated: idleWriter, less in tests
 	walKeep      atomic.Int64 // ns the WAL is kept after the last busy tick: keepWAL, less in tests
@@ -78,9 +80,10 @@ const checkpointEvery = time.Second
 // walSizeLimit is what the WAL file is truncated to when a checkpoint has copied all
 // of it back (PRAGMA journal_size_limit). Without it the file keeps the size of its
 // busiest moment for ever: 3–10× the database under sustained load. Each restart of
-// the WAL under load (restartWAL) holds the writer for a few milliseconds (up to 63 ms
-// before restartPasses); at 64 MB removals caused one every second, and 256 MB cut the
-// p99 of verify and delete-device by a third (BENCHMARKS.md, "2026-11-30").
+// the WAL under load (restartWAL) holds the writer, usually for 1–9 ms (up to 78 ms
+// before restartPasses, and still that long on a disk that never catches up); at
+// 64 MB removals caused one every second, and 256 MB cut the p99 of verify and
+// delete-device by a third (BENCHMARKS.md, "2026-11-30").
 const walSizeLimit = 256 << 20
 
 // checkpointBusy is the checkpoint connection's busy timeout: how long the idle
@@ -173,6 +176,7 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 	s.writerIdle.Store(int64(idleWriter))
 	s.walKeep.Store(int64(keepWAL))
 	s.busyFrames.Store(busyGrowth)
+	s.quietPass.Store(int64(quickPass))
 	if s.writer, err = newConn(ctx, write); err != nil {
 		_ = errors.Join(write.Close(), read.Close(), cp.Close())
 		return nil, fmt.Errorf("open database %s for writing: %w", path, err)
@@ -273,15 +277,17 @@ const walRestartSize = walSizeLimit
 const restartLeft = 2048
 
 // restartPasses bounds the passive checkpoints restartWAL runs beside the writer
-// before it holds it back, and quietPass is how quick one of them must be to end them
+// before it holds it back, and quickPass is how quick one of them must be to end them
 // early. A pass right after the tick's bulk copy waits for the disk to write that copy
 // out: it took 15–30 ms with a few frames to copy, and so did a RESTART held at that
-// moment, with every commit waiting behind it (16–63 ms, median 32 ms, in delete-device
-// and druid-delete). Held after a pass that took under quietPass, the RESTART took
-// 0.7–9 ms (BENCHMARKS.md, "2026-11-30, sixth session").
+// moment, with every commit waiting behind it (5–78 ms, median about 32 ms, over six
+// delete-device and druid-delete runs). Held after a pass that took under quickPass,
+// the RESTART took 0.7–9.2 ms in 22 of 23 restarts and once 23.5 ms (BENCHMARKS.md,
+// "2026-11-30, sixth session"). It is a heuristic: a pass with nothing to copy syncs
+// nothing, so a quick pass does not prove that the disk is idle.
 const (
 	restartPasses = 8
-	quietPass     = 1500 * time.Microsecond
+	quickPass     = 1500 * time.Microsecond
 )
 
 // restartWait is how long the RESTART checkpoint waits for readers of old frames
@@ -290,32 +296,45 @@ const (
 // every commit behind it.
 const restartWait = 10 * time.Millisecond
 
+// errCheckpointBusy: another connection (mfad keys, the sqlite3 shell, a backup tool)
+// was checkpointing, so this one copied nothing and knows nothing of the WAL.
+var errCheckpointBusy = errors.New("another connection is checkpointing")
+
 // passiveCheckpoint copies what it can without waiting and returns the WAL's length
 // and how much of it is in the database file, in frames.
 func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err error) {
 	var busy int
-	err = s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &wal, &copied)
-	return wal, copied, err
+	if err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &wal, &copied); err != nil {
+		return 0, 0, err
+	}
+	if busy != 0 || wal < 0 { // SQLite's row is (1, -1, -1) then
+		return 0, 0, errCheckpointBusy
+	}
+	return wal, copied, nil
 }
 
 // restartWAL makes the next write transaction start the WAL over. Passive checkpoints
-// beside the writer come first (up to restartPasses), until one is quick and leaves at
-// most restartLeft frames: then the disk has caught up with the bulk of the copy, and a
-// RESTART checkpoint copies the rest with the writer held back between batches (wmu),
-// waiting up to restartWait for readers of the old frames. When more than restartLeft
-// frames are still left after the last pass (a reader holding an old snapshot, or
+// beside the writer come first, until one is quick (under quietPass) and leaves at
+// most restartLeft frames, so that the disk has usually written out the bulk of the
+// copy before the writer waits on it. Then a RESTART checkpoint copies the rest with
+// the writer held back between batches (wmu), waiting up to restartWait for readers of
+// the old frames. A disk on which no pass is quick still gets its restarts: after
+// restartPasses passes the first one that leaves at most restartLeft frames (of two
+// more at most) is enough, and the hold is then as long as the disk makes it. When
+// more than restartLeft frames are still left (a reader holding an old snapshot, or
 // writes outrunning the copy), or a reader outlasts the wait, the WAL stays as it is
 // until the next tick.
 func (s *Store) restartWAL(ctx context.Context) {
+	quiet := time.Duration(s.quietPass.Load())
 	left := 0
-	for pass := 0; pass < restartPasses; pass++ {
+	for pass := 0; pass < restartPasses+2; pass++ {
 		start := time.Now()
 		wal, copied, err := s.passiveCheckpoint(ctx)
 		if err != nil {
 			return
 		}
 		left = wal - copied
-		if left <= restartLeft && time.Since(start) < quietPass {
+		if left <= restartLeft && (time.Since(start) < quiet || pass >= restartPasses-1) {
 			break
 		}
 	}
@@ -335,6 +354,7 @@ func (s *Store) restartWAL(ctx context.Context) {
 	defer c.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA busy_timeout = %d", checkpointBusy.Milliseconds()))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.walHolds.Add(1)
 	var busy, wal, copied int
 	err = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &wal, &copied)
 	if err == nil && busy == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -204,44 +205,135 @@ func TestWALRestartsUnderSustainedWrites(t *testing.T) {
 
 // TestWALRestartWaitsForAnOldSnapshot: a reader holding a snapshot from before the
 // WAL's newest frames keeps them from being copied back, so the checkpointer does not
-// take the writer to restart it; once the reader is done, it does.
+// take the writer to restart it; once the reader is done, it does. That holds as well
+// on a disk where no passive pass is ever quick enough to end the passes early.
 func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		quiet time.Duration
+	}{
+		{"quick passes", quickPass},
+		{"no pass quick", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "mfad.db")
+			store := openStore(t, path)
+			store.stopCheckpoint() // this test runs the checkpoints itself
+			<-store.checkpointDone
+			store.quietPass.Store(int64(tc.quiet))
+			w := testWorker(t, store, channels.Config{})
+			do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
+			ctx := context.Background()
+			reader, err := store.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			// uncopied runs a passive checkpoint, as the checkpointer's tick does, and
+			// says how many frames it left.
+			uncopied := func() int {
+				wal, copied, err := store.passiveCheckpoint(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return wal - copied
+			}
+			for i := 0; uncopied() <= 2*restartLeft; i++ {
+				do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+			}
+			store.restartWAL(ctx)
+			if got := store.walHolds.Load(); got != 0 {
+				t.Fatalf("the writer was held back %d times while a reader held an old snapshot", got)
+			}
+			if got := store.walRestarts.Load(); got != 0 {
+				t.Fatalf("%d restarts while a reader held an old snapshot", got)
+			}
+			if err := reader.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			store.restartWAL(ctx)
+			if got := store.walRestarts.Load(); got != 1 {
+				t.Fatalf("%d restarts after the reader ended, want 1", got)
+			}
+		})
+	}
+}
+
+// TestPassiveCheckpointReportsAnotherCheckpointer: while another connection (mfad keys,
+// the sqlite3 shell, a backup tool) holds the checkpoint lock, SQLite answers a
+// passive checkpoint with (1, -1, -1). That must come back as an error, not as a WAL
+// with nothing left to copy, which would have restartWAL hold the writer for nothing.
+func TestPassiveCheckpointReportsAnotherCheckpointer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mfad.db")
 	store := openStore(t, path)
-	store.stopCheckpoint() // this test runs the checkpoints itself
+	store.stopCheckpoint()
 	<-store.checkpointDone
 	w := testWorker(t, store, channels.Config{})
 	do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
 	ctx := context.Background()
+	// A reader on a snapshot older than the WAL's last frames: a RESTART checkpoint on
+	// another connection holds the checkpoint lock while it waits for the reader.
 	reader, err := store.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer reader.Rollback()
 	var n int
 	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	// uncopied runs a passive checkpoint, as the checkpointer's tick does, and says
-	// how many frames it left.
-	uncopied := func() int {
+	for i := 0; ; i++ {
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
 		wal, copied, err := store.passiveCheckpoint(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return wal - copied
+		if wal > copied {
+			break
+		}
 	}
-	for i := 0; uncopied() <= 2*restartLeft; i++ {
-		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
-	}
-	store.restartWAL(ctx)
-	if got := store.walRestarts.Load(); got != 0 {
-		t.Fatalf("%d restarts while a reader held an old snapshot", got)
-	}
-	if err := reader.Rollback(); err != nil {
+	other, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=2000")
+	if err != nil {
 		t.Fatal(err)
 	}
-	store.restartWAL(ctx)
-	if got := store.walRestarts.Load(); got != 1 {
-		t.Fatalf("%d restarts after the reader ended, want 1", got)
+	defer other.Close()
+	other.SetMaxOpenConns(1)
+	// The other checkpoint is refused at once when it meets one of ours; try again.
+	saw := false
+	for attempt := 0; attempt < 20 && !saw; attempt++ {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var busy, wal, copied int
+			_ = other.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &wal, &copied)
+		}()
+		for !saw {
+			select {
+			case <-done:
+			case <-time.After(time.Millisecond):
+				_, _, err := store.passiveCheckpoint(ctx)
+				if err != nil && !errors.Is(err, errCheckpointBusy) {
+					t.Fatal(err)
+				}
+				saw = err != nil
+				continue
+			}
+			break
+		}
+		if saw {
+			if err := reader.Rollback(); err != nil { // lets the other checkpoint end
+				t.Fatal(err)
+			}
+		}
+		<-done
+	}
+	if !saw {
+		t.Fatal("no passive checkpoint reported the other connection's checkpoint")
+	}
+	if _, _, err := store.passiveCheckpoint(ctx); err != nil {
+		t.Fatalf("passive checkpoint after the other one ended: %v", err)
 	}
 }
