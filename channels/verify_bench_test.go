@@ -69,3 +69,65 @@ func BenchmarkVerifyGroupCommit(b *testing.B) {
 	b.Run("on", func(b *testing.B) { benchVerify(b, 128, 64) })
 	b.Run("off", func(b *testing.B) { benchVerify(b, 1, 64) })
 }
+
+// benchRemove drives device removals through the worker and SQLite, parallel at a
+// time. Each submitter has users of two verified devices each, enough of them, added
+// before the timer starts, to remove one device a round. It is delete-device's write
+// path without HTTP and NATS.
+func benchRemove(b *testing.B, batch, parallel int) {
+	now := time.Unix(1_700_000_000, 0)
+	w, _ := sqlitetest.Worker(b, filepath.Join(b.TempDir(), "mfad.db"), Config{Now: func() time.Time { return now }, BatchSize: batch})
+	type device struct {
+		user string
+		id   int64
+	}
+	rounds := b.N/parallel + 1
+	devices := make([][]device, parallel)
+	var wg sync.WaitGroup
+	for i := range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range rounds {
+				user := "u" + strconv.Itoa(i) + "-" + strconv.Itoa(d/2)
+				r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPSetup, UserID: user, Actor: user,
+					Params: mustJSONB(mfa.TOTPSetupParams{DeviceName: "d" + strconv.Itoa(d%2)})})
+				var s mfa.TOTPSetup
+				mustUnmarshalB(r.Data, &s)
+				r, _ = w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPVerify, UserID: user, Actor: user,
+					Params: mustJSONB(mfa.TOTPVerifyParams{Code: TOTPCode(s.Secret, now)})})
+				if !r.OK {
+					b.Errorf("verify a device of %s: %+v", user, r)
+					return
+				}
+				devices[i] = append(devices[i], device{user, s.DeviceID})
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for round := range rounds {
+		for i := range parallel {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := devices[i][round]
+				r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPRemove, UserID: d.user, Actor: d.user,
+					Params: mustJSONB(mfa.DeviceParams{DeviceID: d.id})})
+				if !r.OK {
+					b.Errorf("remove: %+v", r)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(rounds*parallel)/b.Elapsed().Seconds(), "removals/s")
+}
+
+// BenchmarkRemoveGroupCommit: 64 concurrent device removals sharing commits, against
+// the same 64 with group commit off, as BenchmarkVerifyGroupCommit does for sign-ins.
+func BenchmarkRemoveGroupCommit(b *testing.B) {
+	b.Run("on", func(b *testing.B) { benchRemove(b, 128, 64) })
+	b.Run("off", func(b *testing.B) { benchRemove(b, 1, 64) })
+}
