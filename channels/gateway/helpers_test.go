@@ -145,14 +145,25 @@ func (b *bus) waitDead(t *testing.T, n int) []deadMsg {
 }
 
 // settled waits until the gateway's consumer has nothing left to deliver or to hear
-// back about, and returns its state then.
+// back about, and returns its state then. The consumer's pending count comes from an
+// asynchronous signal of the stream, so it can read 0 for a moment after a publish;
+// the ack floor reaching the stream's last message is what says that every message
+// was handed out and answered.
 func (b *bus) settled(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
 	var info *jetstream.ConsumerInfo
 	eventually(t, "the gateway's consumer to settle", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, err := b.js.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
+		s, err := b.js.Stream(ctx, activity.NotifyStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Consumer(ctx, activity.GatewayConsumer)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +171,8 @@ func (b *bus) settled(t *testing.T) *jetstream.ConsumerInfo {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+		return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 &&
+			info.AckFloor.Stream >= si.State.LastSeq
 	})
 	return info
 }
