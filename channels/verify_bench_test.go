@@ -13,6 +13,18 @@ import (
 	"github.com/mfad/mfad/channels/sqlite/sqlitetest"
 )
 
+// addDevice sets up a TOTP device for user and verifies it with its code at now; it
+// returns the setup and the verification's reply.
+func addDevice(w *Worker, user, name string, now time.Time) (mfa.TOTPSetup, mfa.Reply) {
+	r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPSetup, UserID: user, Actor: user,
+		Params: mustJSONB(mfa.TOTPSetupParams{DeviceName: name})})
+	var s mfa.TOTPSetup
+	mustUnmarshalB(r.Data, &s)
+	r, _ = w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPVerify, UserID: user, Actor: user,
+		Params: mustJSONB(mfa.TOTPVerifyParams{Code: TOTPCode(s.Secret, now)})})
+	return s, r
+}
+
 // benchVerify drives sign-in verifications, each with a fresh time step so replay
 // protection accepts it, through the worker and SQLite (synchronous=FULL). parallel
 // submitters share commits when group commit is on.
@@ -25,13 +37,7 @@ func benchVerify(b *testing.B, batch, parallel int) {
 	secrets := make([]string, parallel)
 	for i := range parallel {
 		user := "u" + strconv.Itoa(i)
-		r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPSetup, UserID: user, Actor: user,
-			Params: mustJSONB(mfa.TOTPSetupParams{DeviceName: "x"})})
-		var s mfa.TOTPSetup
-		mustUnmarshalB(r.Data, &s)
-		code := TOTPCode(s.Secret, now)
-		w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPVerify, UserID: user, Actor: user,
-			Params: mustJSONB(mfa.TOTPVerifyParams{Code: code})})
+		s, _ := addDevice(w, user, "x", now)
 		secrets[i] = s.Secret
 	}
 	b.ReportAllocs()
@@ -90,12 +96,7 @@ func benchRemove(b *testing.B, batch, parallel int) {
 			defer wg.Done()
 			for d := range rounds {
 				user := "u" + strconv.Itoa(i) + "-" + strconv.Itoa(d/2)
-				r, _ := w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPSetup, UserID: user, Actor: user,
-					Params: mustJSONB(mfa.TOTPSetupParams{DeviceName: "d" + strconv.Itoa(d%2)})})
-				var s mfa.TOTPSetup
-				mustUnmarshalB(r.Data, &s)
-				r, _ = w.Do(context.Background(), mfa.Command{ID: mfa.NewID(), Type: mfa.CmdTOTPVerify, UserID: user, Actor: user,
-					Params: mustJSONB(mfa.TOTPVerifyParams{Code: TOTPCode(s.Secret, now)})})
+				s, r := addDevice(w, user, "d"+strconv.Itoa(d%2), now)
 				if !r.OK {
 					b.Errorf("verify a device of %s: %+v", user, r)
 					return

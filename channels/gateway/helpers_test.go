@@ -97,12 +97,10 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// deadLetters reads every message of MFA_GATEWAY_DEAD so far.
-func (b *bus) deadLetters(t *testing.T) []deadMsg {
+// stream looks up the stream name and its current state.
+func (b *bus) stream(ctx context.Context, t *testing.T, name string) (jetstream.Stream, *jetstream.StreamInfo) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := b.js.Stream(ctx, activity.GatewayDeadStream)
+	s, err := b.js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +108,15 @@ func (b *bus) deadLetters(t *testing.T) []deadMsg {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, info
+}
+
+// deadLetters reads every message of MFA_GATEWAY_DEAD so far.
+func (b *bus) deadLetters(t *testing.T) []deadMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, info := b.stream(ctx, t, activity.GatewayDeadStream)
 	var out []deadMsg
 	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
@@ -155,14 +162,7 @@ func (b *bus) settled(t *testing.T) *jetstream.ConsumerInfo {
 	eventually(t, "the gateway's consumer to settle", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := b.js.Stream(ctx, activity.NotifyStream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		si, err := s.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, si := b.stream(ctx, t, activity.NotifyStream)
 		c, err := s.Consumer(ctx, activity.GatewayConsumer)
 		if err != nil {
 			t.Fatal(err)

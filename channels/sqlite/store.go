@@ -39,7 +39,7 @@ type Store struct {
 	markCommits  atomic.Int64 // transactions that carried only marks (tests count them)
 	walRestarts  atomic.Int64 // WAL restarts under load (tests count them)
 	walHolds     atomic.Int64 // times restartWAL held the writer back (tests count them)
-	quietPass    atomic.Int64 // ns under which a passive pass counts as quick: quickPass, 0 in a test of a disk that never is
+	quickPass    atomic.Int64 // ns under which a passive pass counts as quick: quickPass, 0 in a test of a disk that never is
 	walRestartAt atomic.Int64 // WAL bytes that make the checkpointer restart it: walRestartSize, less in tests
 	writerIdle   atomic.Int64 // ns the writer must be idle before the WAL is truncated: idleWriter, less in tests
 	walKeep      atomic.Int64 // ns the WAL is kept after the last busy tick: keepWAL, less in tests
@@ -176,7 +176,7 @@ func Open(ctx context.Context, path string, chain *audit.Chain) (*Store, error) 
 	s.writerIdle.Store(int64(idleWriter))
 	s.walKeep.Store(int64(keepWAL))
 	s.busyFrames.Store(busyGrowth)
-	s.quietPass.Store(int64(quickPass))
+	s.quickPass.Store(int64(quickPass))
 	if s.writer, err = newConn(ctx, write); err != nil {
 		_ = errors.Join(write.Close(), read.Close(), cp.Close())
 		return nil, fmt.Errorf("open database %s for writing: %w", path, err)
@@ -314,7 +314,7 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err err
 }
 
 // restartWAL makes the next write transaction start the WAL over. Passive checkpoints
-// beside the writer come first, until one is quick (under quietPass) and leaves at
+// beside the writer come first, until one is quick (under quickPass) and leaves at
 // most restartLeft frames, so that the disk has usually written out the bulk of the
 // copy before the writer waits on it. Then a RESTART checkpoint copies the rest with
 // the writer held back between batches (wmu), waiting up to restartWait for readers of
@@ -325,7 +325,7 @@ func (s *Store) passiveCheckpoint(ctx context.Context) (wal, copied int, err err
 // writes outrunning the copy), or a reader outlasts the wait, the WAL stays as it is
 // until the next tick.
 func (s *Store) restartWAL(ctx context.Context) {
-	quiet := time.Duration(s.quietPass.Load())
+	quick := time.Duration(s.quickPass.Load())
 	left := 0
 	for pass := 0; pass < restartPasses+2; pass++ {
 		start := time.Now()
@@ -334,7 +334,7 @@ func (s *Store) restartWAL(ctx context.Context) {
 			return
 		}
 		left = wal - copied
-		if left <= restartLeft && (time.Since(start) < quiet || pass >= restartPasses-1) {
+		if left <= restartLeft && (time.Since(start) < quick || pass >= restartPasses-1) {
 			break
 		}
 	}

@@ -203,6 +203,39 @@ func TestWALRestartsUnderSustainedWrites(t *testing.T) {
 	}
 }
 
+// pinnedSnapshot opens a store whose checkpoints the test runs itself and a read
+// transaction on its first write, then writes until a passive checkpoint leaves more
+// than left frames behind that reader. The transaction is rolled back when the test
+// ends, unless the test did so.
+func pinnedSnapshot(t *testing.T, left int) (*Store, *sql.Tx) {
+	t.Helper()
+	store := openStore(t, filepath.Join(t.TempDir(), "mfad.db"))
+	store.stopCheckpoint()
+	<-store.checkpointDone
+	w := testWorker(t, store, channels.Config{})
+	do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
+	ctx := context.Background()
+	reader, err := store.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reader.Rollback() })
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		wal, copied, err := store.passiveCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wal-copied > left {
+			return store, reader
+		}
+		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
+	}
+}
+
 // TestWALRestartWaitsForAnOldSnapshot: a reader holding a snapshot from before the
 // WAL's newest frames keeps them from being copied back, so the checkpointer does not
 // take the writer to restart it; once the reader is done, it does. That holds as well
@@ -216,34 +249,9 @@ func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
 		{"no pass quick", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "mfad.db")
-			store := openStore(t, path)
-			store.stopCheckpoint() // this test runs the checkpoints itself
-			<-store.checkpointDone
-			store.quietPass.Store(int64(tc.quiet))
-			w := testWorker(t, store, channels.Config{})
-			do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
+			store, reader := pinnedSnapshot(t, 2*restartLeft)
+			store.quickPass.Store(int64(tc.quiet))
 			ctx := context.Background()
-			reader, err := store.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var n int
-			if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			// uncopied runs a passive checkpoint, as the checkpointer's tick does, and
-			// says how many frames it left.
-			uncopied := func() int {
-				wal, copied, err := store.passiveCheckpoint(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return wal - copied
-			}
-			for i := 0; uncopied() <= 2*restartLeft; i++ {
-				do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
-			}
 			store.restartWAL(ctx)
 			if got := store.walHolds.Load(); got != 0 {
 				t.Fatalf("the writer was held back %d times while a reader held an old snapshot", got)
@@ -267,35 +275,11 @@ func TestWALRestartWaitsForAnOldSnapshot(t *testing.T) {
 // passive checkpoint with (1, -1, -1). That must come back as an error, not as a WAL
 // with nothing left to copy, which would have restartWAL hold the writer for nothing.
 func TestPassiveCheckpointReportsAnotherCheckpointer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mfad.db")
-	store := openStore(t, path)
-	store.stopCheckpoint()
-	<-store.checkpointDone
-	w := testWorker(t, store, channels.Config{})
-	do(t, w, mfa.CmdTOTPSetup, "first", mfa.TOTPSetupParams{DeviceName: "x"})
-	ctx := context.Background()
 	// A reader on a snapshot older than the WAL's last frames: a RESTART checkpoint on
 	// another connection holds the checkpoint lock while it waits for the reader.
-	reader, err := store.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Rollback()
-	var n int
-	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM methods").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		do(t, w, mfa.CmdTOTPSetup, "u"+strconv.Itoa(i), mfa.TOTPSetupParams{DeviceName: "x"})
-		wal, copied, err := store.passiveCheckpoint(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if wal > copied {
-			break
-		}
-	}
-	other, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=2000")
+	store, reader := pinnedSnapshot(t, 0)
+	ctx := context.Background()
+	other, err := sql.Open("sqlite3", "file:"+store.path+"?_busy_timeout=2000")
 	if err != nil {
 		t.Fatal(err)
 	}
