@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"os"
 	"testing"
 	"time"
 )
@@ -96,5 +98,59 @@ func TestAcceptedSkipsACollidingStep(t *testing.T) {
 	d.accepted(s+1, at(s+1, 5))
 	if d.LastStep != s+1 {
 		t.Fatalf("last step %d, want %d", d.LastStep, s+1)
+	}
+}
+
+// TestParseCPUSeconds: utime and stime are counted from the last ')', whatever the
+// command name holds.
+func TestParseCPUSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       float64
+		ok         bool
+	}{
+		{"plain", "4242 (mfad) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 1000 0 0\n", 3.25, true},
+		{"spaces and parentheses in the name", "7 (a) (b c)) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0 0", 0.03, true},
+		{"no name", "7 a R 1 7 7 0 -1 0 0 0 0 0 1 2", 0, false},
+		{"cut short", "7 (mfad) S 1 7 7 0 -1 0 0 0 0 0 1", 0, false},
+		{"not a number", "7 (mfad) S 1 7 7 0 -1 0 0 0 0 0 x 2 0", 0, false},
+	} {
+		got, ok := parseCPUSeconds(tc.stat)
+		if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: %v %v, want %v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestCPUMeterReadsProc measures this process as both mfad and the tool: the CPU it
+// burns shows up in both, per request.
+func TestCPUMeterReadsProc(t *testing.T) {
+	m := startCPU(os.Getpid())
+	start := time.Now()
+	x := 1.0
+	for {
+		for i := 0; i < 1e6; i++ {
+			x = math.Sqrt(x + float64(i))
+		}
+		if c, _ := cpuSeconds("self"); c-m.tool0 >= 0.05 {
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("no CPU time seen in /proc/self/stat after %v of work (%v)", time.Since(start), x)
+		}
+	}
+	var s summary
+	m.stop(&s, 10, time.Since(start))
+	// 0.05 s over 10 requests is 5,000 µs each; the two reads are a tick (10 ms) apart at most.
+	if s.CPUPerRequestUs < 5000 || s.ToolCPUPerRequestUs < 5000 || math.Abs(s.CPUPerRequestUs-s.ToolCPUPerRequestUs) > 1000 {
+		t.Fatalf("mfad %.0f µs, tool %.0f µs a request", s.CPUPerRequestUs, s.ToolCPUPerRequestUs)
+	}
+	if s.Cores <= 0 {
+		t.Fatalf("cores %v", s.Cores)
+	}
+	var none summary
+	startCPU(0).stop(&none, 10, time.Second)
+	if none.CPUPerRequestUs != 0 || none.Cores != 0 {
+		t.Fatalf("without a pid: %+v", none)
 	}
 }

@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.conns, "c", 64, "concurrent connections")
 	fs.BoolVar(&o.events, "events", false, "measure reply → event lag on mfa.events.> (needs --nats-url)")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL for --events; for mfad's embedded server: $(mfad nats-url --role auditor)")
-	fs.IntVar(&o.pid, "pid", 0, "mfad's process id, to sample its peak RSS")
+	fs.IntVar(&o.pid, "pid", 0, "mfad's process id, to sample its peak RSS and measure its CPU per request")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file (- for stdout)")
 	var cmp options
 	fs.StringVar(&cmp.url, "compare", "", "a second mfad (e.g. with --group-commit=false): every scenario runs against both, "+
@@ -222,6 +222,7 @@ func measure(ctx context.Context, c *client, users []*loadUser, name string, o o
 	sleep(ctx, o.warmup)
 	measuring.Store(true)
 	start := time.Now()
+	cpu := startCPU(o.pid)
 	var peak float64
 	tick := time.NewTicker(200 * time.Millisecond)
 	deadline := time.After(o.duration)
@@ -248,9 +249,12 @@ loop:
 	tick.Stop()
 	elapsed := time.Since(start)
 	stopping.Store(true)
+	done := count.Load()
+	var s summary
+	cpu.stop(&s, int(done), elapsed)
 	wg.Wait()
 	fmt.Fprintln(progress)
-	s := summary{Scenario: name, Seconds: elapsed.Seconds(), Errors: map[string]int{}, PeakRSSMB: peak, Concurrent: o.conns}
+	s.Scenario, s.Seconds, s.Errors, s.PeakRSSMB, s.Concurrent = name, elapsed.Seconds(), map[string]int{}, peak, o.conns
 	var all []time.Duration
 	for _, r := range out {
 		all = append(all, r.lat...)
@@ -279,7 +283,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 func printTable(w io.Writer, results []summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tratio\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tevent lag p50/p99 ms\tlost/dup\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tratio\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tevent lag p50/p99 ms\tlost/dup\tpeak RSS MB\tmfad cores\tCPU µs/req mfad/tool\t")
 	for _, s := range results {
 		errs := "0"
 		if len(s.Errors) > 0 {
@@ -302,8 +306,15 @@ func printTable(w io.Writer, results []summary) {
 		if s.Exhausted {
 			name += " (pool exhausted)"
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n", name, s.RPS, s.Ratio,
-			s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs, errs, lag, lost, rss)
+		cores, cpu := "-", "-"
+		if s.Cores > 0 {
+			cores = fmt.Sprintf("%.2f", s.Cores)
+		}
+		if s.CPUPerRequestUs > 0 || s.ToolCPUPerRequestUs > 0 {
+			cpu = fmt.Sprintf("%.0f/%.0f", s.CPUPerRequestUs, s.ToolCPUPerRequestUs)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.RPS, s.Ratio,
+			s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs, errs, lag, lost, rss, cores, cpu)
 	}
 	tw.Flush()
 }
