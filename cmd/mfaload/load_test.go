@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
 	"math"
 	"os"
+	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -122,35 +127,118 @@ func TestParseCPUSeconds(t *testing.T) {
 	}
 }
 
-// TestCPUMeterReadsProc measures this process as both mfad and the tool: the CPU it
-// burns shows up in both, per request.
+// TestCPUMeterReadsProc measures CPU burnt in this process, first with an idle child
+// process as mfad (the tool's figure has it, mfad's does not), then with this process
+// as both (the two agree, and the cores are the CPU over the time).
 func TestCPUMeterReadsProc(t *testing.T) {
-	m := startCPU(os.Getpid())
-	start := time.Now()
-	x := 1.0
-	for {
-		for i := 0; i < 1e6; i++ {
-			x = math.Sqrt(x + float64(i))
-		}
-		if c, _ := cpuSeconds("self"); c-m.tool0 >= 0.05 {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("no CPU time seen in /proc/self/stat after %v of work (%v)", time.Since(start), x)
+	if _, ok := cpuSeconds("self"); !ok {
+		t.Skip("no /proc/self/stat here")
+	}
+	// spend burns at least 0.05 s of this process's CPU and returns the wall time.
+	spend := func() time.Duration {
+		start := time.Now()
+		c0, _ := cpuSeconds("self")
+		for {
+			if burn(1e6) < 0 {
+				t.Fatal("a square root below zero")
+			}
+			if c, _ := cpuSeconds("self"); c-c0 >= 0.05 {
+				return time.Since(start)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("no CPU time seen in /proc/self/stat after %v of work", time.Since(start))
+			}
 		}
 	}
+
+	idle := exec.Command("sleep", "30")
+	if err := idle.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = idle.Process.Kill(); _ = idle.Wait() }()
+	time.Sleep(100 * time.Millisecond) // its start-up is not what is measured
+	spend()                            // CPU from before the meter starts, which it must leave out
+	m := startCPU(idle.Process.Pid)
 	var s summary
-	m.stop(&s, 10, time.Since(start))
-	// 0.05 s over 10 requests is 5,000 µs each; the two reads are a tick (10 ms) apart at most.
+	m.stop(&s, 10, spend())
+	// 0.05 s over 10 requests is 5,000 µs each; a read is a tick (10 ms) coarse, and
+	// spend stops at most one burn (a few ms) past 0.05 s.
+	if s.ToolCPUPerRequestUs < 5000 || s.ToolCPUPerRequestUs > 9000 || s.CPUPerRequestUs > 1000 {
+		t.Fatalf("idle mfad: mfad %.0f µs, tool %.0f µs a request", s.CPUPerRequestUs, s.ToolCPUPerRequestUs)
+	}
+
+	m = startCPU(os.Getpid())
+	s = summary{}
+	elapsed := spend()
+	m.stop(&s, 10, elapsed)
 	if s.CPUPerRequestUs < 5000 || s.ToolCPUPerRequestUs < 5000 || math.Abs(s.CPUPerRequestUs-s.ToolCPUPerRequestUs) > 1000 {
 		t.Fatalf("mfad %.0f µs, tool %.0f µs a request", s.CPUPerRequestUs, s.ToolCPUPerRequestUs)
 	}
-	if s.Cores <= 0 {
-		t.Fatalf("cores %v", s.Cores)
+	if want := s.CPUPerRequestUs * 10 / 1e6 / elapsed.Seconds(); math.Abs(s.Cores-want) > 1e-9 || s.Cores > float64(runtime.NumCPU())+0.5 {
+		t.Fatalf("cores %v, want %v", s.Cores, want)
 	}
+
 	var none summary
 	startCPU(0).stop(&none, 10, time.Second)
 	if none.CPUPerRequestUs != 0 || none.Cores != 0 {
 		t.Fatalf("without a pid: %+v", none)
 	}
+}
+
+// burn spends a fixed amount of CPU work.
+func burn(n int) float64 {
+	x := 1.0
+	for i := 0; i < n; i++ {
+		x = math.Sqrt(x + float64(i))
+	}
+	return x
+}
+
+// TestMeasureDividesTheWindowsCPUByItsRequests runs measure over a scenario whose every
+// request sleeps, then burns a known amount of CPU, with this process as mfad: the CPU
+// per request it reports must be that amount. Requests are long beside the window, so
+// a window whose edges are counted unevenly (the CPU of requests begun in the warm-up
+// and ended inside it, without them) is off by about 15 %.
+func TestMeasureDividesTheWindowsCPUByItsRequests(t *testing.T) {
+	if _, ok := cpuSeconds("self"); !ok {
+		t.Skip("no /proc/self/stat here")
+	}
+	const work = 300_000
+	// The cost of one burn, over enough of them that the 10 ms ticks of /proc do
+	// not matter.
+	c0, _ := cpuSeconds("self")
+	calls := 0
+	for c, _ := cpuSeconds("self"); c-c0 < 0.6; c, _ = cpuSeconds("self") {
+		for range 10 {
+			if burn(work) < 0 {
+				t.Fatal("a square root below zero")
+			}
+		}
+		calls += 10
+	}
+	c1, _ := cpuSeconds("self")
+	each := (c1 - c0) * 1e6 / float64(calls)
+
+	scenarios["cpu-test"] = func(ctx context.Context, v *vu) (result, error) {
+		time.Sleep(150 * time.Millisecond)
+		if burn(work) < 0 {
+			return result{}, errors.New("a square root below zero")
+		}
+		return result{status: 200, latency: 150 * time.Millisecond}, nil
+	}
+	defer delete(scenarios, "cpu-test")
+	users := make([]*loadUser, 32)
+	for i := range users {
+		users[i] = &loadUser{}
+	}
+	o := options{conns: 32, warmup: 300 * time.Millisecond, duration: time.Second, pid: os.Getpid()}
+	s := measure(context.Background(), nil, users, "cpu-test", o, nil, io.Discard)
+	if s.Requests == 0 {
+		t.Fatal("no requests measured")
+	}
+	if r := s.CPUPerRequestUs / each; r < 0.93 || r > 1.07 {
+		t.Fatalf("%.0f µs of CPU a request measured, %.0f µs spent (%.2f×; %d requests)",
+			s.CPUPerRequestUs, each, r, s.Requests)
+	}
+	t.Logf("%.0f µs of CPU a request measured, %.0f µs spent (%.3f×; %d requests)", s.CPUPerRequestUs, each, s.CPUPerRequestUs/each, s.Requests)
 }

@@ -164,8 +164,15 @@ func measure(ctx context.Context, c *client, users []*loadUser, name string, o o
 		exhausted bool
 	}
 	var (
-		wg        sync.WaitGroup
-		count     atomic.Int64
+		wg    sync.WaitGroup
+		count atomic.Int64
+		// completed counts the requests that end inside the measured window, whenever
+		// they began: the window's CPU is divided by it. Requests in flight at its
+		// start put CPU in and count; those in flight at its end put CPU in and do
+		// not, so in steady state the two edges cancel. count, which latencies use,
+		// takes only requests that begin inside the window, and would leave the
+		// first edge's CPU without its requests.
+		completed atomic.Int64
 		errs      atomic.Int64
 		measuring atomic.Bool
 		out       = make([]vuResult, o.conns)
@@ -193,6 +200,9 @@ func measure(ctx context.Context, c *client, users []*loadUser, name string, o o
 					v.events = watch
 				}
 				r, err := scenario(ctx, v)
+				if measuring.Load() && !stopping.Load() && !errors.Is(err, errIdle) && !errors.Is(err, errExhausted) {
+					completed.Add(1)
+				}
 				switch {
 				case errors.Is(err, errExhausted):
 					res.exhausted = true
@@ -249,9 +259,8 @@ loop:
 	tick.Stop()
 	elapsed := time.Since(start)
 	stopping.Store(true)
-	done := count.Load()
 	var s summary
-	cpu.stop(&s, int(done), elapsed)
+	cpu.stop(&s, int(completed.Load()), elapsed)
 	wg.Wait()
 	fmt.Fprintln(progress)
 	s.Scenario, s.Seconds, s.Errors, s.PeakRSSMB, s.Concurrent = name, elapsed.Seconds(), map[string]int{}, peak, o.conns
@@ -311,7 +320,11 @@ func printTable(w io.Writer, results []summary) {
 			cores = fmt.Sprintf("%.2f", s.Cores)
 		}
 		if s.CPUPerRequestUs > 0 || s.ToolCPUPerRequestUs > 0 {
-			cpu = fmt.Sprintf("%.0f/%.0f", s.CPUPerRequestUs, s.ToolCPUPerRequestUs)
+			mfad := "-" // no --pid
+			if s.Cores > 0 {
+				mfad = fmt.Sprintf("%.0f", s.CPUPerRequestUs)
+			}
+			cpu = fmt.Sprintf("%s/%.0f", mfad, s.ToolCPUPerRequestUs)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.RPS, s.Ratio,
 			s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs, errs, lag, lost, rss, cores, cpu)

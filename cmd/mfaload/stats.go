@@ -46,8 +46,10 @@ type summary struct {
 	Errors    map[string]int `json:"errors"` // by status; "transport" for no answer
 	PeakRSSMB float64        `json:"peak_rss_mb,omitempty"`
 	// CPU over the measured window: mfad's (with --pid) and the tool's own, per
-	// request, and mfad's in cores. On a shared machine a request's CPU moves far less
-	// from run to run than the rate does, so it shows a change of cost the rate hides.
+	// request, and mfad's in cores. The split says where a request's CPU goes and the
+	// cores whether mfad was saturated. On a saturated box a request's CPU is the
+	// cores over the rate, so it swings with the rate; it is steadier only than a
+	// ratio to /healthz, whose own cost swings too.
 	CPUPerRequestUs     float64     `json:"cpu_us_per_request,omitempty"`
 	Cores               float64     `json:"cores,omitempty"`
 	ToolCPUPerRequestUs float64     `json:"tool_cpu_us_per_request,omitempty"`
