@@ -198,7 +198,8 @@ func burn(n int) float64 {
 // request sleeps, then burns a known amount of CPU, with this process as mfad: the CPU
 // per request it reports must be that amount. Requests are long beside the window, so
 // a window whose edges are counted unevenly (the CPU of requests begun in the warm-up
-// and ended inside it, without them) is off by about 15 %.
+// and ended inside it, without them) is off by about 15 %. The ticks of /proc (10 ms)
+// make each reading a few per cent coarse, hence the 9 % allowed.
 func TestMeasureDividesTheWindowsCPUByItsRequests(t *testing.T) {
 	if _, ok := cpuSeconds("self"); !ok {
 		t.Skip("no /proc/self/stat here")
@@ -236,7 +237,7 @@ func TestMeasureDividesTheWindowsCPUByItsRequests(t *testing.T) {
 	if s.Requests == 0 {
 		t.Fatal("no requests measured")
 	}
-	if r := s.CPUPerRequestUs / each; r < 0.93 || r > 1.07 {
+	if r := s.CPUPerRequestUs / each; r < 0.91 || r > 1.09 {
 		t.Fatalf("%.0f µs of CPU a request measured, %.0f µs spent (%.2f×; %d requests)",
 			s.CPUPerRequestUs, each, r, s.Requests)
 	}
