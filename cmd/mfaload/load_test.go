@@ -136,19 +136,8 @@ func TestCPUMeterReadsProc(t *testing.T) {
 	}
 	// spend burns at least 0.05 s of this process's CPU and returns the wall time.
 	spend := func() time.Duration {
-		start := time.Now()
-		c0, _ := cpuSeconds("self")
-		for {
-			if burn(1e6) < 0 {
-				t.Fatal("a square root below zero")
-			}
-			if c, _ := cpuSeconds("self"); c-c0 >= 0.05 {
-				return time.Since(start)
-			}
-			if time.Since(start) > 20*time.Second {
-				t.Fatalf("no CPU time seen in /proc/self/stat after %v of work", time.Since(start))
-			}
-		}
+		_, _, wall := burnFor(t, 1e6, 0.05)
+		return wall
 	}
 
 	idle := exec.Command("sleep", "30")
@@ -194,6 +183,26 @@ func burn(n int) float64 {
 	return x
 }
 
+// burnFor calls burn(work) until /proc shows at least seconds more of this process's
+// CPU, and returns the calls made, the CPU they used and the wall time they took.
+func burnFor(t *testing.T, work int, seconds float64) (calls int, used float64, wall time.Duration) {
+	t.Helper()
+	start := time.Now()
+	c0, _ := cpuSeconds("self")
+	for {
+		if burn(work) < 0 {
+			t.Fatal("a square root below zero")
+		}
+		calls++
+		if c, _ := cpuSeconds("self"); c-c0 >= seconds {
+			return calls, c - c0, time.Since(start)
+		}
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("no CPU time seen in /proc/self/stat after %v of work", time.Since(start))
+		}
+	}
+}
+
 // TestMeasureDividesTheWindowsCPUByItsRequests runs measure over a scenario whose every
 // request sleeps, then burns a known amount of CPU, with this process as mfad: the CPU
 // per request it reports must be that amount. Requests are long beside the window, so
@@ -207,18 +216,8 @@ func TestMeasureDividesTheWindowsCPUByItsRequests(t *testing.T) {
 	const work = 300_000
 	// The cost of one burn, over enough of them that the 10 ms ticks of /proc do
 	// not matter.
-	c0, _ := cpuSeconds("self")
-	calls := 0
-	for c, _ := cpuSeconds("self"); c-c0 < 0.6; c, _ = cpuSeconds("self") {
-		for range 10 {
-			if burn(work) < 0 {
-				t.Fatal("a square root below zero")
-			}
-		}
-		calls += 10
-	}
-	c1, _ := cpuSeconds("self")
-	each := (c1 - c0) * 1e6 / float64(calls)
+	calls, used, _ := burnFor(t, work, 0.6)
+	each := used * 1e6 / float64(calls)
 
 	scenarios["cpu-test"] = func(ctx context.Context, v *vu) (result, error) {
 		time.Sleep(150 * time.Millisecond)

@@ -315,16 +315,12 @@ func printTable(w io.Writer, results []summary) {
 		if s.Exhausted {
 			name += " (pool exhausted)"
 		}
-		cores, cpu := "-", "-"
+		cores, mfadCPU, cpu := "-", "-", "-" // "-": not measured (mfad's without --pid)
 		if s.Cores > 0 {
-			cores = fmt.Sprintf("%.2f", s.Cores)
+			cores, mfadCPU = fmt.Sprintf("%.2f", s.Cores), fmt.Sprintf("%.0f", s.CPUPerRequestUs)
 		}
-		if s.CPUPerRequestUs > 0 || s.ToolCPUPerRequestUs > 0 {
-			mfad := "-" // no --pid
-			if s.Cores > 0 {
-				mfad = fmt.Sprintf("%.0f", s.CPUPerRequestUs)
-			}
-			cpu = fmt.Sprintf("%s/%.0f", mfad, s.ToolCPUPerRequestUs)
+		if s.Cores > 0 || s.ToolCPUPerRequestUs > 0 {
+			cpu = fmt.Sprintf("%s/%.0f", mfadCPU, s.ToolCPUPerRequestUs)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.RPS, s.Ratio,
 			s.P50Ms, s.P95Ms, s.P99Ms, s.MaxMs, errs, lag, lost, rss, cores, cpu)
