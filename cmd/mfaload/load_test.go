@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -241,4 +247,101 @@ func TestMeasureDividesTheWindowsCPUByItsRequests(t *testing.T) {
 			s.CPUPerRequestUs, each, r, s.Requests)
 	}
 	t.Logf("%.0f µs of CPU a request measured, %.0f µs spent (%.3f×; %d requests)", s.CPUPerRequestUs, each, s.CPUPerRequestUs/each, s.Requests)
+}
+
+// TestSetRatios: a scenario's ratio is to the mean of the /healthz rows on either side
+// of it, or to the one it has at an edge; a /healthz row's is to the first.
+func TestSetRatios(t *testing.T) {
+	row := func(name, server string, rps float64) summary {
+		return summary{Scenario: name, Server: server, RPS: rps}
+	}
+	for _, tc := range []struct {
+		name string
+		rows []summary
+		want []float64 // baseline of each row
+	}{
+		{"bracketed, with a second server",
+			[]summary{row("healthz", "", 30), row("status", "", 15), row("status", "b", 12),
+				row("healthz", "", 20), row("setup", "", 5), row("setup", "b", 2), row("healthz", "", 40)},
+			[]float64{30, 25, 25, 30, 30, 30, 30}},
+		{"once", []summary{row("healthz", "", 40), row("status", "", 20), row("verify", "", 10)},
+			[]float64{40, 40, 40}},
+		{"stopped before the last baseline",
+			[]summary{row("healthz", "", 30), row("status", "", 15), row("healthz", "", 10), row("verify", "", 4)},
+			[]float64{30, 20, 30, 10}},
+		{"no baseline", []summary{row("status", "", 15)}, []float64{0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setRatios(tc.rows)
+			for i, r := range tc.rows {
+				want := 0.0
+				if tc.want[i] > 0 {
+					want = r.RPS / tc.want[i]
+				}
+				if r.BaselineRPS != tc.want[i] || math.Abs(r.Ratio-want) > 1e-12 {
+					t.Errorf("row %d (%s): baseline %v ratio %v, want %v and %v", i, r.Scenario, r.BaselineRPS, r.Ratio, tc.want[i], want)
+				}
+			}
+		})
+	}
+}
+
+// TestRunBracketsEveryScenarioWithABaseline runs mfaload against a server that only
+// records the paths it is asked for, and checks the order of what ran: /healthz before
+// and after each scenario, or once at the start with --baseline once.
+func TestRunBracketsEveryScenarioWithABaseline(t *testing.T) {
+	var mu sync.Mutex
+	var phases []string // the paths asked for, runs of one collapsed
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if len(phases) == 0 || phases[len(phases)-1] != r.URL.Path {
+			phases = append(phases, r.URL.Path)
+		}
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		io.WriteString(w, `{"status":"ok"}`)
+	}))
+	defer srv.Close()
+	const h, status, list = "/healthz", "/api/v1/mfa/status", "/api/v1/mfa/totp/devices"
+	for _, tc := range []struct {
+		baseline string
+		want     []string
+	}{
+		{"bracket", []string{h, status, h, list, h}},
+		{"once", []string{h, status, list}},
+	} {
+		t.Run(tc.baseline, func(t *testing.T) {
+			mu.Lock()
+			phases = nil
+			mu.Unlock()
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"--url", srv.URL, "--jwt-secret", "test", "--users", "4",
+				"--devices", "0", "-c", "4", "--warmup", "20ms", "--duration", "150ms",
+				"--scenarios", "status,list-devices", "--baseline", tc.baseline, "--json", "-"}, &out, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			saw := slices.Clone(phases)
+			mu.Unlock()
+			if !slices.Equal(saw, tc.want) {
+				t.Fatalf("the server saw %v, want %v", saw, tc.want)
+			}
+			var rows []summary
+			if err := json.Unmarshal(out.Bytes()[bytes.IndexByte(out.Bytes(), '['):], &rows); err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != len(tc.want) {
+				t.Fatalf("%d rows, want %d", len(rows), len(tc.want))
+			}
+			for _, r := range rows {
+				if r.Requests == 0 || r.Ratio <= 0 || r.BaselineRPS <= 0 {
+					t.Errorf("%s: %d requests, ratio %v, baseline %v", r.Scenario, r.Requests, r.Ratio, r.BaselineRPS)
+				}
+			}
+		})
+	}
+	if err := run(context.Background(), []string{"--url", srv.URL, "--baseline", "twice"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("--baseline twice was accepted")
+	}
 }

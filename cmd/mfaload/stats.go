@@ -33,18 +33,21 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // summary is one scenario's result.
 type summary struct {
-	Scenario  string         `json:"scenario"`
-	Server    string         `json:"server,omitempty"` // "" = --url, else --compare`
-	Requests  int            `json:"requests"`
-	Seconds   float64        `json:"seconds"`
-	RPS       float64        `json:"rps"`
-	Ratio     float64        `json:"ratio_to_healthz"`
-	P50Ms     float64        `json:"p50_ms"`
-	P95Ms     float64        `json:"p95_ms"`
-	P99Ms     float64        `json:"p99_ms"`
-	MaxMs     float64        `json:"max_ms"`
-	Errors    map[string]int `json:"errors"` // by status; "transport" for no answer
-	PeakRSSMB float64        `json:"peak_rss_mb,omitempty"`
+	Scenario string  `json:"scenario"`
+	Server   string  `json:"server,omitempty"` // "" = --url, else --compare`
+	Requests int     `json:"requests"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	Ratio    float64 `json:"ratio_to_healthz"`
+	// BaselineRPS is the /healthz rate the ratio is to: for a scenario, the mean of
+	// the /healthz runs just before and after it; for a /healthz run, the first one.
+	BaselineRPS float64        `json:"baseline_rps"`
+	P50Ms       float64        `json:"p50_ms"`
+	P95Ms       float64        `json:"p95_ms"`
+	P99Ms       float64        `json:"p99_ms"`
+	MaxMs       float64        `json:"max_ms"`
+	Errors      map[string]int `json:"errors"` // by status; "transport" for no answer
+	PeakRSSMB   float64        `json:"peak_rss_mb,omitempty"`
 	// CPU over the measured window: mfad's (with --pid) and the tool's own, per
 	// request, and mfad's in cores. The split says where a request's CPU goes and the
 	// cores whether mfad was saturated. On a saturated box a request's CPU is the
@@ -141,4 +144,36 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// setRatios sets each row's ratio to /healthz. A scenario's is to the mean of the
+// /healthz rows just before and just after it (only one of them when the run ends or
+// stops early, or with --baseline once); a /healthz row's is to the first, which shows
+// how far the baseline drifted during the run.
+func setRatios(rows []summary) {
+	isBase := func(s summary) bool { return s.Scenario == "healthz" }
+	first := slices.IndexFunc(rows, isBase)
+	for i := range rows {
+		r := &rows[i]
+		if isBase(*r) {
+			r.BaselineRPS = rows[first].RPS
+		} else {
+			var sum, n float64
+			if j := slices.IndexFunc(rows[i+1:], isBase); j >= 0 {
+				sum, n = sum+rows[i+1+j].RPS, n+1
+			}
+			for j := i - 1; j >= 0; j-- {
+				if isBase(rows[j]) {
+					sum, n = sum+rows[j].RPS, n+1
+					break
+				}
+			}
+			if n > 0 {
+				r.BaselineRPS = sum / n
+			}
+		}
+		if r.BaselineRPS > 0 {
+			r.Ratio = r.RPS / r.BaselineRPS
+		}
+	}
 }
