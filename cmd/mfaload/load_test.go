@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -344,4 +345,76 @@ func TestRunBracketsEveryScenarioWithABaseline(t *testing.T) {
 	if err := run(context.Background(), []string{"--url", srv.URL, "--baseline", "twice"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("--baseline twice was accepted")
 	}
+}
+
+// setupAnswer is shaped like mfad's answer to a TOTP setup, QR code and all.
+func setupAnswer() []byte {
+	return []byte(`{"success":true,"data":{"device_id":42,"secret":"JBSWY3DPEHPK3PXP","manual_entry_key":"JBSW Y3DP EHPK 3PXP",` +
+		`"otpauth_url":"otpauth://totp/mfad:u1?secret=JBSWY3DPEHPK3PXP&issuer=mfad","qr_code":"data:image/png;base64,` +
+		strings.Repeat("iVBORw0KGgo", 400) + `","device_name":"load"},"message":"scan the QR code"}`)
+}
+
+func TestDataFields(t *testing.T) {
+	full := setupAnswer()
+	var id int64
+	var secret string
+	if err := dataFields(full, map[string]any{"device_id": &id, "secret": &secret}); err != nil || id != 42 || secret != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("device_id %d secret %q err %v", id, secret, err)
+	}
+	// It stops at the last member asked for: what follows is not read, so a body cut
+	// off inside the QR code still gives device_id, and a later member is still found.
+	cut := full[:bytes.Index(full, []byte("base64,"))+20]
+	if err := dataFields(cut, map[string]any{"device_id": &id}); err != nil || id != 42 {
+		t.Fatalf("cut body: device_id %d err %v", id, err)
+	}
+	var name string
+	if err := dataFields(full, map[string]any{"device_name": &name}); err != nil || name != "load" {
+		t.Fatalf("device_name %q err %v", name, err)
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"not JSON", `<html>`, "not a JSON object"},
+		{"an array", `[1]`, "not a JSON object"},
+		{"no data", `{"success":false,"error":{"code":"X"}}`, `no "data"`},
+		{"data not an object", `{"data":[1]}`, "not an object"},
+		{"member missing", `{"data":{"secret":"S"}}`, "lacks 1 of 1"},
+		{"wrong type", `{"data":{"device_id":"x"}}`, "data.device_id"},
+		{"cut short", `{"data":{"secret":"S",`, "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := dataFields([]byte(tc.body), map[string]any{"device_id": &id})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkSetupAnswer: what the setup scenario spends on reading an answer, by
+// dataFields and by decoding it whole as the tool did before.
+func BenchmarkSetupAnswer(b *testing.B) {
+	body := setupAnswer()
+	b.Run("dataFields", func(b *testing.B) {
+		for b.Loop() {
+			var id int64
+			if err := dataFields(body, map[string]any{"device_id": &id}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("whole", func(b *testing.B) { // the envelope, then its data, as the tool did
+		for b.Loop() {
+			var env struct {
+				Data json.RawMessage `json:"data"`
+			}
+			var setup struct {
+				DeviceID int64 `json:"device_id"`
+			}
+			if err := json.Unmarshal(body, &env); err != nil {
+				b.Fatal(err)
+			}
+			if err := json.Unmarshal(env.Data, &setup); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -100,14 +100,10 @@ func enrol(ctx context.Context, c *client, u *loadUser) error {
 	if r.status != 200 {
 		return fmt.Errorf("setup for %s: status %d %s", u.ID, r.status, r.body)
 	}
-	var setup struct {
-		DeviceID int64  `json:"device_id"`
-		Secret   string `json:"secret"`
-	}
-	if err := data(r.body, &setup); err != nil {
+	d := &loadDevice{LastStep: -1}
+	if err := dataFields(r.body, map[string]any{"device_id": &d.ID, "secret": &d.Secret}); err != nil {
 		return fmt.Errorf("setup answer: %w", err)
 	}
-	d := &loadDevice{ID: setup.DeviceID, Secret: setup.Secret, LastStep: -1}
 	s, _ := d.nextStep(time.Now())
 	r = c.do(ctx, http.MethodPost, "/api/v1/mfa/totp/verify", tok,
 		`{"code":"`+code(d.Secret, s)+`","device_id":`+strconv.FormatInt(d.ID, 10)+`}`)
