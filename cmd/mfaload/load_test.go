@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -417,4 +419,71 @@ func BenchmarkSetupAnswer(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestEventWatchReadsOnlyTheBodiesItPairs: duplicates are counted on every message by
+// its Nats-Msg-Id, and only the types the scenario waits for are parsed and paired.
+func TestEventWatchReadsOnlyTheBodiesItPairs(t *testing.T) {
+	w := &eventWatch{}
+	w.reset()
+	w.pair(scenarioPairs["druid-delete"])
+	t0 := time.Now()
+	w.expect("channel.deleted|bob", t0)
+	// A fact of the same command that no reply waits for: its body is not read (this
+	// one would not parse), but a second copy still counts as a duplicate.
+	w.receive("mfa.events.totp.device_removed", "id-1", []byte("not JSON"), t0)
+	w.receive("mfa.events.totp.device_removed", "id-1", []byte("not JSON"), t0)
+	w.receive("mfa.events.channel.deleted", "id-2",
+		[]byte(`{"id":"urn:uuid:x","mfa:event":"channel.deleted","mfa:user":"bob"}`), t0.Add(2*time.Millisecond))
+	// Without a Nats-Msg-Id the body's id counts.
+	body := []byte(`{"id":"urn:uuid:y","mfa:event":"signin.disabled","mfa:user":"bob"}`)
+	w.receive("mfa.events.signin.disabled", "", body, t0)
+	w.receive("mfa.events.signin.disabled", "", body, t0)
+	if len(w.early) != 0 || w.received != 1 {
+		t.Fatalf("early %v, received %d: an event no reply waits for was kept", w.early, w.received)
+	}
+	s := w.settle(10 * time.Millisecond)
+	if s.Expected != 1 || s.Matched != 1 || s.Missing != 0 || s.Duplicates != 2 || s.LagP99Ms != 2 {
+		t.Fatalf("%+v", *s)
+	}
+	if w.pairs != nil {
+		t.Fatal("the scenario's pairs outlived it")
+	}
+}
+
+// TestEveryWriteScenarioPairsItsEvents runs each write scenario against a server that
+// answers every request 200, and checks that each event its replies wait for is of a
+// type the watch reads for that scenario: else every such event would be reported lost.
+func TestEveryWriteScenarioPairsItsEvents(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"success":true,"data":{"device_id":5,"success":true,"verified":true}}`)
+	}))
+	defer srv.Close()
+	c := newClient(srv.URL, 1, []byte("test"))
+	for _, name := range []string{"setup", "verify", "delete-device", "druid-delete", "mixed"} {
+		t.Run(name, func(t *testing.T) {
+			w := &eventWatch{}
+			w.reset()
+			var users []*loadUser
+			for i := range 20 {
+				users = append(users, &loadUser{ID: fmt.Sprintf("u%d", i), Devices: []*loadDevice{
+					{ID: int64(i), Secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", LastStep: -1}}})
+			}
+			v := &vu{c: c, users: users, rng: rand.New(rand.NewPCG(1, 2)), events: w}
+			for range 60 {
+				if _, err := scenarios[name](context.Background(), v); err != nil && !errors.Is(err, errIdle) && !errors.Is(err, errExhausted) {
+					t.Fatal(err)
+				}
+			}
+			if len(w.pending) == 0 {
+				t.Fatal("no reply waited for an event")
+			}
+			for key := range w.pending {
+				typ, _, _ := strings.Cut(key, "|")
+				if !slices.Contains(scenarioPairs[name], typ) {
+					t.Errorf("a reply waits for %s, which %s does not read", typ, name)
+				}
+			}
+		})
+	}
 }

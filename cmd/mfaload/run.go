@@ -169,6 +169,7 @@ func (t *target) close(o options) {
 // over its own slice of the users.
 func measure(ctx context.Context, c *client, users []*loadUser, name string, o options, watch *eventWatch, progress io.Writer) summary {
 	scenario := scenarios[name]
+	watch.pair(scenarioPairs[name])
 	type vuResult struct {
 		lat       []time.Duration
 		errors    map[string]int

@@ -118,6 +118,16 @@ var scenarios = map[string]op{
 	},
 }
 
+// scenarioPairs names, for each write scenario, the event types its replies wait for
+// (eventRecord.key): the event watch reads the bodies of those only. A type missing
+// here shows as lost events.
+var scenarioPairs = map[string][]string{
+	"setup":         {"totp.device_set_up"},
+	"verify":        {"verify.succeeded"},
+	"delete-device": {"totp.device_removed"},
+	"druid-delete":  {"channel.deleted"},
+}
+
 // mix is the "mixed" scenario: a day of traffic, mostly reads.
 var mix = []struct {
 	name   string
@@ -130,6 +140,9 @@ func init() {
 	total := 0
 	for _, m := range mix {
 		total += m.weight
+	}
+	for _, m := range mix {
+		scenarioPairs["mixed"] = append(scenarioPairs["mixed"], scenarioPairs[m.name]...)
 	}
 	scenarios["mixed"] = func(ctx context.Context, v *vu) (result, error) {
 		n := v.rng.IntN(total)
