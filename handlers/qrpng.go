@@ -38,20 +38,27 @@ func qrPNG(code *coding.Code, scale, quiet int) []byte {
 	z.bits(1, 2)                      // BTYPE 01: fixed Huffman codes
 	sum := adler32.New()
 	row, prev := make([]byte, rowBytes), make([]byte, rowBytes)
+	again := z.matchBits(rowBytes, rowBytes) // the scanline above, again
 	first := true
 	for y := range modules {
-		clear(row)
-		for i := 1; i < len(row); i++ {
-			row[i] = 0xff
+		row[0] = 0 // filter: none
+		pixels := row[1:]
+		for i := range pixels {
+			pixels[i] = 0xff
 		}
 		if my := y - quiet; my >= 0 && my < code.Size {
-			for mx := range code.Size {
+			// Black runs of modules, each cleared as one span of pixels.
+			for mx := 0; mx < code.Size; {
 				if !code.Black(mx, my) {
+					mx++
 					continue
 				}
-				for px := (mx + quiet) * scale; px < (mx+quiet+1)*scale; px++ {
-					row[1+px/8] &^= 0x80 >> (px % 8)
+				end := mx + 1
+				for end < code.Size && code.Black(end, my) {
+					end++
 				}
+				blacken(pixels, (mx+quiet)*scale, (end+quiet)*scale)
+				mx = end
 			}
 		}
 		copies := scale
@@ -63,7 +70,7 @@ func qrPNG(code *coding.Code, scale, quiet int) []byte {
 			first = false
 		}
 		for range copies {
-			z.repeat(rowBytes, rowBytes) // the scanline above, again
+			z.emit(again)
 		}
 		for range scale {
 			sum.Write(row)
@@ -78,6 +85,20 @@ func qrPNG(code *coding.Code, scale, quiet int) []byte {
 	return out.Bytes()
 }
 
+// blacken clears the pixels from..to-1 of a 1-bit row, most significant bit first: the
+// bytes wholly inside at once, the partial bytes at either end by mask.
+func blacken(pixels []byte, from, to int) {
+	for ; from < to && from%8 != 0; from++ {
+		pixels[from/8] &^= 0x80 >> (from % 8)
+	}
+	for ; to-from >= 8; from += 8 {
+		pixels[from/8] = 0
+	}
+	for ; from < to; from++ {
+		pixels[from/8] &^= 0x80 >> (from % 8)
+	}
+}
+
 // deflater writes deflate symbols with the fixed Huffman codes (RFC 1951 §3.2.6).
 type deflater struct {
 	buf  []byte
@@ -85,14 +106,15 @@ type deflater struct {
 	nacc uint
 }
 
-// bits appends the n low bits of v, least significant first.
+// bits appends the n ≤ 32 low bits of v, least significant first. The accumulator
+// holds fewer than 32 bits between calls and goes out four bytes at a time.
 func (z *deflater) bits(v uint64, n uint) {
 	z.acc |= v << z.nacc
 	z.nacc += n
-	for z.nacc >= 8 {
-		z.buf = append(z.buf, byte(z.acc))
-		z.acc >>= 8
-		z.nacc -= 8
+	if z.nacc >= 32 {
+		z.buf = binary.LittleEndian.AppendUint32(z.buf, uint32(z.acc))
+		z.acc >>= 32
+		z.nacc -= 32
 	}
 }
 
@@ -140,39 +162,67 @@ var (
 	distExtra   = [...]uint{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
 )
 
-// repeat appends a back-reference: copy length bytes from distance bytes back. Longer
-// than 258 bytes is several references.
-func (z *deflater) repeat(length, distance int) {
+// bitRun is n ≤ 32 bits to append, least significant first, as for bits; bitString
+// is several.
+type (
+	bitRun struct {
+		v uint64
+		n uint
+	}
+	bitString []bitRun
+)
+
+// emit appends a bit string.
+func (z *deflater) emit(s bitString) {
+	for _, b := range s {
+		z.bits(b.v, b.n)
+	}
+}
+
+// matchBits is the back-reference that copies length bytes from distance bytes back:
+// one match per 258 bytes at most. A scanline repeats with the same reference, so it is
+// worked out once an image.
+func (z *deflater) matchBits(length, distance int) bitString {
+	var s bitString
 	for length > 0 {
 		n := min(length, 258)
 		if length-n > 0 && length-n < 3 {
 			n = length - 3 // keep the rest a valid length
 		}
-		z.match(n, distance)
+		s = append(s, match(n, distance))
 		length -= n
 	}
+	return s
 }
 
-func (z *deflater) match(length, distance int) {
+// match is one back-reference of length 3–258 as bits: the length's symbol and extra
+// bits, then the distance's fixed 5-bit code and extra bits (31 bits at most).
+func match(length, distance int) (b bitRun) {
+	add := func(v uint64, n uint) {
+		b.v |= v << b.n
+		b.n += n
+	}
 	i := len(lengthBase) - 1
 	for lengthBase[i] > length {
 		i--
 	}
-	z.symbol(257 + i)
-	z.bits(uint64(length-lengthBase[i]), lengthExtra[i])
+	add(fixedCodes[257+i], fixedLens[257+i])
+	add(uint64(length-lengthBase[i]), lengthExtra[i])
 	d := len(distBase) - 1
 	for distBase[d] > distance {
 		d--
 	}
-	z.bits(reverse(uint64(d), 5), 5) // distance codes: 5 bits, fixed
-	z.bits(uint64(distance-distBase[d]), distExtra[d])
+	add(reverse(uint64(d), 5), 5) // distance codes: 5 bits, fixed
+	add(uint64(distance-distBase[d]), distExtra[d])
+	return b
 }
 
-// flush writes the last partial byte.
+// flush writes the bits left, the last byte padded with zeros.
 func (z *deflater) flush() {
-	if z.nacc > 0 {
+	for z.nacc > 0 {
 		z.buf = append(z.buf, byte(z.acc))
-		z.acc, z.nacc = 0, 0
+		z.acc >>= 8
+		z.nacc -= min(z.nacc, 8)
 	}
 }
 
