@@ -48,9 +48,39 @@ func BenchmarkQRDataURL(b *testing.B) {
 // white), for several scales, so the hand-made deflate stream is decoded by a standard
 // PNG decoder to exactly the code.
 func TestQRPNGPixels(t *testing.T) {
-	enc := coding.String(sampleURI)
+	code := encodeQR(t, sampleURI)
+	for _, scale := range []int{1, 2, 5, 9, 40} { // 40: rows longer than one 258-byte match
+		checkQRPixels(t, code, scale)
+	}
+}
+
+// FuzzQRPNG draws the code of any text at a scale up to 48, or up to what keeps the
+// image under 1,024 pixels a side, and checks every pixel: codes of every version (21
+// to 177 modules a side), row lengths on and off byte boundaries, and rows needing
+// several back-references.
+func FuzzQRPNG(f *testing.F) {
+	f.Add(sampleURI, uint8(4))
+	f.Add("a", uint8(0))
+	f.Add(strings.Repeat("otpauth://totp/x?secret=ABC", 30), uint8(11))
+	f.Fuzz(func(t *testing.T, text string, scale uint8) {
+		if len(text) > 1200 {
+			t.Skip("beyond what a version 40-M code holds in byte mode")
+		}
+		code := encodeQR(t, text)
+		most := min(48, 1024/(code.Size+2*qrQuiet))
+		checkQRPixels(t, code, 1+int(scale)%most)
+	})
+}
+
+// encodeQR lays out text as qrDataURL does.
+func encodeQR(t *testing.T, text string) *coding.Code {
+	t.Helper()
+	enc := coding.String(text)
 	v := coding.Version(coding.MinVersion)
 	for ; enc.Bits(v) > v.DataBytes(qrLevel)*8; v++ {
+		if v == coding.MaxVersion {
+			t.Skip("too long for a QR code")
+		}
 	}
 	plan, err := coding.NewPlan(v, qrLevel, 0)
 	if err != nil {
@@ -60,23 +90,28 @@ func TestQRPNGPixels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, scale := range []int{1, 2, 5, 9, 40} { // 40: rows longer than one 258-byte match
-		img, err := png.Decode(bytes.NewReader(qrPNG(code, scale, qrQuiet)))
-		if err != nil {
-			t.Fatalf("scale %d: %v", scale, err)
-		}
-		side := (code.Size + 2*qrQuiet) * scale
-		if b := img.Bounds(); b.Dx() != side || b.Dy() != side {
-			t.Fatalf("scale %d: %v, want %d pixels square", scale, b, side)
-		}
-		for y := range side {
-			for x := range side {
-				mx, my := x/scale-qrQuiet, y/scale-qrQuiet
-				black := mx >= 0 && my >= 0 && mx < code.Size && my < code.Size && code.Black(mx, my)
-				r, _, _, _ := img.At(x, y).RGBA()
-				if (r == 0) != black {
-					t.Fatalf("scale %d: pixel %d,%d is %v, module %d,%d black=%v", scale, x, y, r, mx, my, black)
-				}
+	return code
+}
+
+// checkQRPixels decodes qrPNG's image with image/png and compares every pixel with the
+// module it belongs to.
+func checkQRPixels(t *testing.T, code *coding.Code, scale int) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(qrPNG(code, scale, qrQuiet)))
+	if err != nil {
+		t.Fatalf("scale %d: %v", scale, err)
+	}
+	side := (code.Size + 2*qrQuiet) * scale
+	if b := img.Bounds(); b.Dx() != side || b.Dy() != side {
+		t.Fatalf("scale %d: %v, want %d pixels square", scale, b, side)
+	}
+	for y := range side {
+		for x := range side {
+			mx, my := x/scale-qrQuiet, y/scale-qrQuiet
+			black := mx >= 0 && my >= 0 && mx < code.Size && my < code.Size && code.Black(mx, my)
+			r, _, _, _ := img.At(x, y).RGBA()
+			if (r == 0) != black {
+				t.Fatalf("scale %d: pixel %d,%d is %v, module %d,%d black=%v", scale, x, y, r, mx, my, black)
 			}
 		}
 	}
