@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/base64"
 	"image/png"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,15 +52,15 @@ func BenchmarkQRDataURL(b *testing.B) {
 // PNG decoder to exactly the code.
 func TestQRPNGPixels(t *testing.T) {
 	code := encodeQR(t, sampleURI)
-	for _, scale := range []int{1, 2, 5, 9, 40} { // 40: rows longer than one 258-byte match
+	for _, scale := range []int{1, 2, 5, 9, 40} { // 40: 266-byte rows, two back-references each
 		checkQRPixels(t, code, scale)
 	}
 }
 
 // FuzzQRPNG draws the code of any text at a scale up to 48, or up to what keeps the
 // image under 1,024 pixels a side, and checks every pixel: codes of every version (21
-// to 177 modules a side), row lengths on and off byte boundaries, and rows needing
-// several back-references.
+// to 177 modules a side) and row lengths on and off byte boundaries. Rows longer than
+// one back-reference are TestMatchBitsCopies'.
 func FuzzQRPNG(f *testing.F) {
 	f.Add(sampleURI, uint8(4))
 	f.Add("a", uint8(0))
@@ -115,4 +118,57 @@ func checkQRPixels(t *testing.T, code *coding.Code, scale int) {
 			}
 		}
 	}
+}
+
+// TestMatchBitsCopies inflates, with compress/flate, a block of literals followed by the
+// back-reference of matchBits, for lengths around the 258-byte limit of one match and
+// the splits that keep the rest at least 3 bytes long, and distances up to 32,768.
+func TestMatchBitsCopies(t *testing.T) {
+	for _, tc := range []struct{ length, distance int }{
+		{3, 1}, {4, 4}, {258, 258}, {259, 259}, {260, 260}, {261, 30}, {266, 266},
+		{516, 516}, {517, 517}, {518, 518}, {519, 100}, {520, 520}, {1000, 7}, {4097, 4097}, {600, 32768},
+	} {
+		src := make([]byte, tc.distance)
+		for i := range src {
+			src[i] = byte(i*7 + i/251)
+		}
+		var z deflater
+		z.bits(1, 1) // BFINAL
+		z.bits(1, 2) // fixed Huffman codes
+		for _, b := range src {
+			z.literal(b)
+		}
+		z.emit(z.matchBits(tc.length, tc.distance))
+		z.symbol(256)
+		z.flush()
+		got, err := io.ReadAll(flate.NewReader(bytes.NewReader(z.buf)))
+		if err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		want := slices.Clone(src)
+		for range tc.length {
+			want = append(want, want[len(want)-tc.distance])
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%+v: inflated %d bytes, want %d (equal prefix %d)", tc, len(got), len(want), commonPrefix(got, want))
+		}
+	}
+	for _, bad := range []struct{ length, distance int }{{2, 1}, {3, 0}, {3, 32769}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%+v: no panic", bad)
+				}
+			}()
+			new(deflater).matchBits(bad.length, bad.distance)
+		}()
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"hash/adler32"
 	"hash/crc32"
 
@@ -47,7 +48,8 @@ func qrPNG(code *coding.Code, scale, quiet int) []byte {
 			pixels[i] = 0xff
 		}
 		if my := y - quiet; my >= 0 && my < code.Size {
-			// Black runs of modules, each cleared as one span of pixels.
+			// A run of black modules is one span: clearing pixel by pixel was most of
+			// qrPNG's time.
 			for mx := 0; mx < code.Size; {
 				if !code.Black(mx, my) {
 					mx++
@@ -172,17 +174,22 @@ type (
 	bitString []bitRun
 )
 
-// emit appends a bit string.
+// emit appends s, a back-reference worked out by matchBits.
 func (z *deflater) emit(s bitString) {
 	for _, b := range s {
 		z.bits(b.v, b.n)
 	}
 }
 
-// matchBits is the back-reference that copies length bytes from distance bytes back:
-// one match per 258 bytes at most. A scanline repeats with the same reference, so it is
-// worked out once an image.
+// matchBits is the back-reference that copies length ≥ 3 bytes from distance (1–32768)
+// bytes back: one match per 258 bytes at most. A scanline repeats with the same
+// reference, so it is worked out once an image. (A QR scanline is at least 4 bytes, 21
+// modules and the quiet zone at one pixel each; 32,768 bytes would be a scale of over
+// a thousand.)
 func (z *deflater) matchBits(length, distance int) bitString {
+	if length < 3 || distance < 1 || distance > 32768 {
+		panic(fmt.Sprintf("qrPNG: a back-reference of %d bytes from %d back is out of deflate's reach", length, distance))
+	}
 	var s bitString
 	for length > 0 {
 		n := min(length, 258)

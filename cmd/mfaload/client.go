@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -85,34 +86,35 @@ func (c *client) do(ctx context.Context, method, path, token, body string, heade
 
 // dataFields decodes the named members of a device-dialect answer's "data" object, each
 // into its pointer, and reads the body no further than the last of them. The tool
-// shares the box with mfad: decoding a setup answer whole (its QR code is kilobytes
-// after device_id) took a quarter of the tool's CPU in the setup scenario, CPU that
-// mfad then lacked. An answer missing a named member is an error.
+// shares the box with mfad: decoding a setup answer whole (its QR code is kilobytes)
+// took a quarter of the tool's CPU in the setup scenario, CPU that mfad then lacked.
+// What follows the last member needed is not checked, and names match exactly (where
+// json.Unmarshal ignores case). An answer missing a named member is an error.
 func dataFields(body []byte, fields map[string]any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := seekMember(dec, "data"); err != nil {
 		return err
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return fmt.Errorf("data is not an object (%v)", err)
+		return fmt.Errorf("data is not an object (%v, %v)", t, err)
 	}
-	for left := len(fields); left > 0; {
+	want := maps.Clone(fields) // a name repeated in the answer counts once
+	for len(want) > 0 {
 		if !dec.More() {
-			return fmt.Errorf("data lacks %d of %d members", left, len(fields))
+			return fmt.Errorf("data lacks %d of %d members", len(want), len(fields))
 		}
 		t, err := dec.Token()
 		if err != nil {
 			return err
 		}
-		var skip json.RawMessage
-		v, ok := fields[t.(string)]
+		name := t.(string) // an object's keys are strings
+		v, ok := fields[name]
 		if !ok {
-			v = &skip
-		} else {
-			left--
+			v = new(json.RawMessage)
 		}
+		delete(want, name)
 		if err := dec.Decode(v); err != nil {
-			return fmt.Errorf("data.%s: %w", t, err)
+			return fmt.Errorf("data.%s: %w", name, err)
 		}
 	}
 	return nil

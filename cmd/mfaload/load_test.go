@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +14,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -272,6 +275,9 @@ func TestSetRatios(t *testing.T) {
 		{"stopped before the last baseline",
 			[]summary{row("healthz", "", 30), row("status", "", 15), row("healthz", "", 10), row("verify", "", 4)},
 			[]float64{30, 20, 30, 10}},
+		{"stopped during the last baseline",
+			[]summary{row("healthz", "", 30), row("status", "", 15), row("healthz", "", 0)},
+			[]float64{30, 30, 30}},
 		{"no baseline", []summary{row("status", "", 15)}, []float64{0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,16 +350,50 @@ func TestRunBracketsEveryScenarioWithABaseline(t *testing.T) {
 			}
 		})
 	}
+	// With a second server, /healthz (on the first) brackets both servers' runs of a
+	// scenario. Each server is also asked once at the start whether it is up.
+	t.Run("compare", func(t *testing.T) {
+		second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			if p := "second " + r.URL.Path; phases[len(phases)-1] != p {
+				phases = append(phases, p)
+			}
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			io.WriteString(w, `{"status":"ok"}`)
+		}))
+		defer second.Close()
+		dir := t.TempDir() // the second server's data dir, with its dev token secret
+		if err := os.WriteFile(filepath.Join(dir, "jwt-dev.secret"), []byte(base64.StdEncoding.EncodeToString([]byte("test"))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		phases = nil
+		mu.Unlock()
+		err := run(context.Background(), []string{"--url", srv.URL, "--jwt-secret", "test", "--users", "4",
+			"--devices", "0", "-c", "4", "--warmup", "20ms", "--duration", "150ms", "--scenarios", "status,list-devices",
+			"--compare", second.URL, "--compare-data-dir", dir}, io.Discard, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{h, "second " + h, h, status, "second " + status, h, list, "second " + list, h}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(phases, want) {
+			t.Fatalf("the servers saw %v, want %v", phases, want)
+		}
+	})
 	if err := run(context.Background(), []string{"--url", srv.URL, "--baseline", "twice"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("--baseline twice was accepted")
 	}
 }
 
-// setupAnswer is shaped like mfad's answer to a TOTP setup, QR code and all.
+// setupAnswer is shaped like mfad's answer to a TOTP setup, QR code and all. Its data
+// is a map in mfad, so the members come sorted: secret after the QR code.
 func setupAnswer() []byte {
-	return []byte(`{"success":true,"data":{"device_id":42,"secret":"JBSWY3DPEHPK3PXP","manual_entry_key":"JBSW Y3DP EHPK 3PXP",` +
+	return []byte(`{"success":true,"data":{"device_id":42,"device_name":"load","manual_entry_key":"JBSW Y3DP EHPK 3PXP",` +
 		`"otpauth_url":"otpauth://totp/mfad:u1?secret=JBSWY3DPEHPK3PXP&issuer=mfad","qr_code":"data:image/png;base64,` +
-		strings.Repeat("iVBORw0KGgo", 400) + `","device_name":"load"},"message":"scan the QR code"}`)
+		strings.Repeat("iVBORw0KGgo", 400) + `","secret":"JBSWY3DPEHPK3PXP"},"message":"scan the QR code"}`)
 }
 
 func TestDataFields(t *testing.T) {
@@ -364,7 +404,7 @@ func TestDataFields(t *testing.T) {
 		t.Fatalf("device_id %d secret %q err %v", id, secret, err)
 	}
 	// It stops at the last member asked for: what follows is not read, so a body cut
-	// off inside the QR code still gives device_id, and a later member is still found.
+	// off inside the QR code still gives device_id, as the setup scenario needs.
 	cut := full[:bytes.Index(full, []byte("base64,"))+20]
 	if err := dataFields(cut, map[string]any{"device_id": &id}); err != nil || id != 42 {
 		t.Fatalf("cut body: device_id %d err %v", id, err)
@@ -373,11 +413,18 @@ func TestDataFields(t *testing.T) {
 	if err := dataFields(full, map[string]any{"device_name": &name}); err != nil || name != "load" {
 		t.Fatalf("device_name %q err %v", name, err)
 	}
+	// A member repeated counts once: the other one asked for is still read.
+	secret = ""
+	if err := dataFields([]byte(`{"data":{"device_id":1,"device_id":2,"secret":"S"}}`),
+		map[string]any{"device_id": &id, "secret": &secret}); err != nil || secret != "S" {
+		t.Fatalf("repeated member: device_id %d secret %q err %v", id, secret, err)
+	}
 	for _, tc := range []struct{ name, body, want string }{
 		{"not JSON", `<html>`, "not a JSON object"},
 		{"an array", `[1]`, "not a JSON object"},
 		{"no data", `{"success":false,"error":{"code":"X"}}`, `no "data"`},
 		{"data not an object", `{"data":[1]}`, "not an object"},
+		{"data null", `{"data":null}`, "not an object"},
 		{"member missing", `{"data":{"secret":"S"}}`, "lacks 1 of 1"},
 		{"wrong type", `{"data":{"device_id":"x"}}`, "data.device_id"},
 		{"cut short", `{"data":{"secret":"S",`, "EOF"},
@@ -435,19 +482,50 @@ func TestEventWatchReadsOnlyTheBodiesItPairs(t *testing.T) {
 	w.receive("mfa.events.totp.device_removed", "id-1", []byte("not JSON"), t0)
 	w.receive("mfa.events.channel.deleted", "id-2",
 		[]byte(`{"id":"urn:uuid:x","mfa:event":"channel.deleted","mfa:user":"bob"}`), t0.Add(2*time.Millisecond))
-	// Without a Nats-Msg-Id the body's id counts.
+	// The header is the id, whatever the body says: this is a copy of id-2.
+	w.receive("mfa.events.channel.deleted", "id-2",
+		[]byte(`{"id":"urn:uuid:z","mfa:event":"channel.deleted","mfa:user":"bob"}`), t0)
+	// Without a Nats-Msg-Id the body's id counts: two copies of y, one of w.
 	body := []byte(`{"id":"urn:uuid:y","mfa:event":"signin.disabled","mfa:user":"bob"}`)
 	w.receive("mfa.events.signin.disabled", "", body, t0)
 	w.receive("mfa.events.signin.disabled", "", body, t0)
+	w.receive("mfa.events.signin.disabled", "", []byte(`{"id":"urn:uuid:w","mfa:event":"signin.disabled"}`), t0)
 	if len(w.early) != 0 || w.received != 1 {
 		t.Fatalf("early %v, received %d: an event no reply waits for was kept", w.early, w.received)
 	}
 	s := w.settle(10 * time.Millisecond)
-	if s.Expected != 1 || s.Matched != 1 || s.Missing != 0 || s.Duplicates != 2 || s.LagP99Ms != 2 {
+	if s.Expected != 1 || s.Matched != 1 || s.Missing != 0 || s.Duplicates != 3 || s.LagP99Ms != 2 {
 		t.Fatalf("%+v", *s)
 	}
 	if w.pairs != nil {
 		t.Fatal("the scenario's pairs outlived it")
+	}
+}
+
+// TestMeasureTellsTheWatchWhatToPair: measure hands the watch the scenario's event
+// types, so the events its replies wait for are read and matched, not reported lost.
+func TestMeasureTellsTheWatchWhatToPair(t *testing.T) {
+	var n atomic.Int64
+	scenarios["pair-test"] = func(ctx context.Context, v *vu) (result, error) {
+		time.Sleep(time.Millisecond)
+		if v.events != nil {
+			i := n.Add(1)
+			user, at := fmt.Sprintf("u%d", i), time.Now()
+			v.events.expect("channel.deleted|"+user, at)
+			v.events.receive("mfa.events.channel.deleted", fmt.Sprintf("e%d", i),
+				[]byte(`{"mfa:event":"channel.deleted","mfa:user":"`+user+`"}`), at)
+		}
+		return result{status: 200, latency: time.Millisecond}, nil
+	}
+	scenarioPairs["pair-test"] = []string{"channel.deleted"}
+	defer func() { delete(scenarios, "pair-test"); delete(scenarioPairs, "pair-test") }()
+	w := &eventWatch{}
+	w.reset()
+	users := []*loadUser{{}, {}, {}, {}}
+	o := options{conns: 4, warmup: 20 * time.Millisecond, duration: 150 * time.Millisecond}
+	s := measure(context.Background(), nil, users, "pair-test", o, w, io.Discard)
+	if e := s.Events; e == nil || e.Expected == 0 || e.Matched != e.Expected || e.Missing != 0 {
+		t.Fatalf("events %+v", e)
 	}
 }
 
@@ -485,5 +563,26 @@ func TestEveryWriteScenarioPairsItsEvents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMeasureEndsWhenTheFirstConnectionRunsOut: once one virtual user has nothing left
+// to remove, fewer connections than asked for are at work, so the window ends there
+// and the summary says the pool ran out.
+func TestMeasureEndsWhenTheFirstConnectionRunsOut(t *testing.T) {
+	scenarios["run-out-test"] = func(ctx context.Context, v *vu) (result, error) {
+		time.Sleep(2 * time.Millisecond)
+		if u := v.pick(); u.ID == "short" && v.next > 20 {
+			return result{}, errExhausted
+		}
+		return result{status: 200, latency: 2 * time.Millisecond}, nil
+	}
+	defer delete(scenarios, "run-out-test")
+	users := []*loadUser{{ID: "short"}, {ID: "a"}, {ID: "b"}, {ID: "c"}} // the first is one connection's share
+	o := options{conns: 4, warmup: 10 * time.Millisecond, duration: 5 * time.Second}
+	s := measure(context.Background(), nil, users, "run-out-test", o, nil, io.Discard)
+	if !s.Exhausted || s.Seconds > 1 || s.Requests == 0 {
+		t.Fatalf("exhausted %v after %.2f s with %d requests; want the window to end when the first connection ran out",
+			s.Exhausted, s.Seconds, s.Requests)
 	}
 }

@@ -151,12 +151,15 @@ func rssMB(pid int) float64 {
 // stops early, or with --baseline once); a /healthz row's is to the first, which shows
 // how far the baseline drifted during the run.
 func setRatios(rows []summary) {
-	isBase := func(s summary) bool { return s.Scenario == "healthz" }
+	// A /healthz row without requests (the run was stopped during it) is no baseline.
+	isBase := func(s summary) bool { return s.Scenario == "healthz" && s.RPS > 0 }
 	first := slices.IndexFunc(rows, isBase)
 	for i := range rows {
 		r := &rows[i]
-		if isBase(*r) {
-			r.BaselineRPS = rows[first].RPS
+		if r.Scenario == "healthz" {
+			if first >= 0 {
+				r.BaselineRPS = rows[first].RPS
+			}
 		} else {
 			var sum, n float64
 			if j := slices.IndexFunc(rows[i+1:], isBase); j >= 0 {
