@@ -138,7 +138,7 @@ func TestMatchBitsCopies(t *testing.T) {
 		for _, b := range src {
 			z.literal(b)
 		}
-		z.emit(z.matchBits(tc.length, tc.distance))
+		z.emit(matchBits(tc.length, tc.distance))
 		z.symbol(256)
 		z.flush()
 		got, err := io.ReadAll(flate.NewReader(bytes.NewReader(z.buf)))
@@ -160,7 +160,7 @@ func TestMatchBitsCopies(t *testing.T) {
 					t.Errorf("%+v: no panic", bad)
 				}
 			}()
-			new(deflater).matchBits(bad.length, bad.distance)
+			matchBits(bad.length, bad.distance)
 		}()
 	}
 }

@@ -39,11 +39,10 @@ func qrPNG(code *coding.Code, scale, quiet int) []byte {
 	z.bits(1, 2)                      // BTYPE 01: fixed Huffman codes
 	sum := adler32.New()
 	row, prev := make([]byte, rowBytes), make([]byte, rowBytes)
-	again := z.matchBits(rowBytes, rowBytes) // the scanline above, again
+	again := matchBits(rowBytes, rowBytes) // the scanline above, again
 	first := true
 	for y := range modules {
-		row[0] = 0 // filter: none
-		pixels := row[1:]
+		pixels := row[1:] // row[0], the filter byte, stays 0: none
 		for i := range pixels {
 			pixels[i] = 0xff
 		}
@@ -186,7 +185,7 @@ func (z *deflater) emit(s bitString) {
 // reference, so it is worked out once an image. (A QR scanline is at least 4 bytes, 21
 // modules and the quiet zone at one pixel each; 32,768 bytes would be a scale of over
 // a thousand.)
-func (z *deflater) matchBits(length, distance int) bitString {
+func matchBits(length, distance int) bitString {
 	if length < 3 || distance < 1 || distance > 32768 {
 		panic(fmt.Sprintf("qrPNG: a back-reference of %d bytes from %d back is out of deflate's reach", length, distance))
 	}

@@ -140,8 +140,6 @@ func init() {
 	total := 0
 	for _, m := range mix {
 		total += m.weight
-	}
-	for _, m := range mix {
 		scenarioPairs["mixed"] = append(scenarioPairs["mixed"], scenarioPairs[m.name]...)
 	}
 	scenarios["mixed"] = func(ctx context.Context, v *vu) (result, error) {

@@ -153,22 +153,26 @@ func rssMB(pid int) float64 {
 func setRatios(rows []summary) {
 	// A /healthz row without requests (the run was stopped during it) is no baseline.
 	isBase := func(s summary) bool { return s.Scenario == "healthz" && s.RPS > 0 }
+	// nearest is the rate of the closest baseline from i in direction step, or 0.
+	nearest := func(i, step int) float64 {
+		for j := i + step; j >= 0 && j < len(rows); j += step {
+			if isBase(rows[j]) {
+				return rows[j].RPS
+			}
+		}
+		return 0
+	}
 	first := slices.IndexFunc(rows, isBase)
 	for i := range rows {
 		r := &rows[i]
-		if r.Scenario == "healthz" {
-			if first >= 0 {
-				r.BaselineRPS = rows[first].RPS
-			}
-		} else {
+		switch {
+		case r.Scenario == "healthz" && first >= 0:
+			r.BaselineRPS = rows[first].RPS
+		case r.Scenario != "healthz":
 			var sum, n float64
-			if j := slices.IndexFunc(rows[i+1:], isBase); j >= 0 {
-				sum, n = sum+rows[i+1+j].RPS, n+1
-			}
-			for j := i - 1; j >= 0; j-- {
-				if isBase(rows[j]) {
-					sum, n = sum+rows[j].RPS, n+1
-					break
+			for _, rps := range []float64{nearest(i, -1), nearest(i, +1)} {
+				if rps > 0 {
+					sum, n = sum+rps, n+1
 				}
 			}
 			if n > 0 {
