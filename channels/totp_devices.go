@@ -157,6 +157,13 @@ func (r *rules) totpList(ctx context.Context, tx Tx, c *call) (any, error) {
 // totpRemove removes one verified TOTP device of the user. Absent, someone else's, not
 // TOTP and not verified are one answer, DEVICE_NOT_FOUND: existence is not leaked.
 func (r *rules) totpRemove(ctx context.Context, tx Tx, c *call) (any, error) {
+	return r.removeOne(ctx, tx, c, mfa.KindTOTP, mfa.ErrDeviceNotFound)
+}
+
+// removeOne removes the verified method of kind the command names (DeviceParams).
+// Someone else's, an unverified one and one of another kind are not found: notFound,
+// the same answer as for an id that does not exist, so existence is not leaked.
+func (r *rules) removeOne(ctx context.Context, tx Tx, c *call, kind mfa.Kind, notFound error) (any, error) {
 	var p mfa.DeviceParams
 	if err := c.params(&p); err != nil {
 		return nil, err
@@ -165,11 +172,9 @@ func (r *rules) totpRemove(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Only the user's verified methods were read: someone else's and unverified ones
-	// are not found.
-	i := slices.IndexFunc(all, func(m Method) bool { return m.ID == p.DeviceID && m.Kind == mfa.KindTOTP })
+	i := slices.IndexFunc(all, func(m Method) bool { return m.ID == p.DeviceID && m.Kind == kind })
 	if i < 0 {
-		return nil, mfa.ErrDeviceNotFound
+		return nil, notFound
 	}
 	if !r.voluntary(all[i].EntryPoint, all[i].Kind) {
 		return nil, mfa.ErrChannelNotVoluntary

@@ -545,20 +545,5 @@ func (r *rules) webauthnList(ctx context.Context, tx Tx, c *call) (any, error) {
 // webauthnRemove removes one credential of the user. Absent and someone else's are
 // one answer, CREDENTIAL_NOT_FOUND: existence is not leaked.
 func (r *rules) webauthnRemove(ctx context.Context, tx Tx, c *call) (any, error) {
-	var p mfa.DeviceParams
-	if err := c.params(&p); err != nil {
-		return nil, err
-	}
-	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
-	if err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(all, func(m Method) bool { return m.ID == p.DeviceID && m.Kind == mfa.KindWebAuthn })
-	if i < 0 {
-		return nil, mfa.ErrCredentialNotFound
-	}
-	if !r.voluntary(all[i].EntryPoint, all[i].Kind) {
-		return nil, mfa.ErrChannelNotVoluntary
-	}
-	return r.removeMethods(ctx, tx, c, u, all, all[i:i+1], nil)
+	return r.removeOne(ctx, tx, c, mfa.KindWebAuthn, mfa.ErrCredentialNotFound)
 }
