@@ -46,6 +46,9 @@ func (s *server) handleAdminReset(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := decodeBody(c, &struct{}{}); err != nil {
+		return err
+	}
 	r, reply, err := sendFor[mfa.Removal](s, c, request{typ: mfa.CmdAdminReset, userID: user, idempotent: true})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,7 +14,7 @@ import (
 // decodeBody reads a JSON object body into v. An empty body (or "null") leaves v as it
 // is: it is valid wherever no field is required, whatever the Content-Type says. Unknown
 // fields are ignored. Errors are outcomes naming the field: a body that is not JSON or
-// not an object, or a field of the wrong type, is MALFORMED_REQUEST (400 everywhere).
+// not an object (or not UTF-8), or a field of the wrong type, is MALFORMED_REQUEST (400 everywhere).
 func decodeBody(c echo.Context, v any) error {
 	body, err := readBody(c)
 	if err != nil {
@@ -27,6 +28,11 @@ func decodeJSON(body []byte, v any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
 		return nil
+	}
+	// JSON text is UTF-8 (RFC 8259 §8.1); encoding/json would quietly turn other bytes
+	// in a string into U+FFFD and accept the request.
+	if !utf8.Valid(body) {
+		return mfa.Malformed("body", mfa.ReasonSyntax)
 	}
 	if body[0] != '{' {
 		if !json.Valid(body) {

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	mfa "github.com/mfad/mfad"
 )
@@ -19,6 +21,7 @@ var decoderSeeds = []string{
 	`{"code":"123456","backup_code":"abcd-efgh"}`, `{"mfaMethod":"authenticator"}`,
 	`{"mfaMethod":"sms","phoneNumber":"+34600111222","code":"123456"}`,
 	`{"mfaMethod":"email","email":"a@b.co"}`, `{"mfaMethod":{"x":1}}`, "\xff\xfe", `{"code":"١٢٣٤٥٦"}`,
+	`{"device_name":"a\u202eb"}`, `{"device_name":"a\ud800b"}`, "{\"device_name\":\"a\xffb\"}",
 }
 
 // checkOutcome fails unless err is nil or a validation outcome.
@@ -46,8 +49,11 @@ func FuzzDeviceDecoders(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, err := parseTOTPSetup(body)
+		setup, err := parseTOTPSetup(body)
 		checkOutcome(t, "parseTOTPSetup", body, err)
+		if err == nil && (!utf8.ValidString(setup.DeviceName) || strings.IndexFunc(setup.DeviceName, unsafeInLabel) >= 0) {
+			t.Fatalf("parseTOTPSetup(%q) accepted the name %q", body, setup.DeviceName)
+		}
 		p, err := parseTOTPVerify(body)
 		checkOutcome(t, "parseTOTPVerify", body, err)
 		if err == nil && (len(p.Code) != 6 && len(p.Code) != 8) {

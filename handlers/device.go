@@ -129,6 +129,9 @@ func (s *server) removeDevice(c echo.Context, typ string) error {
 	if err != nil {
 		return err
 	}
+	if err := decodeBody(c, &struct{}{}); err != nil { // none is needed, but a broken one is refused
+		return err
+	}
 	reply, err := s.send(c, request{typ: typ, params: mfa.DeviceParams{DeviceID: id}, idempotent: true})
 	if err != nil {
 		return err

@@ -25,6 +25,11 @@ func TestTOTPSetupValidation(t *testing.T) {
 		{"blank", `{"device_name":"   "}`, 422, "device_name"},
 		{"too long", `{"device_name":"` + strings.Repeat("x", 65) + `"}`, 422, "device_name"},
 		{"control characters", `{"device_name":"a\u0007b"}`, 422, "device_name"},
+		{"right-to-left override", `{"device_name":"Phone \u202egnp.exe"}`, 422, "device_name"},
+		{"isolate", "{\"device_name\":\"a\u2067b\"}", 422, "device_name"},
+		{"line separator", `{"device_name":"a\u2028b"}`, 422, "device_name"},
+		{"lone surrogate", `{"device_name":"a\ud800b"}`, 422, "device_name"},
+		{"not UTF-8", "{\"device_name\":\"a\xffb\"}", 400, "body"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", tc.body)
@@ -35,8 +40,10 @@ func TestTOTPSetupValidation(t *testing.T) {
 			}
 		})
 	}
-	// 64 characters, multi-byte, is fine.
+	// 64 characters, multi-byte, is fine; so are emoji joined by U+200D.
 	r := s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"`+strings.Repeat("ñ", 64)+`"}`)
+	want(t, r, 200, "")
+	r = s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Family 👩\u200d👧"}`)
 	want(t, r, 200, "")
 }
 
@@ -196,6 +203,8 @@ func TestDeviceRemoval(t *testing.T) {
 		{"not an integer", "abc", 400, "VALIDATION_ERROR"},
 		{"not an integer either", "1.5", 400, "VALIDATION_ERROR"},
 		{"overflow", "99999999999999999999", 400, "VALIDATION_ERROR"},
+		{"plus sign", "+" + itoa(mine.ID), 400, "VALIDATION_ERROR"},
+		{"leading zero", "0" + itoa(mine.ID), 400, "VALIDATION_ERROR"},
 		{"absent", "424242", 404, "DEVICE_NOT_FOUND"},
 		{"zero", "0", 404, "DEVICE_NOT_FOUND"},
 		{"someone else's", itoa(theirs.ID), 404, "DEVICE_NOT_FOUND"},

@@ -23,7 +23,10 @@ func checkOTP(field, code string) error {
 	return nil
 }
 
-// checkLabel checks a user-given name: 1 to max characters, no control characters.
+// checkLabel checks a user-given name: 1 to max characters, none of them a control
+// character, a bidirectional control (U+202E and its kin reorder what a device list
+// shows, so one name can pass for another), a line or paragraph separator, or U+FFFD
+// (what a lone surrogate escaped in the JSON becomes).
 func checkLabel(field string, v *string, max int) (string, error) {
 	if v == nil || strings.TrimSpace(*v) == "" {
 		return "", mfa.Invalid(field, mfa.ReasonRequired)
@@ -32,16 +35,21 @@ func checkLabel(field string, v *string, max int) (string, error) {
 	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
 		return "", mfa.Invalid(field, mfa.ReasonLength)
 	}
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+	if strings.IndexFunc(s, unsafeInLabel) >= 0 {
 		return "", mfa.Invalid(field, mfa.ReasonFormat)
 	}
 	return s, nil
 }
 
-// parseID reads a method id from a path: a base-10 integer, else 400.
+func unsafeInLabel(r rune) bool {
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Bidi_Control, unicode.Zl, unicode.Zp)
+}
+
+// parseID reads a method id from a path: a base-10 integer written as mfad writes ids
+// (no plus sign, no leading zeros, so one device has one path), else 400.
 func parseID(field, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	if err != nil || strconv.FormatInt(id, 10) != s {
 		return 0, mfa.Malformed(field, mfa.ReasonType)
 	}
 	return id, nil
