@@ -15,7 +15,7 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 		return nil, mfa.ErrForbidden
 	}
 	userID := c.cmd.UserID
-	u, all, err := tx.UserAndMethodsToRemove(ctx, userID)
+	u, all, err := tx.UserAndMethods(ctx, userID)
 	if err != nil {
 		return nil, err
 	}

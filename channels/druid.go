@@ -46,7 +46,7 @@ func (r *rules) channelDelete(ctx context.Context, tx Tx, c *call) (any, error) 
 	if _, ok := mfa.ParseKind(string(p.Channel)); !ok {
 		return nil, mfa.Invalid("channel", mfa.ReasonEnum)
 	}
-	u, all, err := tx.UserAndMethodsToRemove(ctx, c.cmd.UserID)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -85,11 +85,6 @@ type Tx interface {
 	// UserAndMethods is User and Methods(kind "") read together: a sign-in's state, in
 	// one round trip where the store has round trips.
 	UserAndMethods(ctx context.Context, userID string) (User, []Method, error)
-	// UserAndMethodsToRemove is UserAndMethods for a removal, which reads no secret: a
-	// method that receives codes (SMS, e-mail) comes whole, for the notice to its
-	// address; the others need carry only ID, UserID, Kind, Label, Hint, Verified,
-	// EntryPoint and CreatedAt. A store may answer it from an index alone.
-	UserAndMethodsToRemove(ctx context.Context, userID string) (User, []Method, error)
 	PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (Method, bool, error)
 	MethodByID(ctx context.Context, id int64) (Method, bool, error)
 	CountVerified(ctx context.Context, userID string) (map[mfa.Kind]int, error)

@@ -168,7 +168,7 @@ func (r *rules) removeOne(ctx context.Context, tx Tx, c *call, kind mfa.Kind, no
 	if err := c.params(&p); err != nil {
 		return nil, err
 	}
-	u, all, err := tx.UserAndMethodsToRemove(ctx, c.cmd.UserID)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func (r *rules) removeOne(ctx context.Context, tx Tx, c *call, kind mfa.Kind, no
 // secretRemove is the banking DELETE /settings/MfaSecret: every verified TOTP device
 // and the pending secret go. Refused as a whole if any device is mandatory.
 func (r *rules) secretRemove(ctx context.Context, tx Tx, c *call) (any, error) {
-	u, all, err := tx.UserAndMethodsToRemove(ctx, c.cmd.UserID)
+	u, all, err := tx.UserAndMethods(ctx, c.cmd.UserID)
 	if err != nil {
 		return nil, err
 	}

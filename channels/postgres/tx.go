@@ -438,12 +438,6 @@ func (t *tx) Methods(ctx context.Context, userID string, kind mfa.Kind) ([]chann
 	return t.methods(ctx, qMethodsOfKind, userID, string(kind))
 }
 
-// UserAndMethodsToRemove is UserAndMethods: that is one round trip already (or none,
-// prefetched), and fewer columns would not save one.
-func (t *tx) UserAndMethodsToRemove(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
-	return t.UserAndMethods(ctx, userID)
-}
-
 func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
 	if p, ok := t.prefetched[userID]; ok && userID == t.unitUser {
 		delete(t.prefetched, userID)

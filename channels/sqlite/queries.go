@@ -19,11 +19,7 @@ const (
 	qMethodsOfKind = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = ? AND kind = ? AND verified = 1 ORDER BY id`
 	// qMethodsAll: methods_by_user holds kind before id, so an ORDER BY id here would
 	// sort in a temporary B-tree; Methods sorts the user's few rows itself.
-	qMethodsAll = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = ? AND verified = 1`
-	// qRemovableMethods reads only columns of methods_by_user, so a removal's read of the
-	// user's methods touches no table row (UserAndMethodsToRemove).
-	qRemovableMethods = `SELECT id, kind, label, destination_hint, entry_point, created_at
-		FROM methods WHERE user_id = ? AND verified = 1`
+	qMethodsAll    = `SELECT ` + methodColumns + ` FROM methods WHERE user_id = ? AND verified = 1`
 	qPendingLatest = `SELECT ` + methodColumns + ` FROM methods
 		WHERE user_id = ? AND kind = ? AND verified = 0 AND expires_at > ? ORDER BY id DESC LIMIT 1`
 	qPendingByID = `SELECT ` + methodColumns + ` FROM methods

@@ -167,45 +167,6 @@ func (t *tx) UserAndMethods(ctx context.Context, userID string) (channels.User, 
 	return u, ms, err
 }
 
-func (t *tx) UserAndMethodsToRemove(ctx context.Context, userID string) (channels.User, []channels.Method, error) {
-	u, err := t.User(ctx, userID)
-	if err != nil {
-		return channels.User{}, nil, err
-	}
-	rows, err := t.query(ctx, qRemovableMethods, userID)
-	if err != nil {
-		return channels.User{}, nil, fmt.Errorf("query methods: %w", err)
-	}
-	var ms []channels.Method
-	for rows.Next() {
-		m := channels.Method{UserID: userID, Verified: true}
-		var created int64
-		if err := rows.Scan(&m.ID, &m.Kind, &m.Label, &m.Hint, &m.EntryPoint, &created); err != nil {
-			rows.Close()
-			return channels.User{}, nil, fmt.Errorf("scan method: %w", err)
-		}
-		m.CreatedAt = fromMS(created)
-		ms = append(ms, m)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return channels.User{}, nil, fmt.Errorf("query methods: %w", err)
-	}
-	for i, m := range ms {
-		if !m.Kind.Rules().Address {
-			continue
-		}
-		whole, ok, err := t.MethodByID(ctx, m.ID)
-		if err != nil {
-			return channels.User{}, nil, err
-		}
-		if ok {
-			ms[i] = whole
-		}
-	}
-	slices.SortFunc(ms, func(a, b channels.Method) int { return cmp.Compare(a.ID, b.ID) })
-	return u, ms, nil
-}
-
 func (t *tx) PendingMethod(ctx context.Context, userID string, kind mfa.Kind, id *int64, now time.Time) (channels.Method, bool, error) {
 	var (
 		found []channels.Method
