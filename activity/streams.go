@@ -10,7 +10,8 @@ import (
 )
 
 // StreamConfigs are the JetStream streams mfad relies on.
-//   - MFA_EVENTS keeps every event (the audit story) until an operator sets limits. Its
+//   - MFA_EVENTS keeps every event (the audit story) unless limits are set
+//     (StreamOptions; an operator's own, set with `nats stream edit`, are kept). Its
 //     dedupe window is not what keeps an event from being stored twice: after any
 //     failure the relay reads the stream back before it sends again, and every publish
 //     expects the stream's last sequence, so a copy is refused
@@ -95,8 +96,13 @@ func GatewayConsumerConfig() jetstream.ConsumerConfig {
 // safe. nats-server refuses some changes to an existing stream (its storage type, a
 // work-queue retention, turning DenyDelete or DenyPurge off): a stream someone created
 // that way must be changed or recreated by an operator, and the error says which.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
-	for _, cfg := range StreamConfigs(replicas) {
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range StreamConfigs(o.Replicas) {
+		if cfg.Name == EventsStream {
+			if err := o.eventsLimits(ctx, js, &cfg); err != nil {
+				return err
+			}
+		}
 		s, err := js.CreateOrUpdateStream(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
@@ -110,6 +116,36 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 		}
 	}
 	return ensureGatewayConsumer(ctx, js)
+}
+
+// StreamOptions are what an installation decides about the streams.
+type StreamOptions struct {
+	Replicas int
+	// EventsMaxAge and EventsMaxBytes limit MFA_EVENTS when set (> 0). Unset, the
+	// stream keeps the limits it has: none when mfad creates it, or an operator's.
+	EventsMaxAge   time.Duration
+	EventsMaxBytes int64
+}
+
+// eventsLimits puts MFA_EVENTS' limits into cfg: those configured, else those the
+// stream has. Updating the stream with mfad's config alone would lift an operator's
+// limits at every start, silently.
+func (o StreamOptions) eventsLimits(ctx context.Context, js jetstream.JetStream, cfg *jetstream.StreamConfig) error {
+	s, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case err == nil:
+		have := s.CachedInfo().Config
+		cfg.MaxAge, cfg.MaxBytes, cfg.MaxMsgs, cfg.MaxMsgsPerSubject = have.MaxAge, have.MaxBytes, have.MaxMsgs, have.MaxMsgsPerSubject
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
+	}
+	if o.EventsMaxAge > 0 {
+		cfg.MaxAge = o.EventsMaxAge
+	}
+	if o.EventsMaxBytes > 0 {
+		cfg.MaxBytes = o.EventsMaxBytes
+	}
+	return nil
 }
 
 // ensureGatewayConsumer creates the gateway's pull consumer unless it exists, and

@@ -34,7 +34,7 @@ func TestEnsureStreamsLocksAnExistingEventsStream(t *testing.T) {
 		}
 	}
 	for range 2 { // and again, as every start does
-		if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+		if err := activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +85,7 @@ func TestEnsureStreamsReportsWhatTheServerRefuses(t *testing.T) {
 	if _, err := js.CreateStream(ctx, mem); err != nil {
 		t.Fatal(err)
 	}
-	err = activity.EnsureStreams(ctx, js, 1)
+	err = activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1})
 	if err == nil || !strings.Contains(err.Error(), activity.EventsStream) || !strings.Contains(err.Error(), "storage type") {
 		t.Fatalf("EnsureStreams on a memory MFA_EVENTS: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestGatewayConsumer(t *testing.T) {
 	if _, err := js.UpdateConsumer(ctx, activity.NotifyStream, tuned); err != nil {
 		t.Fatal(err)
 	}
-	if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+	if err := activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
 	c, err = js.Consumer(ctx, activity.NotifyStream, activity.GatewayConsumer)
@@ -127,7 +127,69 @@ func TestGatewayConsumer(t *testing.T) {
 	if _, err := js.CreatePushConsumer(ctx, activity.NotifyStream, push); err != nil {
 		t.Fatal(err)
 	}
-	if err := activity.EnsureStreams(ctx, js, 1); err == nil || !strings.Contains(err.Error(), "push consumer") {
+	if err := activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1}); err == nil || !strings.Contains(err.Error(), "push consumer") {
 		t.Fatalf("EnsureStreams beside a push mfad-gateway: %v", err)
+	}
+}
+
+// TestEnsureStreamsKeepsEventLimits: limits on MFA_EVENTS, an operator's (set with
+// `nats stream edit`) or configured, survive every start; a configured one replaces
+// the stream's, an unset one leaves it.
+func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
+	ns := natstest.Server(t)
+	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	limits := func() jetstream.StreamConfig {
+		t.Helper()
+		s, err := js.Stream(ctx, activity.EventsStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config
+	}
+	ensure := func(o activity.StreamOptions) {
+		t.Helper()
+		o.Replicas = 1
+		if err := activity.EnsureStreams(ctx, js, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ensure(activity.StreamOptions{})
+	if c := limits(); c.MaxAge != 0 || c.MaxBytes > 0 || c.MaxMsgs > 0 {
+		t.Fatalf("a new MFA_EVENTS has limits: age %v, bytes %d, messages %d", c.MaxAge, c.MaxBytes, c.MaxMsgs)
+	}
+	// The operator's edit.
+	edited := limits()
+	edited.MaxAge, edited.MaxBytes, edited.MaxMsgs = 90*24*time.Hour, 1<<30, 5_000_000
+	if _, err := js.UpdateStream(ctx, edited); err != nil {
+		t.Fatal(err)
+	}
+	ensure(activity.StreamOptions{})
+	if c := limits(); c.MaxAge != 90*24*time.Hour || c.MaxBytes != 1<<30 || c.MaxMsgs != 5_000_000 || !c.DenyDelete || !c.DenyPurge {
+		t.Fatalf("after a start: age %v, bytes %d, messages %d, deny %t/%t", c.MaxAge, c.MaxBytes, c.MaxMsgs, c.DenyDelete, c.DenyPurge)
+	}
+	// A configured age replaces the operator's; the size it does not name stays.
+	ensure(activity.StreamOptions{EventsMaxAge: 30 * 24 * time.Hour})
+	if c := limits(); c.MaxAge != 30*24*time.Hour || c.MaxBytes != 1<<30 || c.MaxMsgs != 5_000_000 {
+		t.Fatalf("with --events-max-age: age %v, bytes %d, messages %d", c.MaxAge, c.MaxBytes, c.MaxMsgs)
+	}
+	ensure(activity.StreamOptions{EventsMaxBytes: 2 << 20})
+	if c := limits(); c.MaxAge != 30*24*time.Hour || c.MaxBytes != 2<<20 {
+		t.Fatalf("with --events-max-bytes: age %v, bytes %d", c.MaxAge, c.MaxBytes)
+	}
+
+	// On a server that has no MFA_EVENTS yet, the configured limits are its first.
+	fresh, err := jetstream.New(natstest.Connect(t, natstest.Server(t).ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js = fresh
+	ensure(activity.StreamOptions{EventsMaxAge: time.Hour, EventsMaxBytes: 8 << 20})
+	if c := limits(); c.MaxAge != time.Hour || c.MaxBytes != 8<<20 {
+		t.Fatalf("a new MFA_EVENTS with limits configured: age %v, bytes %d", c.MaxAge, c.MaxBytes)
 	}
 }

@@ -586,8 +586,13 @@ func (r *Relay) reconcile(ctx context.Context) error {
 	case k == 0 && state.LastSeq == 0:
 		next = 1
 	case k == 0:
-		r.log.Error("MFA_EVENTS holds no audit event but held messages before (purged or limited): publishing only unpublished audit records",
-			"stream_last_seq", state.LastSeq)
+		// With limits, a quiet spell longer than MaxAge ages every event out: expected.
+		level, why := slog.LevelError, "purged, or events lost"
+		if c := info.Config; c.MaxAge > 0 || c.MaxBytes > 0 || c.MaxMsgs > 0 {
+			level, why = slog.LevelInfo, "aged out under its limits"
+		}
+		r.log.Log(ctx, level, "MFA_EVENTS holds no audit event but held messages before: publishing only unpublished audit records",
+			"why", why, "stream_last_seq", state.LastSeq)
 		next = u
 	default:
 		next = k + 1

@@ -50,7 +50,7 @@ func newBus(t testing.TB) *bus {
 	b.js = js
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+	if err := activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -385,7 +385,7 @@ func TestRelayRepublishesIntoARecreatedStream(t *testing.T) {
 	if err := b.js.DeleteStream(ctx, activity.EventsStream); err != nil {
 		t.Fatal(err)
 	}
-	if err := activity.EnsureStreams(ctx, b.js, 1); err != nil {
+	if err := activity.EnsureStreams(ctx, b.js, activity.StreamOptions{Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, db, 1, "alice")
@@ -708,4 +708,38 @@ func TestRelayRetriesAFailedReconcileFromTheStart(t *testing.T) {
 		t.Fatal("the reconcile never loaded the missing row")
 	}
 	checkStreamOrder(t, b, db, false)
+}
+
+// TestRelayStartsQuietlyAfterEventsAgedOut: with a limit on MFA_EVENTS, a quiet spell
+// longer than its age leaves the stream empty, every event published long ago. A relay
+// starting then publishes only what is unpublished, republishes nothing, and says so
+// at Info: the state is expected. Without limits the same state is an error (purged).
+func TestRelayStartsQuietlyAfterEventsAgedOut(t *testing.T) {
+	store, b := openStore(t), newBus(t)
+	db := store
+	ctx := context.Background()
+	if err := activity.EnsureStreams(ctx, b.js, activity.StreamOptions{Replicas: 1, EventsMaxAge: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, db, 5, "alice")
+	drain(t, fastRelay(t, db, b))
+	waitFor(t, "the events to age out", func() bool { return len(b.messages()) == 0 })
+	appendN(t, db, 3, "alice")
+
+	var logged strings.Builder
+	r := audit.NewRelay(store.Outbox(), b.js, slog.New(slog.NewTextHandler(&logged, nil)),
+		audit.WithWindow(64), audit.WithAckWait(2*time.Second), audit.WithInterval(50*time.Millisecond),
+		audit.WithBackoff(20*time.Millisecond, 200*time.Millisecond))
+	drain(t, r)
+	var seqs []string
+	for _, m := range ours(b.messages()) {
+		seqs = append(seqs, m.auditSeq)
+	}
+	if strings.Join(seqs, ",") != "6,7,8" {
+		t.Fatalf("stream Mfa-Seqs %v after the start, want 6,7,8", seqs)
+	}
+	if out := logged.String(); !strings.Contains(out, `level=INFO msg="MFA_EVENTS holds no audit event`) ||
+		!strings.Contains(out, "aged out under its limits") || strings.Contains(out, "level=ERROR") {
+		t.Fatalf("the relay's log:\n%s", out)
+	}
 }

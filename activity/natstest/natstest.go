@@ -71,7 +71,7 @@ func JetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := activity.EnsureStreams(ctx, js, 1); err != nil {
+	if err := activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1}); err != nil {
 		t.Fatalf("create streams: %v", err)
 	}
 	return js

@@ -66,6 +66,8 @@ type Config struct {
 	MaxWebAuthnCredentials   int
 
 	StreamReplicas    int
+	EventsMaxAge      time.Duration
+	EventsMaxBytes    int64
 	IngestMaxAttempts int
 	CommandTimeout    time.Duration
 	GroupCommit       bool
@@ -130,6 +132,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, adding or removing a factor and turning MFA sign-in on or off need a token with auth_time this recent (RFC 9470)")
 
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
+	fs.DurationVar(&c.EventsMaxAge, "events-max-age", 0, "if set, MFA_EVENTS drops events older than this (at least 1m); unset, it keeps the limits it has (none, or an operator's)")
+	fs.Int64Var(&c.EventsMaxBytes, "events-max-bytes", 0, "if set, MFA_EVENTS drops its oldest events beyond this size in bytes (at least 1 MiB); unset, as --events-max-age")
 	fs.IntVar(&c.IngestMaxAttempts, "ingest-max-attempts", 10, "deliveries of an activity from MFA_ACTIVITIES before it is rejected as undeliverable")
 	fs.DurationVar(&c.CommandTimeout, "command-timeout", 5*time.Second, "how long the API waits for a worker's reply")
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
@@ -188,6 +192,12 @@ func (c *Config) check() error {
 	}
 	if _, err := c.webauthn(); err != nil {
 		return err
+	}
+	if c.EventsMaxAge != 0 && c.EventsMaxAge < time.Minute {
+		return usageError{fmt.Sprintf("--events-max-age must be 0 (unset) or at least 1m, not %s", c.EventsMaxAge)}
+	}
+	if c.EventsMaxBytes != 0 && c.EventsMaxBytes < 1<<20 {
+		return usageError{fmt.Sprintf("--events-max-bytes must be 0 (unset) or at least 1048576, not %d", c.EventsMaxBytes)}
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}

@@ -104,7 +104,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("JetStream: %w", err)
 	}
-	if err := ensureStreams(ctx, js, cfg.StreamReplicas, log); err != nil {
+	streams := activity.StreamOptions{Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge, EventsMaxBytes: cfg.EventsMaxBytes}
+	if err := ensureStreams(ctx, js, streams, log); err != nil {
 		return err
 	}
 	checks := []handlers.Check{{Name: "nats", Check: func(context.Context) error {
@@ -172,11 +173,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 
 // ensureStreams creates the streams, waiting for a JetStream that is still electing
 // leaders (a cluster that just started).
-func ensureStreams(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) error {
+func ensureStreams(ctx context.Context, js jetstream.JetStream, o activity.StreamOptions, log *slog.Logger) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := activity.EnsureStreams(cctx, js, replicas)
+		err := activity.EnsureStreams(cctx, js, o)
 		cancel()
 		if err == nil {
 			return nil
