@@ -32,11 +32,26 @@ func TestTokenCache(t *testing.T) {
 	if _, ok := c.get("t3", 7); ok {
 		t.Fatal("an entry outlived the cache's TTL")
 	}
-	for i := range tokenCacheSize + 1 {
+	// Far more tokens than a generation holds: the cache stays bounded, a token in
+	// use stays in it, and one not seen for two generations is gone.
+	c.put("in use", alice, now.Add(time.Hour), 7)
+	c.put("forgotten", alice, now.Add(time.Hour), 7)
+	for i := range 3 * tokenCacheSize {
 		c.put(fmt.Sprint("x", i), alice, now.Add(time.Hour), 7)
+		if i%1000 == 0 {
+			if _, ok := c.get("in use", 7); !ok {
+				t.Fatalf("a token in use was dropped after %d others", i)
+			}
+		}
+		if n := len(c.current) + len(c.previous); n > 2*tokenCacheSize {
+			t.Fatalf("%d entries, more than two generations of %d", n, tokenCacheSize)
+		}
 	}
-	if n := len(c.entries); n > tokenCacheSize {
-		t.Fatalf("%d entries, more than %d", n, tokenCacheSize)
+	if _, ok := c.get("forgotten", 7); ok {
+		t.Fatal("a token unused for three generations' worth of others is still cached")
+	}
+	if _, ok := c.get(fmt.Sprint("x", 3*tokenCacheSize-1), 7); !ok {
+		t.Fatal("the newest token is not cached")
 	}
 }
 
