@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	mfa "github.com/mfad/mfad"
 )
@@ -36,6 +37,12 @@ type Activity struct {
 // compared without regard to case ("Person" is "person", "Delete" is "delete").
 func Parse(body []byte, verb string) (Activity, error) {
 	var p Problems
+	// JSON text is UTF-8 (RFC 8259 §8.1); encoding/json would turn other bytes in a
+	// string into U+FFFD and the activity would go through.
+	if !utf8.Valid(body) {
+		p.add("body", mfa.ReasonSyntax)
+		return Activity{}, p.err()
+	}
 	root := p.object(body, "body")
 	if root == nil {
 		return Activity{}, p.err()

@@ -96,6 +96,9 @@ func parseCases() []parseCase {
 		{name: "delete sms", verb: d, body: activityJSON(d), want: ok(d)},
 		{name: "delete email", verb: d, body: activityJSON(d, "context.mfa_channel", "email"),
 			want: ok(d, func(a *activity.Activity) { a.Channel = mfa.KindEmail })},
+		// JSON text is UTF-8: a byte that is not is refused, even in a member mfad ignores.
+		{name: "not UTF-8", verb: d, body: strings.Replace(activityJSON(d), `{`, "{\"summary\":\"caf\xff\",", 1),
+			errs: one("body", mfa.ReasonSyntax)},
 		{name: "delete totp", verb: d, body: activityJSON(d, "context.mfa_channel", "totp"),
 			want: ok(d, func(a *activity.Activity) { a.Channel = mfa.KindTOTP })},
 		{name: "delete webauthn", verb: d, body: activityJSON(d, "context.mfa_channel", "webauthn"),

@@ -11,7 +11,8 @@ import (
 
 // StreamConfigs are the JetStream streams mfad relies on.
 //   - MFA_EVENTS keeps every event (the audit story) unless limits are set
-//     (StreamOptions; an operator's own, set with `nats stream edit`, are kept). Its
+//     (StreamOptions; an operator's own, set with `nats stream edit`, are kept). A
+//     MaxBytes counts against JetStream's storage at once (times the replicas). Its
 //     dedupe window is not what keeps an event from being stored twice: after any
 //     failure the relay reads the stream back before it sends again, and every publish
 //     expects the stream's last sequence, so a copy is refused
@@ -121,10 +122,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 // StreamOptions are what an installation decides about the streams.
 type StreamOptions struct {
 	Replicas int
-	// EventsMaxAge and EventsMaxBytes limit MFA_EVENTS when set (> 0). Unset, the
-	// stream keeps the limits it has: none when mfad creates it, or an operator's.
-	EventsMaxAge   time.Duration
-	EventsMaxBytes int64
+	// EventsMaxAge and EventsMaxBytes set MFA_EVENTS' limits; 0 lifts one. Nil, the
+	// stream keeps the limit it has: none when mfad creates it, or an operator's (or
+	// one set here before: every node should be given the same).
+	EventsMaxAge   *time.Duration
+	EventsMaxBytes *int64
 }
 
 // eventsLimits puts MFA_EVENTS' limits into cfg: those configured, else those the
@@ -139,11 +141,14 @@ func (o StreamOptions) eventsLimits(ctx context.Context, js jetstream.JetStream,
 	case !errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 	}
-	if o.EventsMaxAge > 0 {
-		cfg.MaxAge = o.EventsMaxAge
+	if o.EventsMaxAge != nil {
+		cfg.MaxAge = *o.EventsMaxAge
 	}
-	if o.EventsMaxBytes > 0 {
-		cfg.MaxBytes = o.EventsMaxBytes
+	if o.EventsMaxBytes != nil {
+		cfg.MaxBytes = *o.EventsMaxBytes
+		if cfg.MaxBytes == 0 {
+			cfg.MaxBytes = -1 // JetStream's "no limit"
+		}
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func TestGatewayConsumer(t *testing.T) {
 
 // TestEnsureStreamsKeepsEventLimits: limits on MFA_EVENTS, an operator's (set with
 // `nats stream edit`) or configured, survive every start; a configured one replaces
-// the stream's, an unset one leaves it.
+// the stream's, an unset one leaves it, and 0 lifts it.
 func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
 	ns := natstest.Server(t)
 	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
@@ -164,22 +164,29 @@ func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
 	}
 	// The operator's edit.
 	edited := limits()
-	edited.MaxAge, edited.MaxBytes, edited.MaxMsgs = 90*24*time.Hour, 1<<30, 5_000_000
+	edited.MaxAge, edited.MaxBytes, edited.MaxMsgs, edited.MaxMsgsPerSubject = 90*24*time.Hour, 1<<30, 5_000_000, 1_000_000
 	if _, err := js.UpdateStream(ctx, edited); err != nil {
 		t.Fatal(err)
 	}
 	ensure(activity.StreamOptions{})
-	if c := limits(); c.MaxAge != 90*24*time.Hour || c.MaxBytes != 1<<30 || c.MaxMsgs != 5_000_000 || !c.DenyDelete || !c.DenyPurge {
-		t.Fatalf("after a start: age %v, bytes %d, messages %d, deny %t/%t", c.MaxAge, c.MaxBytes, c.MaxMsgs, c.DenyDelete, c.DenyPurge)
+	if c := limits(); c.MaxAge != 90*24*time.Hour || c.MaxBytes != 1<<30 || c.MaxMsgs != 5_000_000 ||
+		c.MaxMsgsPerSubject != 1_000_000 || !c.DenyDelete || !c.DenyPurge {
+		t.Fatalf("after a start: age %v, bytes %d, messages %d (%d a subject), deny %t/%t",
+			c.MaxAge, c.MaxBytes, c.MaxMsgs, c.MaxMsgsPerSubject, c.DenyDelete, c.DenyPurge)
 	}
 	// A configured age replaces the operator's; the size it does not name stays.
-	ensure(activity.StreamOptions{EventsMaxAge: 30 * 24 * time.Hour})
+	ensure(activity.StreamOptions{EventsMaxAge: ptr(30 * 24 * time.Hour)})
 	if c := limits(); c.MaxAge != 30*24*time.Hour || c.MaxBytes != 1<<30 || c.MaxMsgs != 5_000_000 {
 		t.Fatalf("with --events-max-age: age %v, bytes %d, messages %d", c.MaxAge, c.MaxBytes, c.MaxMsgs)
 	}
-	ensure(activity.StreamOptions{EventsMaxBytes: 2 << 20})
+	ensure(activity.StreamOptions{EventsMaxBytes: ptr[int64](2 << 20)})
 	if c := limits(); c.MaxAge != 30*24*time.Hour || c.MaxBytes != 2<<20 {
 		t.Fatalf("with --events-max-bytes: age %v, bytes %d", c.MaxAge, c.MaxBytes)
+	}
+	// 0 lifts a limit.
+	ensure(activity.StreamOptions{EventsMaxAge: ptr(time.Duration(0)), EventsMaxBytes: ptr[int64](0)})
+	if c := limits(); c.MaxAge != 0 || c.MaxBytes > 0 || c.MaxMsgs != 5_000_000 {
+		t.Fatalf("with both set to 0: age %v, bytes %d, messages %d", c.MaxAge, c.MaxBytes, c.MaxMsgs)
 	}
 
 	// On a server that has no MFA_EVENTS yet, the configured limits are its first.
@@ -188,8 +195,10 @@ func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	js = fresh
-	ensure(activity.StreamOptions{EventsMaxAge: time.Hour, EventsMaxBytes: 8 << 20})
+	ensure(activity.StreamOptions{EventsMaxAge: ptr(time.Hour), EventsMaxBytes: ptr[int64](8 << 20)})
 	if c := limits(); c.MaxAge != time.Hour || c.MaxBytes != 8<<20 {
 		t.Fatalf("a new MFA_EVENTS with limits configured: age %v, bytes %d", c.MaxAge, c.MaxBytes)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -586,9 +586,10 @@ func (r *Relay) reconcile(ctx context.Context) error {
 	case k == 0 && state.LastSeq == 0:
 		next = 1
 	case k == 0:
-		// With limits, a quiet spell longer than MaxAge ages every event out: expected.
+		// Under MaxAge a quiet spell longer than it ages every event out: expected. The
+		// other limits always keep the newest message, so they cannot empty the stream.
 		level, why := slog.LevelError, "purged, or events lost"
-		if c := info.Config; c.MaxAge > 0 || c.MaxBytes > 0 || c.MaxMsgs > 0 {
+		if maxAge := info.Config.MaxAge; maxAge > 0 && time.Since(state.LastTime) >= maxAge {
 			level, why = slog.LevelInfo, "aged out under its limits"
 		}
 		r.log.Log(ctx, level, "MFA_EVENTS holds no audit event but held messages before: publishing only unpublished audit records",

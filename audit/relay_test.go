@@ -718,7 +718,8 @@ func TestRelayStartsQuietlyAfterEventsAgedOut(t *testing.T) {
 	store, b := openStore(t), newBus(t)
 	db := store
 	ctx := context.Background()
-	if err := activity.EnsureStreams(ctx, b.js, activity.StreamOptions{Replicas: 1, EventsMaxAge: 2 * time.Second}); err != nil {
+	maxAge := 2 * time.Second
+	if err := activity.EnsureStreams(ctx, b.js, activity.StreamOptions{Replicas: 1, EventsMaxAge: &maxAge}); err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, db, 5, "alice")

@@ -45,6 +45,9 @@ func TestTOTPSetupValidation(t *testing.T) {
 	want(t, r, 200, "")
 	r = s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"Family 👩\u200d👧"}`)
 	want(t, r, 200, "")
+	// A right-to-left name with the marks that keep its punctuation in place.
+	r = s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"הטלפון של דנה\u200f (2)"}`)
+	want(t, r, 200, "")
 }
 
 func TestTOTPSetupAnswer(t *testing.T) {

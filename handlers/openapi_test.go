@@ -605,6 +605,8 @@ func TestOpenAPILive(t *testing.T) {
 	c.expect(400, bob, "POST", "/api/v1/mfa/otp/send", `{"method":"fax"}`)
 	c.expect(404, bob, "POST", "/api/v1/mfa/otp/send", `{"method":"email"}`)
 	c.expect(400, bob, "DELETE", "/api/v1/mfa/totp/devices/abc", "")
+	c.expect(400, bob, "DELETE", "/api/v1/mfa/totp/devices/0"+itoa(dev.ID), "")
+	c.expect(400, bob, "DELETE", "/api/v1/mfa/totp/devices/"+itoa(dev.ID), "{")
 	c.expect(404, bob, "DELETE", "/api/v1/mfa/totp/devices/999999", "")
 	c.expect(401, "", "DELETE", "/api/v1/mfa/totp/devices/1", "")
 	removed := c.expect(200, bob, "DELETE", "/api/v1/mfa/totp/devices/"+itoa(dev.ID), "", "Idempotency-Key", "rm-1")
@@ -651,6 +653,7 @@ func TestOpenAPILive(t *testing.T) {
 	c.expect(200, admin, "GET", "/api/v1/audit?user_id=alice&type=totp.device_removed", "")
 	c.expect(403, bob, "GET", "/api/v1/admin/users/carol/mfa", "")
 	c.expect(200, admin, "GET", "/api/v1/admin/users/carol/mfa", "")
+	c.expect(400, admin, "DELETE", "/api/v1/admin/users/carol/mfa", "{")
 	c.expect(200, admin, "DELETE", "/api/v1/admin/users/carol/mfa", "")
 
 	// Dashboard: the page is public, its data admin only.

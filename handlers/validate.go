@@ -24,9 +24,11 @@ func checkOTP(field, code string) error {
 }
 
 // checkLabel checks a user-given name: 1 to max characters, none of them a control
-// character, a bidirectional control (U+202E and its kin reorder what a device list
-// shows, so one name can pass for another), a line or paragraph separator, or U+FFFD
-// (what a lone surrogate escaped in the JSON becomes).
+// character, a bidirectional embedding, override or isolate (U+202A–U+202E,
+// U+2066–U+2069: they reorder what a device list shows, so one name can pass for
+// another), a line or paragraph separator, or U+FFFD (what a lone surrogate escaped in
+// the JSON becomes). The marks U+200E, U+200F and U+061C, which right-to-left names
+// carry, are fine.
 func checkLabel(field string, v *string, max int) (string, error) {
 	if v == nil || strings.TrimSpace(*v) == "" {
 		return "", mfa.Invalid(field, mfa.ReasonRequired)
@@ -42,7 +44,8 @@ func checkLabel(field string, v *string, max int) (string, error) {
 }
 
 func unsafeInLabel(r rune) bool {
-	return r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Bidi_Control, unicode.Zl, unicode.Zp)
+	return r == utf8.RuneError || unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) ||
+		'\u202a' <= r && r <= '\u202e' || '\u2066' <= r && r <= '\u2069'
 }
 
 // parseID reads a method id from a path: a base-10 integer written as mfad writes ids

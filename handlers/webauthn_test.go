@@ -475,6 +475,9 @@ func TestWebAuthnCascade(t *testing.T) {
 		t.Fatalf("second strong factor issued codes: %s", r.Raw)
 	}
 	key := int64(get(r.Body, "data", "id").(float64))
+	// Each removal route removes its own kind only: the other kind's id is not found.
+	want(t, s.as("alice", http.MethodDelete, "/api/v1/mfa/totp/devices/"+itoa(key), ""), 404, mfa.CodeDeviceNotFound)
+	want(t, s.as("alice", http.MethodDelete, "/api/v1/mfa/webauthn/devices/"+itoa(dev.ID), ""), 404, mfa.CodeCredentialNotFound)
 	want(t, s.as("alice", http.MethodDelete, "/api/v1/mfa/totp/devices/"+itoa(dev.ID), ""), 200, "")
 	if n := get(s.as("alice", http.MethodGet, "/api/v1/mfa/backup-codes", "").Body, "data", "remaining"); n != float64(10) {
 		t.Fatalf("backup codes after removing TOTP with a key left: %v", n)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,8 +67,8 @@ type Config struct {
 	MaxWebAuthnCredentials   int
 
 	StreamReplicas    int
-	EventsMaxAge      time.Duration
-	EventsMaxBytes    int64
+	EventsMaxAge      limitFlag[time.Duration]
+	EventsMaxBytes    limitFlag[int64]
 	IngestMaxAttempts int
 	CommandTimeout    time.Duration
 	GroupCommit       bool
@@ -132,8 +133,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StepUpMaxAge, "stepup-max-age", 0, "if set, adding or removing a factor and turning MFA sign-in on or off need a token with auth_time this recent (RFC 9470)")
 
 	fs.IntVar(&c.StreamReplicas, "stream-replicas", 1, "replicas of the JetStream streams")
-	fs.DurationVar(&c.EventsMaxAge, "events-max-age", 0, "if set, MFA_EVENTS drops events older than this (at least 1m); unset, it keeps the limits it has (none, or an operator's)")
-	fs.Int64Var(&c.EventsMaxBytes, "events-max-bytes", 0, "if set, MFA_EVENTS drops its oldest events beyond this size in bytes (at least 1 MiB); unset, as --events-max-age")
+	fs.Var(&c.EventsMaxAge, "events-max-age", "if set, MFA_EVENTS drops events older than this (at least 1m; 0 lifts the limit); unset, the stream keeps the limit it has (none, or an operator's)")
+	fs.Var(&c.EventsMaxBytes, "events-max-bytes", "if set, MFA_EVENTS drops its oldest events beyond this many bytes (at least 1 MiB, reserved in JetStream's storage at once; 0 lifts the limit); unset, as --events-max-age")
 	fs.IntVar(&c.IngestMaxAttempts, "ingest-max-attempts", 10, "deliveries of an activity from MFA_ACTIVITIES before it is rejected as undeliverable")
 	fs.DurationVar(&c.CommandTimeout, "command-timeout", 5*time.Second, "how long the API waits for a worker's reply")
 	fs.BoolVar(&c.GroupCommit, "group-commit", true, "commit concurrent write commands together (one fsync per batch)")
@@ -193,11 +194,11 @@ func (c *Config) check() error {
 	if _, err := c.webauthn(); err != nil {
 		return err
 	}
-	if c.EventsMaxAge != 0 && c.EventsMaxAge < time.Minute {
-		return usageError{fmt.Sprintf("--events-max-age must be 0 (unset) or at least 1m, not %s", c.EventsMaxAge)}
+	if v := c.EventsMaxAge.v; c.EventsMaxAge.set && v != 0 && v < time.Minute {
+		return usageError{fmt.Sprintf("--events-max-age must be 0 (no limit) or at least 1m, not %s", v)}
 	}
-	if c.EventsMaxBytes != 0 && c.EventsMaxBytes < 1<<20 {
-		return usageError{fmt.Sprintf("--events-max-bytes must be 0 (unset) or at least 1048576, not %d", c.EventsMaxBytes)}
+	if v := c.EventsMaxBytes.v; c.EventsMaxBytes.set && v != 0 && v < 1<<20 {
+		return usageError{fmt.Sprintf("--events-max-bytes must be 0 (no limit) or at least 1048576, not %d", v)}
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
@@ -357,4 +358,52 @@ func redactURLs(v string) string {
 		parts[i] = u.String()
 	}
 	return strings.Join(parts, ",")
+}
+
+// limitFlag is a flag that tells "not given" from any value, 0 included: a limit that
+// is not given is left as it is, and 0 lifts it.
+type limitFlag[T time.Duration | int64] struct {
+	v   T
+	set bool
+}
+
+// ptr is the value, nil when it was not given.
+func (o *limitFlag[T]) ptr() *T {
+	if !o.set {
+		return nil
+	}
+	return &o.v
+}
+
+func (o *limitFlag[T]) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	if d, ok := any(o.v).(time.Duration); ok {
+		return d.String()
+	}
+	return strconv.FormatInt(int64(o.v), 10)
+}
+
+func (o *limitFlag[T]) Set(s string) error {
+	var v T
+	switch p := any(&v).(type) {
+	case *time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*p = d
+	case *int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		*p = n
+	}
+	if v < 0 {
+		return fmt.Errorf("%s is negative", s)
+	}
+	o.v, o.set = v, true
+	return nil
 }

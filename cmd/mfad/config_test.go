@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mfad/mfad/channels"
 )
@@ -104,3 +106,35 @@ func TestWebAuthnPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitFlag: a limit not given is nil (the stream keeps its own), 0 is a value (it
+// lifts the limit), and a negative one is refused.
+func TestLimitFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want *time.Duration
+		err  bool
+	}{
+		{nil, nil, false},
+		{[]string{"--age", "0"}, ptrTo(time.Duration(0)), false},
+		{[]string{"--age", "2h"}, ptrTo(2 * time.Hour), false},
+		{[]string{"--age", "-1m"}, nil, true},
+		{[]string{"--age", "soon"}, nil, true},
+	} {
+		var age limitFlag[time.Duration]
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Var(&age, "age", "")
+		err := fs.Parse(tc.args)
+		got := age.ptr()
+		if (err != nil) != tc.err || (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("%v: %v (%v), want %v (error %t)", tc.args, got, err, tc.want, tc.err)
+		}
+	}
+	var size limitFlag[int64]
+	if err := size.Set("1048576"); err != nil || *size.ptr() != 1<<20 || size.String() != "1048576" {
+		t.Errorf("bytes: %v %v %q", err, size.ptr(), size.String())
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -104,7 +104,8 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 	if err != nil {
 		return fmt.Errorf("JetStream: %w", err)
 	}
-	streams := activity.StreamOptions{Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventsMaxAge, EventsMaxBytes: cfg.EventsMaxBytes}
+	streams := activity.StreamOptions{Replicas: cfg.StreamReplicas,
+		EventsMaxAge: cfg.EventsMaxAge.ptr(), EventsMaxBytes: cfg.EventsMaxBytes.ptr()}
 	if err := ensureStreams(ctx, js, streams, log); err != nil {
 		return err
 	}
