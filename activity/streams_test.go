@@ -16,13 +16,7 @@ import (
 // purges were denied, events in it, gets both flags at the next start, and from then
 // on neither a purge nor a delete goes through.
 func TestEnsureStreamsLocksAnExistingEventsStream(t *testing.T) {
-	ns := natstest.Server(t)
-	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	js, ctx := newJetStream(t)
 	old := activity.StreamConfigs(1)[0]
 	old.DenyDelete, old.DenyPurge = false, false
 	if _, err := js.CreateStream(ctx, old); err != nil {
@@ -73,19 +67,13 @@ func TestEnsureStreamsLocksAnExistingEventsStream(t *testing.T) {
 // TestEnsureStreamsReportsWhatTheServerRefuses: a stream someone made in a shape
 // nats-server cannot update to mfad's fails the start, naming the stream.
 func TestEnsureStreamsReportsWhatTheServerRefuses(t *testing.T) {
-	ns := natstest.Server(t)
-	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	js, ctx := newJetStream(t)
 	mem := activity.StreamConfigs(1)[0]
 	mem.Storage = jetstream.MemoryStorage
 	if _, err := js.CreateStream(ctx, mem); err != nil {
 		t.Fatal(err)
 	}
-	err = activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1})
+	err := activity.EnsureStreams(ctx, js, activity.StreamOptions{Replicas: 1})
 	if err == nil || !strings.Contains(err.Error(), activity.EventsStream) || !strings.Contains(err.Error(), "storage type") {
 		t.Fatalf("EnsureStreams on a memory MFA_EVENTS: %v", err)
 	}
@@ -136,13 +124,7 @@ func TestGatewayConsumer(t *testing.T) {
 // `nats stream edit`) or configured, survive every start; a configured one replaces
 // the stream's, an unset one leaves it, and 0 lifts it.
 func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
-	ns := natstest.Server(t)
-	js, err := jetstream.New(natstest.Connect(t, ns.ClientURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	js, ctx := newJetStream(t)
 	limits := func() jetstream.StreamConfig {
 		t.Helper()
 		s, err := js.Stream(ctx, activity.EventsStream)
@@ -190,11 +172,7 @@ func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
 	}
 
 	// On a server that has no MFA_EVENTS yet, the configured limits are its first.
-	fresh, err := jetstream.New(natstest.Connect(t, natstest.Server(t).ClientURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js = fresh
+	js, _ = newJetStream(t)
 	ensure(activity.StreamOptions{EventsMaxAge: ptr(time.Hour), EventsMaxBytes: ptr[int64](8 << 20)})
 	if c := limits(); c.MaxAge != time.Hour || c.MaxBytes != 8<<20 {
 		t.Fatalf("a new MFA_EVENTS with limits configured: age %v, bytes %d", c.MaxAge, c.MaxBytes)
@@ -202,3 +180,15 @@ func TestEnsureStreamsKeepsEventLimits(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// newJetStream is JetStream on a fresh embedded server, and the test's context.
+func newJetStream(t *testing.T) (jetstream.JetStream, context.Context) {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, natstest.Server(t).ClientURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return js, ctx
+}
