@@ -28,7 +28,11 @@ import (
 //     own included, cannot quietly drop events. nats-server refuses to turn either
 //     flag off again, so this is for good.
 //   - MFA_ACTIVITIES is a work queue: an activity is gone once the ingest consumer acks it.
-//   - MFA_NOTIFY holds one-time codes in clear for the gateway, so it keeps them an hour.
+//   - MFA_NOTIFY holds one-time codes in clear for the gateway, so a message with a code
+//     lives CodeMessageTTL (a per-message TTL, AllowMsgTTL); a security notice has no
+//     code and lives the stream's week, so that a gateway down for hours still sends
+//     it. Its dedupe window is an hour: a relay that published and crashed before
+//     forgetting the row sends it again on restart, and the stream drops the copy.
 //   - MFA_GATEWAY_DEAD holds what the gateway gave up sending, without the codes, a
 //     week, for an operator.
 func StreamConfigs(replicas int) []jetstream.StreamConfig {
@@ -60,8 +64,9 @@ func StreamConfigs(replicas int) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Retention:   jetstream.LimitsPolicy,
 			Replicas:    replicas,
-			MaxAge:      time.Hour,
-			Duplicates:  time.Minute,
+			MaxAge:      7 * 24 * time.Hour,
+			Duplicates:  time.Hour,
+			AllowMsgTTL: true,
 		},
 		{
 			Name:        GatewayDeadStream,
@@ -115,9 +120,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions)
 			return fmt.Errorf("stream %s: the server kept deny_delete=%t deny_purge=%t, want %t and %t (nats-server too old?)",
 				cfg.Name, got.DenyDelete, got.DenyPurge, cfg.DenyDelete, cfg.DenyPurge)
 		}
+		// Without per-message TTLs, codes would stay in MFA_NOTIFY for its whole week.
+		if cfg.AllowMsgTTL && !got.AllowMsgTTL {
+			return fmt.Errorf("stream %s: the server did not allow per-message TTLs (nats-server 2.11 or later needed)", cfg.Name)
+		}
 	}
 	return ensureGatewayConsumer(ctx, js)
 }
+
+// CodeMessageTTL is how long a message carrying a one-time code stays in MFA_NOTIFY:
+// longer than a code lives, so that the gateway can still say in a dead letter that it
+// expired unsent, and no longer, since the code is in clear.
+const CodeMessageTTL = time.Hour
 
 // StreamOptions are what an installation decides about the streams.
 type StreamOptions struct {

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mfad/mfad/activity"
 )
 
 // notifier publishes the notification outbox to MFA_NOTIFY and deletes what JetStream
@@ -115,7 +118,11 @@ func (n *notifier) publish(ctx context.Context, batch []QueuedNotification) ([]i
 		}
 		msg := nats.NewMsg(q.Subject)
 		msg.Data = body
-		f, err := n.js.PublishMsgAsync(msg, jetstream.WithMsgID(q.MsgID))
+		opts := []jetstream.PublishOpt{jetstream.WithMsgID(q.MsgID)}
+		if carriesCode(body) {
+			opts = append(opts, jetstream.WithMsgTTL(activity.CodeMessageTTL))
+		}
+		f, err := n.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
 			failed = err
 			break
@@ -138,4 +145,14 @@ func (n *notifier) publish(ctx context.Context, batch []QueuedNotification) ([]i
 		failed = fmt.Errorf("publish notifications: %w", failed)
 	}
 	return sent, failed
+}
+
+// carriesCode says whether a notification's body holds a one-time code, which must not
+// outlive activity.CodeMessageTTL in MFA_NOTIFY. A body that cannot be read is treated
+// as holding one.
+func carriesCode(body []byte) bool {
+	var n struct {
+		Code string `json:"code"`
+	}
+	return json.Unmarshal(body, &n) != nil || n.Code != ""
 }

@@ -119,6 +119,11 @@ func TestNotifyRelay(t *testing.T) {
 	if msg.Header.Get(jetstream.MsgIDHeader) == "" {
 		t.Fatal("published without Nats-Msg-Id: a re-publish after a crash would be stored twice")
 	}
+	// The code leaves MFA_NOTIFY after an hour; a notice without one stays the stream's
+	// week, for a gateway that was down.
+	if ttl := msg.Header.Get(jetstream.MsgTTLHeader); ttl != activity.CodeMessageTTL.String() {
+		t.Fatalf("the code's message has Nats-TTL %q, want %s", ttl, activity.CodeMessageTTL)
+	}
 	deadline = time.Now().Add(10 * time.Second)
 	for r.count("SELECT count(*) FROM notify_outbox") != 0 {
 		if time.Now().After(deadline) {
@@ -129,5 +134,26 @@ func TestNotifyRelay(t *testing.T) {
 	info, err := stream.Info(ctx)
 	if err != nil || info.State.Msgs != 1 {
 		t.Fatalf("MFA_NOTIFY holds %d messages (%v), want 1", info.State.Msgs, err)
+	}
+	if c := info.Config; !c.AllowMsgTTL || c.MaxAge < 24*time.Hour {
+		t.Fatalf("MFA_NOTIFY allows per-message TTLs %t, keeps messages %v", c.AllowMsgTTL, c.MaxAge)
+	}
+	r.ok(mfa.CmdChannelValidate, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Code: n.Code})
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if msg, err = stream.GetLastMsgForSubject(ctx, activity.NotifyEmail); err == nil && msg.Sequence > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notice after the code: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n = Notification{}
+	if err := json.Unmarshal(msg.Data, &n); err != nil || n.Template != NoticeMethodAdded || n.Code != "" {
+		t.Fatalf("published %s (%v), want the method-added notice", msg.Data, err)
+	}
+	if ttl := msg.Header.Get(jetstream.MsgTTLHeader); ttl != "" {
+		t.Fatalf("the notice has Nats-TTL %q: it would leave MFA_NOTIFY before a gateway back from an outage sends it", ttl)
 	}
 }

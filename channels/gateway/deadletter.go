@@ -47,9 +47,7 @@ func deadLetterOf(d *delivery, reason string, now time.Time) DeadLetter {
 // message. If the dead letter cannot be stored, the message is handed back and judged
 // again later (after its last attempt it comes straight back here, unsent).
 func (g *Gateway) giveUp(d *delivery, reason string) {
-	if d.note != nil {
-		reason = redact(reason, d.note.Code)
-	}
+	reason = redact(reason, d.note, d.channel)
 	body, err := json.Marshal(deadLetterOf(d, reason, g.cfg.Now()))
 	if err != nil {
 		g.log.Error("encode dead letter", d.attrs("err", err)...)

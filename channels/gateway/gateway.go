@@ -283,7 +283,7 @@ func (g *Gateway) deliver(msg jetstream.Msg) {
 	}
 	// Providers may echo what they were sent: nothing the gateway logs or keeps may
 	// hold the code.
-	reason := redact(err.Error(), n.Code)
+	reason := redact(err.Error(), &n, d.channel)
 	switch {
 	case isPermanent(err):
 		g.giveUp(d, reason)
@@ -333,10 +333,19 @@ func messageKey(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	return activity.NotifyStream + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
 }
 
-// redact hides code in s.
-func redact(s, code string) string {
-	if code == "" {
+// redact hides n's code in s, and masks its address as the log's "to" does: providers
+// echo both in their refusals (an SMTP 550 names the recipient, an SMS API the number),
+// and a reason goes to the log and to JetStream. The dead letter keeps the address in
+// its notification, for the operator.
+func redact(s string, n *Notification, channel string) string {
+	if n == nil {
 		return s
 	}
-	return strings.ReplaceAll(s, code, strings.Repeat("*", len(code)))
+	if n.Code != "" {
+		s = strings.ReplaceAll(s, n.Code, strings.Repeat("*", len(n.Code)))
+	}
+	if n.To != "" {
+		s = strings.ReplaceAll(s, n.To, mfa.MaskAddress(mfa.Kind(channel), n.To))
+	}
+	return s
 }

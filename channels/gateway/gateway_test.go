@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	mfa "github.com/mfad/mfad"
 	"github.com/mfad/mfad/activity"
 )
 
@@ -127,6 +128,9 @@ func TestSMSDeadLetter(t *testing.T) {
 			}
 			if strings.Contains(dl.raw, "577215") {
 				t.Fatalf("the dead letter holds the code: %s", dl.raw)
+			}
+			if strings.Contains(dl.Reason, "600111222") || !strings.Contains(dl.Reason, mfa.MaskAddress(mfa.KindSMS, "+34600111222")) {
+				t.Fatalf("the reason, which is logged, does not mask the number: %q", dl.Reason)
 			}
 			if _, ok := dl.Notification["code"]; ok || string(dl.Notification["to"]) != `"+34600111222"` ||
 				string(dl.Notification["template"]) != `"mfa_channel_code"` || string(dl.Notification["user_id"]) != `"bob"` ||

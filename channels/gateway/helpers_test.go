@@ -237,9 +237,10 @@ func newSMSProvider(t *testing.T, script ...int) *smsProvider {
 			w.Header().Set("Retry-After", "0")
 		}
 		w.WriteHeader(status)
-		// Like Twilio, and echoing the body, as a careless provider might: the gateway
-		// must keep the code out of what it logs and dead-letters all the same.
-		fmt.Fprintf(w, `{"status":%d,"message":"refused %s"}`, status, r.PostForm.Get("Body"))
+		// Like Twilio, naming the number, and echoing the body, as a careless provider
+		// might: the gateway must keep the code and the number out of what it logs and
+		// the reasons it gives all the same.
+		fmt.Fprintf(w, `{"status":%d,"message":"The 'To' number %s refused %s"}`, status, r.PostForm.Get("To"), r.PostForm.Get("Body"))
 	}))
 	t.Cleanup(p.Close)
 	return p

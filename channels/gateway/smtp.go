@@ -93,7 +93,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 func (s *SMTP) Send(ctx context.Context, m Message) error {
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
-		return permanent(fmt.Errorf("recipient %q: %w", m.To, err))
+		return permanent(fmt.Errorf("recipient: %w", err)) // not the address: reasons are logged
 	}
 	body, err := composeEmail(s.from, to, m, time.Now())
 	if err != nil {
