@@ -2,10 +2,14 @@ package channels
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
+	"math/big"
 	"slices"
 	"time"
 
@@ -306,6 +310,10 @@ func (r *rules) webauthnRegisterVerify(ctx context.Context, tx Tx, c *call) (any
 		r.refused(c, "registration", err)
 		return nil, mfa.ErrInvalidCredential
 	}
+	if err := usableKey(cred.PublicKey); err != nil {
+		r.refused(c, "registration", err)
+		return nil, mfa.ErrInvalidCredential
+	}
 	if err := r.cfg.WebAuthn.allows(cred); err != nil {
 		return nil, err
 	}
@@ -481,11 +489,24 @@ func (r *rules) verifyWebAuthn(ctx context.Context, tx Tx, c *call, u User, p mf
 	for j, cr := range creds {
 		all[j] = libraryCredential(cr)
 	}
+	// The challenge was issued earlier, under the policy and the credentials of then.
+	// User verification is the policy of now: a restart that requires it must not
+	// honour a challenge that only preferred it. And a credential removed since is no
+	// reason to refuse (and count) an answer signed by another one the user still has.
+	cer.Session.UserVerification = r.cfg.WebAuthn.userVerification()
+	cer.Session.AllowedCredentialIDs = slices.DeleteFunc(cer.Session.AllowedCredentialIDs, func(id []byte) bool {
+		return !slices.ContainsFunc(creds, func(cr WebAuthnCredential) bool { return string(cr.CredentialID) == string(id) })
+	})
 	if _, err := r.wa.ValidateLogin(waUser{handle: cer.Session.UserID, name: c.cmd.UserID, creds: all}, cer.Session, parsed); err != nil {
 		r.refused(c, "sign-in", err)
 		return nil, failed("assertion", cred.MethodID, mfa.ErrInvalidCredential)
 	}
 	flags := parsed.Response.AuthenticatorData.Flags
+	if r.cfg.WebAuthn.RefuseSynced && flags.HasBackupEligible() {
+		// A synced passkey registered before the policy: genuine, so not a failed
+		// guess, but no longer enough.
+		return nil, mfa.ErrCredentialNotAllowed
+	}
 	count := parsed.Response.AuthenticatorData.Counter
 	advanced, err := tx.AdvanceSignCount(ctx, cred.MethodID, count, flags.HasBackupState())
 	if err != nil {
@@ -546,4 +567,39 @@ func (r *rules) webauthnList(ctx context.Context, tx Tx, c *call) (any, error) {
 // one answer, CREDENTIAL_NOT_FOUND: existence is not leaked.
 func (r *rules) webauthnRemove(ctx context.Context, tx Tx, c *call) (any, error) {
 	return r.removeOne(ctx, tx, c, mfa.KindWebAuthn, mfa.ErrCredentialNotFound)
+}
+
+// usableKey refuses a credential public key that could never verify a signature. With
+// attestation "none" nothing signs with the key at registration, so without this a
+// broken client could enrol a strong factor that no sign-in can use: a point off its
+// curve, a curve that is not the algorithm's, a short RSA modulus, a malformed Ed25519
+// key.
+func usableKey(cose []byte) error {
+	k, err := webauthncose.ParsePublicKey(cose)
+	if err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	switch k := k.(type) {
+	case webauthncose.EC2PublicKeyData:
+		curves := map[[2]int64]ecdh.Curve{{-7, 1}: ecdh.P256(), {-35, 2}: ecdh.P384(), {-36, 3}: ecdh.P521()}
+		curve, ok := curves[[2]int64{k.Algorithm, k.Curve}]
+		if !ok {
+			return fmt.Errorf("public key: EC2 algorithm %d on curve %d", k.Algorithm, k.Curve)
+		}
+		point := append(append([]byte{4}, k.XCoord...), k.YCoord...)
+		if _, err := curve.NewPublicKey(point); err != nil { // checks the length and the curve
+			return fmt.Errorf("public key: %w", err)
+		}
+	case webauthncose.RSAPublicKeyData:
+		if n := new(big.Int).SetBytes(k.Modulus).BitLen(); n < 2048 {
+			return fmt.Errorf("public key: RSA modulus of %d bits", n)
+		}
+	case webauthncose.OKPPublicKeyData:
+		if k.Curve != 6 || len(k.XCoord) != ed25519.PublicKeySize { // 6: Ed25519
+			return fmt.Errorf("public key: OKP curve %d, %d bytes", k.Curve, len(k.XCoord))
+		}
+	default:
+		return fmt.Errorf("public key: unsupported type %T", k)
+	}
+	return nil
 }
