@@ -35,8 +35,13 @@ type Config struct {
 	// doubles from 2 s to 2 min, so 8 attempts span about 4 minutes, less than the
 	// 5-minute life of a code.
 	RetryDelay func(attempt uint64) time.Duration
-	Logger     *slog.Logger
-	Metrics    prometheus.Registerer
+	// KeepAlive is how often JetStream hears that a message in hand is still being
+	// worked on [5s]: a send slower than the consumer's ack wait (which another
+	// instance with another --send-timeout may have set) is then not handed to another
+	// instance, which would send it again.
+	KeepAlive time.Duration
+	Logger    *slog.Logger
+	Metrics   prometheus.Registerer
 	// Now is the clock that decides whether a code expired; tests set it.
 	Now func() time.Time
 }
@@ -78,6 +83,9 @@ func New(js jetstream.JetStream, cfg Config) (*Gateway, error) {
 	}
 	if cfg.RetryDelay == nil {
 		cfg.RetryDelay = RetryDelay
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 5 * time.Second
 	}
 	if cfg.AppName == "" {
 		cfg.AppName = "mfad"
@@ -200,8 +208,35 @@ func (g *Gateway) receive(msg jetstream.Msg) {
 			<-g.slots
 			g.inflight.Done()
 		}()
+		// From here until the verdict, JetStream hears every KeepAlive that the message
+		// is in hand: the wait for the slot and the send together may outlast the ack
+		// wait.
+		stop := g.keepAlive(msg)
+		defer stop()
 		g.deliver(msg)
 	}()
+}
+
+// keepAlive marks msg in progress now and every KeepAlive until stop is called.
+func (g *Gateway) keepAlive(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(g.cfg.KeepAlive)
+		defer t.Stop()
+		for {
+			if err := msg.InProgress(); err != nil {
+				g.log.Debug("mark a message in progress", "subject", msg.Subject(), "err", err)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // handBack returns a message not tried to JetStream at once, for another instance.

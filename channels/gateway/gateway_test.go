@@ -302,3 +302,31 @@ func TestStopRunsOutOfTime(t *testing.T) {
 		t.Fatalf("the next instance received %v, want the message broken off", got)
 	}
 }
+
+// TestSlowSendIsNotSentTwice: a send slower than the consumer's ack wait (set shorter
+// here, as another instance with another --send-timeout would) stays in this
+// instance's hands: the gateway keeps telling JetStream it is in progress, so the
+// message is not redelivered and sent again meanwhile.
+func TestSlowSendIsNotSentTwice(t *testing.T) {
+	b := newBus(t)
+	p := newSMSProvider(t)
+	p.mu.Lock()
+	p.hold = make(chan struct{})
+	p.mu.Unlock()
+	b.gateway(t, Config{SMS: p.sender(t), SendTimeout: 10 * time.Second, KeepAlive: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	short := consumerConfig(time.Second)
+	short.AckWait = time.Second
+	if _, err := b.js.UpdateConsumer(ctx, activity.NotifyStream, short); err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, ChannelSMS, codeNote("+34600111222", "mfa_signin_code", "en", "222222"))
+	<-p.got
+	time.Sleep(3 * time.Second) // three ack waits with the send in hand
+	close(p.hold)
+	b.settled(t)
+	if got := len(p.received()); got != 1 {
+		t.Fatalf("the provider got the message %d times, want once", got)
+	}
+}
