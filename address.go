@@ -30,8 +30,23 @@ func ValidEmail(s string) bool {
 }
 
 // hostname is a DNS name of at least two labels, each 1–63 letters, digits and inner
-// hyphens, ending in an alphabetic top-level domain.
-var hostname = regexp.MustCompile(`^(?i:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+// hyphens, ending in a top-level domain of letters or an internationalized one in its
+// xn-- form; DNS names ignore case.
+var hostname = regexp.MustCompile(`^(?i)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$`)
+
+// CanonicalAddress is the form an address is kept and compared in: an e-mail address
+// with its domain in lower case (DNS ignores case; the local part is the mail server's
+// business and stays as given), a phone number as it is.
+func CanonicalAddress(kind Kind, s string) string {
+	if kind != KindEmail {
+		return s
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	return s[:at+1] + strings.ToLower(s[at+1:])
+}
 
 // ValidAddress checks an address for a channel kind.
 func ValidAddress(kind Kind, s string) bool {

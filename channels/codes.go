@@ -35,6 +35,7 @@ func (r *rules) registerChannel(ctx context.Context, tx Tx, c *call, kind mfa.Ki
 	if !mfa.ValidAddress(kind, address) {
 		return mfa.Invalid("address", mfa.ReasonFormat)
 	}
+	address = mfa.CanonicalAddress(kind, address)
 	userID := c.cmd.UserID
 	if err := tx.EnsureUser(ctx, userID, c.now); err != nil {
 		return err

@@ -378,3 +378,15 @@ func TestChannelDelete(t *testing.T) {
 		t.Fatalf("a refused delete sent notices: %+v", ns)
 	}
 }
+
+// TestEmailDomainIgnoresCase: an e-mail channel is kept with its domain in lower case,
+// so the same address typed with another case re-confirms the channel instead of
+// being refused as another one, and the code goes to the canonical form.
+func TestEmailDomainIgnoresCase(t *testing.T) {
+	r := newPhoneRig(t, Config{})
+	r.channel("alice", mfa.KindEmail, "Alice@example.com")
+	r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Address: "Alice@EXAMPLE.Com"})
+	r.code("Alice@example.com", TemplateChannelCode)
+	r.refused(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Address: "bob@example.com"},
+		mfa.CodeChannelExists)
+}
