@@ -132,39 +132,80 @@ func want4xx(t testing.TB, r response) {
 	}
 }
 
-// forgedAssertion is an assertion built field by field; JSON signs it.
-type forgedAssertion struct {
+// forged is what both ceremonies' answers are built from, field by field.
+type forged struct {
 	ClientData    map[string]any
 	ClientDataRaw []byte // replaces the marshalled ClientData when set
 	RPID          string
 	Flags         byte
 	Counter       uint32
-	Tail          []byte // after the counter: extensions, or garbage
+	Tail          []byte // after the counter (and attested data): extensions, or garbage
 	AuthDataRaw   []byte // replaces the built authenticator data when set
 	Signer        vw.Credential
-	Sig           []byte // replaces the signature when set
 	ID, RawID     []byte
-	UserHandle    []byte
 	Patch         func(map[string]any) // last changes to the JSON object
+}
+
+func (f *forged) clientData() []byte {
+	if f.ClientDataRaw != nil {
+		return f.ClientDataRaw
+	}
+	cd, _ := json.Marshal(f.ClientData)
+	return cd
+}
+
+// authData is the authenticator data: the RP ID hash, flags and counter, then attested
+// (the attested credential data, or nothing) and Tail.
+func (f *forged) authData(attested []byte) []byte {
+	if f.AuthDataRaw != nil {
+		return f.AuthDataRaw
+	}
+	h := sha256.Sum256([]byte(f.RPID))
+	ad := append(h[:], f.Flags)
+	ad = binary.BigEndian.AppendUint32(ad, f.Counter)
+	ad = append(ad, attested...)
+	return append(ad, f.Tail...)
+}
+
+// credentialJSON is the PublicKeyCredential's toJSON() around response.
+func (f *forged) credentialJSON(response map[string]any) string {
+	obj := map[string]any{"type": "public-key", "id": b64(f.ID), "rawId": b64(f.RawID), "response": response,
+		"clientExtensionResults": map[string]any{}}
+	if f.Patch != nil {
+		f.Patch(obj)
+	}
+	out, _ := json.Marshal(obj)
+	return string(out)
+}
+
+// forgedAssertion is an assertion built field by field; JSON signs it.
+type forgedAssertion struct {
+	forged
+	Sig        []byte // replaces the signature when set
+	UserHandle []byte
+}
+
+// flags are base and the authenticator data flags k's options set (WebAuthn §6.1).
+func (k *key) flags(base byte) byte {
+	if !k.auth.Options.UserNotVerified {
+		base |= flagUV
+	}
+	if k.auth.Options.BackupEligible {
+		base |= flagBE
+	}
+	if k.auth.Options.BackupState {
+		base |= flagBS
+	}
+	return base
 }
 
 // newAssertion is what k would answer to challenge, its counter moved on.
 func newAssertion(k *key, challenge []byte) *forgedAssertion {
 	k.cred.Counter++
-	flags := flagUP
-	if !k.auth.Options.UserNotVerified {
-		flags |= flagUV
-	}
-	if k.auth.Options.BackupEligible {
-		flags |= flagBE
-	}
-	if k.auth.Options.BackupState {
-		flags |= flagBS
-	}
-	return &forgedAssertion{
+	return &forgedAssertion{forged: forged{
 		ClientData: map[string]any{"type": "webauthn.get", "challenge": b64(challenge), "origin": k.rp.Origin},
-		RPID:       k.rp.ID, Flags: flags, Counter: k.cred.Counter, Signer: k.cred, ID: k.cred.ID, RawID: k.cred.ID,
-	}
+		RPID:       k.rp.ID, Flags: k.flags(flagUP), Counter: k.cred.Counter, Signer: k.cred, ID: k.cred.ID, RawID: k.cred.ID,
+	}}
 }
 
 func signWA(c vw.Credential, authData, clientData []byte) []byte {
@@ -178,17 +219,7 @@ func signWA(c vw.Credential, authData, clientData []byte) []byte {
 }
 
 func (a *forgedAssertion) JSON() string {
-	cd := a.ClientDataRaw
-	if cd == nil {
-		cd, _ = json.Marshal(a.ClientData)
-	}
-	ad := a.AuthDataRaw
-	if ad == nil {
-		h := sha256.Sum256([]byte(a.RPID))
-		ad = append(h[:], a.Flags)
-		ad = binary.BigEndian.AppendUint32(ad, a.Counter)
-		ad = append(ad, a.Tail...)
-	}
+	cd, ad := a.clientData(), a.authData(nil)
 	sig := a.Sig
 	if sig == nil {
 		sig = signWA(a.Signer, ad, cd)
@@ -197,74 +228,38 @@ func (a *forgedAssertion) JSON() string {
 	if a.UserHandle != nil {
 		resp["userHandle"] = b64(a.UserHandle)
 	}
-	obj := map[string]any{"type": "public-key", "id": b64(a.ID), "rawId": b64(a.RawID), "response": resp,
-		"clientExtensionResults": map[string]any{}}
-	if a.Patch != nil {
-		a.Patch(obj)
-	}
-	out, _ := json.Marshal(obj)
-	return string(out)
+	return a.credentialJSON(resp)
 }
 
 // forgedAttestation is a registration response built field by field.
 type forgedAttestation struct {
-	ClientData    map[string]any
-	ClientDataRaw []byte
-	RPID          string
-	Flags         byte
-	Counter       uint32
-	AAGUID        [16]byte
-	CredID        []byte
-	COSE          []byte
-	Tail          []byte
-	AuthDataRaw   []byte
-	Fmt           string         // "none" or "packed" (self attestation), or anything
-	AttStmt       map[string]any // replaces the computed statement when set
-	AttObjRaw     []byte         // replaces the CBOR attestation object when set
-	Signer        vw.Credential
-	ID, RawID     []byte
-	Transports    []string
-	Patch         func(map[string]any)
+	forged
+	AAGUID     [16]byte
+	CredID     []byte
+	COSE       []byte
+	Fmt        string         // "none" or "packed" (self attestation), or anything
+	AttStmt    map[string]any // replaces the computed statement when set
+	AttObjRaw  []byte         // replaces the CBOR attestation object when set
+	Transports []string
 }
 
 func newAttestation(k *key, challenge []byte, format string) *forgedAttestation {
-	flags := flagUP | flagAT
-	if !k.auth.Options.UserNotVerified {
-		flags |= flagUV
-	}
-	if k.auth.Options.BackupEligible {
-		flags |= flagBE
-	}
-	if k.auth.Options.BackupState {
-		flags |= flagBS
-	}
-	return &forgedAttestation{
+	return &forgedAttestation{forged: forged{
 		ClientData: map[string]any{"type": "webauthn.create", "challenge": b64(challenge), "origin": k.rp.Origin},
-		RPID:       k.rp.ID, Flags: flags, Counter: k.cred.Counter, AAGUID: k.auth.Aaguid, CredID: k.cred.ID,
-		COSE: k.cred.Key.AttestationData(), Fmt: format, Signer: k.cred, ID: k.cred.ID, RawID: k.cred.ID,
-		Transports: []string{"usb"},
-	}
+		RPID:       k.rp.ID, Flags: k.flags(flagUP | flagAT), Counter: k.cred.Counter, Signer: k.cred,
+		ID: k.cred.ID, RawID: k.cred.ID,
+	}, AAGUID: k.auth.Aaguid, CredID: k.cred.ID, COSE: k.cred.Key.AttestationData(), Fmt: format,
+		Transports: []string{"usb"}}
 }
 
 func (a *forgedAttestation) authData() []byte {
-	if a.AuthDataRaw != nil {
-		return a.AuthDataRaw
-	}
-	h := sha256.Sum256([]byte(a.RPID))
-	ad := append(h[:], a.Flags)
-	ad = binary.BigEndian.AppendUint32(ad, a.Counter)
-	ad = append(ad, a.AAGUID[:]...)
-	ad = binary.BigEndian.AppendUint16(ad, uint16(len(a.CredID)))
-	ad = append(ad, a.CredID...)
-	ad = append(ad, a.COSE...)
-	return append(ad, a.Tail...)
+	attested := append(a.AAGUID[:], binary.BigEndian.AppendUint16(nil, uint16(len(a.CredID)))...)
+	attested = append(append(attested, a.CredID...), a.COSE...)
+	return a.forged.authData(attested)
 }
 
 func (a *forgedAttestation) JSON() string {
-	cd := a.ClientDataRaw
-	if cd == nil {
-		cd, _ = json.Marshal(a.ClientData)
-	}
+	cd := a.clientData()
 	obj := a.AttObjRaw
 	if obj == nil {
 		ad := a.authData()
@@ -286,13 +281,7 @@ func (a *forgedAttestation) JSON() string {
 	if a.Transports != nil {
 		resp["transports"] = a.Transports
 	}
-	out := map[string]any{"type": "public-key", "id": b64(a.ID), "rawId": b64(a.RawID), "response": resp,
-		"clientExtensionResults": map[string]any{}}
-	if a.Patch != nil {
-		a.Patch(out)
-	}
-	raw, _ := json.Marshal(out)
-	return string(raw)
+	return a.credentialJSON(resp)
 }
 
 // ec2Key is a COSE EC2 public key with any coordinates.
@@ -319,13 +308,19 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// aliceAndBob is a stack where alice and bob have a key each.
+func aliceAndBob(t *testing.T) (s *stack, alice, bob *key) {
+	t.Helper()
+	s = attackStack(t, channels.WebAuthnPolicy{}, lenient)
+	alice, bob = newKey(vw.AuthenticatorOptions{}), newKey(vw.AuthenticatorOptions{})
+	s.mustRegister("alice", alice)
+	s.mustRegister("bob", bob)
+	return s, alice, bob
+}
+
 // TestAttackReplay: replays of both ceremonies' answers and challenges.
 func TestAttackReplay(t *testing.T) {
-	s := attackStack(t, channels.WebAuthnPolicy{}, lenient)
-	k := newKey(vw.AuthenticatorOptions{})
-	s.mustRegister("alice", k)
-	bob := newKey(vw.AuthenticatorOptions{})
-	s.mustRegister("bob", bob)
+	s, k, bob := aliceAndBob(t)
 
 	check := func(t *testing.T, user string, r response, status int, code string, counted bool, before int) {
 		t.Helper()
@@ -456,11 +451,7 @@ func TestAttackReplay(t *testing.T) {
 // TestAttackForgedAssertions: one field wrong at a time, all signed with alice's real
 // key unless the case is about the signature. Every one must be refused and counted.
 func TestAttackForgedAssertions(t *testing.T) {
-	s := attackStack(t, channels.WebAuthnPolicy{}, lenient)
-	k := newKey(vw.AuthenticatorOptions{})
-	s.mustRegister("alice", k)
-	bob := newKey(vw.AuthenticatorOptions{})
-	s.mustRegister("bob", bob)
+	s, k, bob := aliceAndBob(t)
 
 	origin := func(o string) func(*forgedAssertion) {
 		return func(a *forgedAssertion) { a.ClientData["origin"] = o }
@@ -760,32 +751,30 @@ func TestAttackSignCounter(t *testing.T) {
 		// No usable key is left: no options, so neither copy can sign in.
 		wantRefusal(t, s.as("alice", http.MethodPost, "/api/v1/mfa/webauthn/authenticate/options", `{}`), 404, mfa.CodeChannelNotFound)
 	})
-	t.Run("equal counter", func(t *testing.T) {
-		s := attackStack(t, channels.WebAuthnPolicy{}, lenient)
-		k := newKey(vw.AuthenticatorOptions{})
-		s.mustRegister("alice", k)
-		want(t, s.signIn("alice", k), 200, "")
-		id, ch := s.loginChallenge("alice")
-		a := newAssertion(k, ch)
-		a.Counter-- // the stored value
-		wantRefusal(t, s.verifyWith("alice", id, a.JSON()), 400, mfa.CodeInvalidCredential)
-		if !flagged(s, "alice") {
-			t.Error("FINDING: an equal counter did not flag")
-		}
-	})
-	t.Run("counter back to zero", func(t *testing.T) {
-		s := attackStack(t, channels.WebAuthnPolicy{}, lenient)
-		k := newKey(vw.AuthenticatorOptions{})
-		s.mustRegister("alice", k)
-		want(t, s.signIn("alice", k), 200, "")
-		id, ch := s.loginChallenge("alice")
-		a := newAssertion(k, ch)
-		a.Counter = 0
-		wantRefusal(t, s.verifyWith("alice", id, a.JSON()), 400, mfa.CodeInvalidCredential)
-		if !flagged(s, "alice") {
-			t.Error("FINDING: a counter reset to 0 did not flag")
-		}
-	})
+	// After one sign-in the stored counter is the key's: an answer that does not move
+	// past it flags the credential.
+	for _, tc := range []struct {
+		name    string
+		counter func(stored uint32) uint32
+	}{
+		{"equal counter", func(stored uint32) uint32 { return stored }},
+		{"counter back to zero", func(uint32) uint32 { return 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := attackStack(t, channels.WebAuthnPolicy{}, lenient)
+			k := newKey(vw.AuthenticatorOptions{})
+			s.mustRegister("alice", k)
+			want(t, s.signIn("alice", k), 200, "")
+			stored := k.cred.Counter
+			id, ch := s.loginChallenge("alice")
+			a := newAssertion(k, ch)
+			a.Counter = tc.counter(stored)
+			wantRefusal(t, s.verifyWith("alice", id, a.JSON()), 400, mfa.CodeInvalidCredential)
+			if !flagged(s, "alice") {
+				t.Errorf("FINDING: %s did not flag", tc.name)
+			}
+		})
+	}
 	t.Run("authenticator without a counter", func(t *testing.T) {
 		s := attackStack(t, channels.WebAuthnPolicy{}, lenient)
 		k := newKey(vw.AuthenticatorOptions{})
