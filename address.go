@@ -16,7 +16,7 @@ func ValidPhone(s string) bool { return e164.MatchString(s) }
 
 // ValidEmail reports whether s is a bare e-mail address (RFC 5322 addr-spec, no display
 // name) of at most 254 characters whose domain is a DNS host name: ASCII labels (an
-// internationalized domain in its xn-- form) and a top-level domain of letters.
+// internationalized domain in its xn-- form), in any case.
 func ValidEmail(s string) bool {
 	if len(s) > 254 || !utf8.ValidString(s) {
 		return false
@@ -32,7 +32,7 @@ func ValidEmail(s string) bool {
 // hostname is a DNS name of at least two labels, each 1–63 letters, digits and inner
 // hyphens, ending in a top-level domain of letters or an internationalized one in its
 // xn-- form; DNS names ignore case.
-var hostname = regexp.MustCompile(`^(?i)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$`)
+var hostname = regexp.MustCompile(`^(?i)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9](?:[a-z0-9-]{0,57}[a-z0-9])?)$`)
 
 // CanonicalAddress is the form an address is kept and compared in: an e-mail address
 // with its domain in lower case (DNS ignores case; the local part is the mail server's

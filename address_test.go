@@ -18,7 +18,7 @@ func TestValidEmail(t *testing.T) {
 	for s, want := range map[string]bool{
 		"alice@example.com": true, "a.b+tag@mail.example.co.uk": true, "ñandú@example.es": true,
 		"x@xn--bcher-kva.example": true, "alice@EXAMPLE.COM": true, "Alice@Example.Com": true,
-		"alice@example.xn--p1ai": true, "alice@example.xn--": false,
+		"alice@example.xn--p1ai": true, "alice@example.xn--": false, "alice@example.xn--abc-": false,
 		"alice@example": false, "alice@localhost": false, "Alice <alice@example.com>": false,
 		"@example.com": false, "alice@": false, "alice@exa mple.com": false, "alice@example.c0m": false,
 		"0@\ufffd.0": false, "a@b.0": false, "alice@-example.com": false, "alice@example..com": false,

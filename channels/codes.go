@@ -56,6 +56,9 @@ func (r *rules) registerChannel(ctx context.Context, tx Tx, c *call, kind mfa.Ki
 		if err != nil {
 			return err
 		}
+		// Stored before addresses were kept canonical, current may have capitals in
+		// its domain.
+		current = mfa.CanonicalAddress(kind, current)
 		if subtle.ConstantTimeCompare([]byte(current), []byte(address)) != 1 {
 			return mfa.ErrChannelExists
 		}

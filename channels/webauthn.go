@@ -591,8 +591,14 @@ func usableKey(cose []byte) error {
 			return fmt.Errorf("public key: %w", err)
 		}
 	case webauthncose.RSAPublicKeyData:
+		if !slices.Contains([]int64{-257, -258, -259, -37, -38, -39}, k.Algorithm) { // RS256–512, PS256–512
+			return fmt.Errorf("public key: RSA key for algorithm %d", k.Algorithm)
+		}
 		if n := new(big.Int).SetBytes(k.Modulus).BitLen(); n < 2048 {
 			return fmt.Errorf("public key: RSA modulus of %d bits", n)
+		}
+		if e := new(big.Int).SetBytes(k.Exponent); e.Bit(0) == 0 || e.Cmp(big.NewInt(3)) < 0 {
+			return fmt.Errorf("public key: RSA exponent %s", e)
 		}
 	case webauthncose.OKPPublicKeyData:
 		if k.Curve != 6 || len(k.XCoord) != ed25519.PublicKeySize { // 6: Ed25519

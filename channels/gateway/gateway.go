@@ -186,8 +186,11 @@ func (g *Gateway) Stop(ctx context.Context) error {
 }
 
 // receive runs on the consumer's goroutine, one message at a time: it waits for a free
-// slot and delivers the message on a goroutine of its own.
-func (g *Gateway) receive(msg jetstream.Msg) {
+// slot and delivers the message on a goroutine of its own. From here until its verdict
+// JetStream hears every KeepAlive that the message is in hand: the wait for a slot and
+// the send together may outlast the ack wait.
+func (g *Gateway) receive(m jetstream.Msg) {
+	msg := g.hold(m)
 	select {
 	case g.slots <- struct{}{}:
 	case <-g.stopped:
@@ -205,20 +208,32 @@ func (g *Gateway) receive(msg jetstream.Msg) {
 	g.mu.Unlock()
 	go func() {
 		defer func() {
+			msg.stop() // already stopped by the verdict, unless deliver gave none
 			<-g.slots
 			g.inflight.Done()
 		}()
-		// From here until the verdict, JetStream hears every KeepAlive that the message
-		// is in hand: the wait for the slot and the send together may outlast the ack
-		// wait.
-		stop := g.keepAlive(msg)
-		defer stop()
 		g.deliver(msg)
 	}()
 }
 
-// keepAlive marks msg in progress now and every KeepAlive until stop is called.
-func (g *Gateway) keepAlive(msg jetstream.Msg) (stop func()) {
+// held is a message in hand, marked in progress until its verdict. Every verdict
+// stops the marking first and waits for it: an "in progress" that reached JetStream
+// after a NAK would reset the message's timer to the whole ack wait, and the retry
+// would wait that long instead of its back-off.
+type held struct {
+	jetstream.Msg
+	stop func()
+}
+
+func (h *held) Ack() error                          { h.stop(); return h.Msg.Ack() }
+func (h *held) DoubleAck(ctx context.Context) error { h.stop(); return h.Msg.DoubleAck(ctx) }
+func (h *held) Nak() error                          { h.stop(); return h.Msg.Nak() }
+func (h *held) NakWithDelay(d time.Duration) error  { h.stop(); return h.Msg.NakWithDelay(d) }
+func (h *held) Term() error                         { h.stop(); return h.Msg.Term() }
+func (h *held) TermWithReason(r string) error       { h.stop(); return h.Msg.TermWithReason(r) }
+
+// hold marks msg in progress now and every KeepAlive until a verdict or stop.
+func (g *Gateway) hold(msg jetstream.Msg) *held {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -236,7 +251,8 @@ func (g *Gateway) keepAlive(msg jetstream.Msg) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	var once sync.Once
+	return &held{Msg: msg, stop: func() { once.Do(func() { close(done); <-finished }) }}
 }
 
 // handBack returns a message not tried to JetStream at once, for another instance.
@@ -376,11 +392,13 @@ func redact(s string, n *Notification, channel string) string {
 	if n == nil {
 		return s
 	}
-	if n.Code != "" {
-		s = strings.ReplaceAll(s, n.Code, strings.Repeat("*", len(n.Code)))
-	}
+	// The address first: a code's digits may occur inside a phone number, and masking
+	// them first would leave the number unmatched, and shown.
 	if n.To != "" {
 		s = strings.ReplaceAll(s, n.To, mfa.MaskAddress(mfa.Kind(channel), n.To))
+	}
+	if n.Code != "" {
+		s = strings.ReplaceAll(s, n.Code, strings.Repeat("*", len(n.Code)))
 	}
 	return s
 }

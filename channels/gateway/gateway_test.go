@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -329,4 +330,31 @@ func TestSlowSendIsNotSentTwice(t *testing.T) {
 	if got := len(p.received()); got != 1 {
 		t.Fatalf("the provider got the message %d times, want once", got)
 	}
+}
+
+// TestRetryKeepsItsBackoff: the keep-alive stops before a verdict, so a late "in
+// progress" cannot reach JetStream after a NAK and stretch a 20 ms back-off to the
+// whole ack wait (45 s here). Eighty retries marked every 20 µs make that race all
+// but certain without the ordering.
+func TestRetryKeepsItsBackoff(t *testing.T) {
+	b := newBus(t)
+	script := make([]int, 80) // the fake provider buffers 100 requests
+	for i := range script {
+		script[i] = http.StatusServiceUnavailable
+	}
+	p := newSMSProvider(t, append(script, http.StatusCreated)...)
+	b.gateway(t, Config{SMS: p.sender(t), MaxAttempts: 40, KeepAlive: 20 * time.Microsecond,
+		RetryDelay: func(uint64) time.Duration { return 20 * time.Millisecond }})
+	for i := range 4 {
+		b.publish(t, ChannelSMS, codeNote("+3460011122"+strconv.Itoa(i), "mfa_signin_code", "en", "22222"+strconv.Itoa(i)))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(p.received()) < len(script)+4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 15 s the provider had %d requests of %d: a retry waited out the ack wait",
+				len(p.received()), len(script)+4)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.settled(t)
 }
