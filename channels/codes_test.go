@@ -390,3 +390,22 @@ func TestEmailDomainIgnoresCase(t *testing.T) {
 	r.refused(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Address: "bob@example.com"},
 		mfa.CodeChannelExists)
 }
+
+// TestChannelStoredBeforeCanonicalAddresses: an e-mail channel kept with capitals in
+// its domain, as addresses were before they were made canonical, re-confirms with the
+// address in either case instead of being refused as another channel.
+func TestChannelStoredBeforeCanonicalAddresses(t *testing.T) {
+	r := newPhoneRig(t, Config{})
+	r.channel("alice", mfa.KindEmail, "alice@example.com")
+	sealer, err := NewSealer(key(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := sealer.Seal([]byte("alice@Example.com"), SecretAAD("alice"))
+	if _, err := r.db.Exec(`UPDATE methods SET destination_enc = ? WHERE user_id = 'alice' AND kind = 'email'`, legacy); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"alice@Example.com", "alice@example.com"} {
+		r.ok(mfa.CmdChannelRegister, "alice", mfa.ChannelParams{Channel: mfa.KindEmail, Address: addr})
+	}
+}

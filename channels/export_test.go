@@ -106,3 +106,6 @@ func errorsJoin(a, b error) error {
 	}
 	return b
 }
+
+// SecretAAD is what a method's secret and address are sealed to.
+func SecretAAD(userID string) []byte { return secretAAD(userID) }
