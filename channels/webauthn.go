@@ -8,12 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 	"math/big"
 	"slices"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
@@ -119,9 +119,15 @@ func (p WebAuthnPolicy) userVerification() protocol.UserVerificationRequirement 
 	return protocol.VerificationPreferred
 }
 
+// refusesSynced says whether the policy refuses a credential that is backup eligible
+// (a synced passkey), at registration and at sign-in alike.
+func (p WebAuthnPolicy) refusesSynced(backupEligible bool) bool {
+	return p.RefuseSynced && backupEligible
+}
+
 // allows reports whether the policy accepts a new credential: its refusal, or nil.
 func (p WebAuthnPolicy) allows(c *webauthn.Credential) error {
-	if p.RefuseSynced && c.Flags.BackupEligible {
+	if p.refusesSynced(c.Flags.BackupEligible) {
 		return mfa.ErrCredentialNotAllowed
 	}
 	if len(p.AAGUIDs) > 0 {
@@ -502,7 +508,7 @@ func (r *rules) verifyWebAuthn(ctx context.Context, tx Tx, c *call, u User, p mf
 		return nil, failed("assertion", cred.MethodID, mfa.ErrInvalidCredential)
 	}
 	flags := parsed.Response.AuthenticatorData.Flags
-	if r.cfg.WebAuthn.RefuseSynced && flags.HasBackupEligible() {
+	if r.cfg.WebAuthn.refusesSynced(flags.HasBackupEligible()) {
 		// A synced passkey registered before the policy: genuine, so not a failed
 		// guess, but no longer enough.
 		return nil, mfa.ErrCredentialNotAllowed
@@ -569,6 +575,25 @@ func (r *rules) webauthnRemove(ctx context.Context, tx Tx, c *call) (any, error)
 	return r.removeOne(ctx, tx, c, mfa.KindWebAuthn, mfa.ErrCredentialNotFound)
 }
 
+// ec2Kind is an EC2 key's algorithm and curve; ec2Curves the pairs that verify (RFC 9053
+// §2.1: each ECDSA algorithm names its curve).
+type ec2Kind struct {
+	alg   webauthncose.COSEAlgorithmIdentifier
+	curve webauthncose.COSEEllipticCurve
+}
+
+var ec2Curves = map[ec2Kind]ecdh.Curve{
+	{webauthncose.AlgES256, webauthncose.P256}: ecdh.P256(),
+	{webauthncose.AlgES384, webauthncose.P384}: ecdh.P384(),
+	{webauthncose.AlgES512, webauthncose.P521}: ecdh.P521(),
+}
+
+// rsaAlgorithms are the algorithms an RSA key may be for.
+var rsaAlgorithms = []webauthncose.COSEAlgorithmIdentifier{
+	webauthncose.AlgRS256, webauthncose.AlgRS384, webauthncose.AlgRS512,
+	webauthncose.AlgPS256, webauthncose.AlgPS384, webauthncose.AlgPS512,
+}
+
 // usableKey refuses a credential public key that could never verify a signature. With
 // attestation "none" nothing signs with the key at registration, so without this a
 // broken client could enrol a strong factor that no sign-in can use: a point off its
@@ -581,8 +606,7 @@ func usableKey(cose []byte) error {
 	}
 	switch k := k.(type) {
 	case webauthncose.EC2PublicKeyData:
-		curves := map[[2]int64]ecdh.Curve{{-7, 1}: ecdh.P256(), {-35, 2}: ecdh.P384(), {-36, 3}: ecdh.P521()}
-		curve, ok := curves[[2]int64{k.Algorithm, k.Curve}]
+		curve, ok := ec2Curves[ec2Kind{webauthncose.COSEAlgorithmIdentifier(k.Algorithm), webauthncose.COSEEllipticCurve(k.Curve)}]
 		if !ok {
 			return fmt.Errorf("public key: EC2 algorithm %d on curve %d", k.Algorithm, k.Curve)
 		}
@@ -591,7 +615,7 @@ func usableKey(cose []byte) error {
 			return fmt.Errorf("public key: %w", err)
 		}
 	case webauthncose.RSAPublicKeyData:
-		if !slices.Contains([]int64{-257, -258, -259, -37, -38, -39}, k.Algorithm) { // RS256–512, PS256–512
+		if !slices.Contains(rsaAlgorithms, webauthncose.COSEAlgorithmIdentifier(k.Algorithm)) {
 			return fmt.Errorf("public key: RSA key for algorithm %d", k.Algorithm)
 		}
 		if n := new(big.Int).SetBytes(k.Modulus).BitLen(); n < 2048 {
@@ -601,7 +625,7 @@ func usableKey(cose []byte) error {
 			return fmt.Errorf("public key: RSA exponent %s", e)
 		}
 	case webauthncose.OKPPublicKeyData:
-		if k.Curve != 6 || len(k.XCoord) != ed25519.PublicKeySize { // 6: Ed25519
+		if webauthncose.COSEEllipticCurve(k.Curve) != webauthncose.Ed25519 || len(k.XCoord) != ed25519.PublicKeySize {
 			return fmt.Errorf("public key: OKP curve %d, %d bytes", k.Curve, len(k.XCoord))
 		}
 	default:

@@ -194,11 +194,11 @@ func (c *Config) check() error {
 	if _, err := c.webauthn(); err != nil {
 		return err
 	}
-	if v := c.EventsMaxAge.v; c.EventsMaxAge.set && v != 0 && v < time.Minute {
-		return usageError{fmt.Sprintf("--events-max-age must be 0 (no limit) or at least 1m, not %s", v)}
+	if v := c.EventsMaxAge.ptr(); v != nil && *v != 0 && *v < time.Minute {
+		return usageError{fmt.Sprintf("--events-max-age must be 0 (no limit) or at least 1m, not %s", *v)}
 	}
-	if v := c.EventsMaxBytes.v; c.EventsMaxBytes.set && v != 0 && v < 1<<20 {
-		return usageError{fmt.Sprintf("--events-max-bytes must be 0 (no limit) or at least 1048576, not %d", v)}
+	if v := c.EventsMaxBytes.ptr(); v != nil && *v != 0 && *v < 1<<20 {
+		return usageError{fmt.Sprintf("--events-max-bytes must be 0 (no limit) or at least 1048576, not %d", *v)}
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		return usageError{fmt.Sprintf("--stream-replicas must be 1 to 5, not %d", c.StreamReplicas)}
