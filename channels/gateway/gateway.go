@@ -395,10 +395,65 @@ func redact(s string, n *Notification, channel string) string {
 	// The address first: a code's digits may occur inside a phone number, and masking
 	// them first would leave the number unmatched, and shown.
 	if n.To != "" {
-		s = strings.ReplaceAll(s, n.To, mfa.MaskAddress(mfa.Kind(channel), n.To))
+		kind := mfa.Kind(channel)
+		// A mail server may echo the address in another case than it was sent.
+		s = replaceFold(s, n.To, mfa.MaskAddress(kind, n.To))
+		if kind == mfa.KindSMS {
+			s = maskNumberDigits(s, n.To)
+		}
 	}
 	if n.Code != "" {
 		s = strings.ReplaceAll(s, n.Code, strings.Repeat("*", len(n.Code)))
 	}
 	return s
+}
+
+// minEchoedDigits is the shortest run of digits taken for an echo of the number: a
+// national number without its country code has at least this many, and a shorter run
+// (a status code, a count) would be masked for nothing.
+const minEchoedDigits = 6
+
+// maskNumberDigits masks every run of digits in s that ends the number to: an SMS API
+// may echo it without its plus sign (34600111222) or in national form (600111222).
+func maskNumberDigits(s, to string) string {
+	digits := strings.TrimPrefix(to, "+")
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == i {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		if run := s[i:j]; len(run) >= minEchoedDigits && strings.HasSuffix(digits, run) {
+			// Only the last three, as the log's mask shows: a run's first digits are
+			// not the country code the log's mask keeps.
+			b.WriteString(strings.Repeat("*", len(run)-3) + run[len(run)-3:])
+		} else {
+			b.WriteString(run)
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// replaceFold is strings.ReplaceAll with old matched regardless of case.
+func replaceFold(s, old, new string) string {
+	if old == "" {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if len(s)-i >= len(old) && strings.EqualFold(s[i:i+len(old)], old) {
+			b.WriteString(new)
+			i += len(old)
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
 }
