@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"errors"
 
 	mfa "github.com/mfad/mfad"
 )
@@ -28,6 +29,10 @@ func (r *rules) signInEnable(ctx context.Context, tx Tx, c *call) (any, error) {
 			return mfa.SignIn{CodeSent: true}, nil
 		}
 		if err := r.confirmChannel(ctx, tx, c, kind, p.Code); err != nil {
+			if errors.Is(err, mfa.ErrNoPendingSetup) {
+				// This dialect's one answer for "nothing to check the code against".
+				return nil, mfa.ErrNoPendingSecret
+			}
 			return nil, err
 		}
 		c.msg = mfa.MsgSignInEnabled

@@ -105,11 +105,11 @@ func TestBankingValidation(t *testing.T) {
 		status                   int
 		code, field              string
 	}{
-		{"secret: other method", "POST", "/settings/MfaSecret", `{"mfaMethod":"sms"}`, 400, "INVALID_MFA_METHOD", ""},
+		{"secret: other method", "POST", "/settings/MfaSecret", `{"mfaMethod":"sms"}`, 400, "INVALID_MFA_METHOD", "mfaMethod"},
 		{"secret: wrong type", "POST", "/settings/MfaSecret", `{"mfaMethod":1}`, 400, "VALIDATION_ERROR", "mfaMethod"},
 		{"secret: malformed", "POST", "/settings/MfaSecret", `{`, 400, "VALIDATION_ERROR", "body"},
 		{"signin: empty", "POST", "/settings/MfaSignIn", ``, 400, "VALIDATION_ERROR", "mfaMethod"},
-		{"signin: unknown method", "POST", "/settings/MfaSignIn", `{"mfaMethod":"pigeon"}`, 400, "INVALID_MFA_METHOD", ""},
+		{"signin: unknown method", "POST", "/settings/MfaSignIn", `{"mfaMethod":"pigeon"}`, 400, "INVALID_MFA_METHOD", "mfaMethod"},
 		{"signin: no code", "POST", "/settings/MfaSignIn", `{"mfaMethod":"authenticator"}`, 400, "VALIDATION_ERROR", "code"},
 		{"signin: code format", "POST", "/settings/MfaSignIn", `{"mfaMethod":"authenticator","code":"12ab56"}`, 400, "VALIDATION_ERROR", "code"},
 		{"signin: code type", "POST", "/settings/MfaSignIn", `{"mfaMethod":"authenticator","code":123456}`, 400, "VALIDATION_ERROR", "code"},

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -40,7 +44,11 @@ func decodeJSON(body []byte, v any) error {
 		}
 		return mfa.Malformed("body", mfa.ReasonType)
 	}
-	err := json.Unmarshal(body, v)
+	body, err := exactMembers(body, v)
+	if err != nil {
+		return mfa.Malformed("body", mfa.ReasonSyntax)
+	}
+	err = json.Unmarshal(body, v)
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
@@ -64,3 +72,90 @@ func decodeJSON(body []byte, v any) error {
 type fieldError struct{ field string }
 
 func (e *fieldError) Error() string { return "wrong type for " + e.field }
+
+// exactMembers drops from the object body the members whose names match one of v's
+// fields only when case is ignored: encoding/json would take "DEVICE_NAME" for
+// device_name, where the contract ignores unknown fields. The body comes back as it
+// is when it has no such member, which is nearly always.
+func exactMembers(body []byte, v any) ([]byte, error) {
+	names := fieldNames(reflect.TypeOf(v))
+	if len(names) == 0 {
+		return body, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the '{' decodeJSON checked
+		return nil, err
+	}
+	type member struct {
+		name  string
+		value json.RawMessage
+	}
+	var kept []member
+	folded := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := tok.(string) // an object's keys are strings, or Token fails
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		if names[name] {
+			kept = append(kept, member{name, value})
+			continue
+		}
+		for known := range names {
+			if strings.EqualFold(name, known) {
+				folded = true
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the object")
+	}
+	if !folded {
+		return body, nil
+	}
+	b := append(make([]byte, 0, len(body)), '{')
+	for i, m := range kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = mfa.AppendJSONString(b, m.name)
+		b = append(b, ':')
+		b = append(b, m.value...)
+	}
+	return append(b, '}'), nil
+}
+
+// fieldNamesOf caches fieldNames per request type.
+var fieldNamesOf sync.Map // reflect.Type → map[string]bool
+
+// fieldNames is the set of JSON member names of the struct *T, from its json tags.
+func fieldNames(t reflect.Type) map[string]bool {
+	if cached, ok := fieldNamesOf.Load(t); ok {
+		return cached.(map[string]bool)
+	}
+	names := map[string]bool{}
+	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		st := t.Elem()
+		for i := range st.NumField() {
+			f := st.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case name == "-" || !f.IsExported():
+			case name == "":
+				names[f.Name] = true
+			default:
+				names[name] = true
+			}
+		}
+	}
+	fieldNamesOf.Store(t, names)
+	return names
+}

@@ -34,11 +34,10 @@ func checkOutcome(t *testing.T, name string, body []byte, err error) {
 		t.Fatalf("%s(%q): a fault, not an outcome: %v", name, body, err)
 	}
 	switch e.Code {
-	case mfa.CodeValidation, mfa.CodeMalformed:
+	case mfa.CodeValidation, mfa.CodeMalformed, mfa.CodeInvalidMethod:
 		if e.Field == "" || e.Reason == "" {
 			t.Fatalf("%s(%q): %v names no field", name, body, e)
 		}
-	case mfa.CodeInvalidMethod:
 	default:
 		t.Fatalf("%s(%q): unexpected outcome %v", name, body, e)
 	}

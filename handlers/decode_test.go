@@ -1,0 +1,56 @@
+package handlers
+
+import (
+	"errors"
+	"testing"
+
+	mfa "github.com/mfad/mfad"
+)
+
+// TestMembersMatchByExactName: a member whose name differs from a field's only in case
+// is an unknown field, ignored as the contract says, not the field itself (encoding/json
+// alone would take it, and its value, for the field).
+func TestMembersMatchByExactName(t *testing.T) {
+	cases := []struct {
+		name     string
+		body     string
+		wantName string
+		wantErr  *mfa.Error // code, field and reason compared
+	}{
+		{"exact name", `{"device_name":"Phone"}`, "Phone", nil},
+		{"a folded twin is ignored", `{"device_name":"Phone","DEVICE_NAME":5}`, "Phone", nil},
+		{"a folded twin before it is ignored", `{"Device_Name":5,"device_name":"Phone"}`, "Phone", nil},
+		{"only a folded name is no name", `{"Device_Name":"Phone"}`, "", mfa.Invalid("device_name", mfa.ReasonRequired)},
+		{"Unicode folding too", "{\"device_nam\u212a\":\"x\"}", "", mfa.Invalid("device_name", mfa.ReasonRequired)},
+		{"an escaped exact name is the name", `{"device\u005fname":"Phone"}`, "Phone", nil},
+		{"the last of two exact names wins", `{"device_name":"A","DEVICE_NAME":1,"device_name":"B"}`, "B", nil},
+		{"unknown members stay ignored", `{"device_name":"Phone","colour":{"r":1}}`, "Phone", nil},
+		{"a wrong type is still named", `{"DEVICE_NAME":"x","device_name":5}`, "", mfa.Malformed("device_name", mfa.ReasonType)},
+		{"data after the object", `{"Device_Name":"x","device_name":"Phone"} {}`, "", mfa.Malformed("body", mfa.ReasonSyntax)},
+		{"a broken folded member", `{"DEVICE_NAME":tru,"device_name":"Phone"}`, "", mfa.Malformed("body", mfa.ReasonSyntax)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseTOTPSetup([]byte(tc.body))
+			if tc.wantErr == nil {
+				if err != nil || got.DeviceName != tc.wantName {
+					t.Fatalf("parseTOTPSetup(%s) = %q, %v; want %q", tc.body, got.DeviceName, err, tc.wantName)
+				}
+				return
+			}
+			var e *mfa.Error
+			if !errors.As(err, &e) || e.Code != tc.wantErr.Code || e.Field != tc.wantErr.Field || e.Reason != tc.wantErr.Reason {
+				t.Fatalf("parseTOTPSetup(%s) error %v, want %v", tc.body, err, tc.wantErr)
+			}
+		})
+	}
+
+	// The other decoders share the rule: a folded mfaMethod is no method (the default
+	// authenticator), a folded code is no code.
+	if _, err := parseSecretCreate([]byte(`{"MFAMETHOD":"sms"}`)); err != nil {
+		t.Errorf("parseSecretCreate with MFAMETHOD: %v, want the default method", err)
+	}
+	if v, err := parseVerify([]byte(`{"CODE":"123456"}`)); err == nil {
+		t.Errorf("parseVerify with CODE accepted %+v", v)
+	}
+}
