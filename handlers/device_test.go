@@ -438,15 +438,19 @@ func TestStepUp(t *testing.T) {
 	d := s.enrol("alice", "Phone")
 	stale := s.token("alice", map[string]any{"auth_time": s.Clock.Now().Add(-10 * time.Minute).Unix()})
 	r := s.call(http.MethodDelete, "/api/v1/mfa/totp/devices/"+itoa(d.ID), "", "Authorization", "Bearer "+stale)
-	want(t, r, 401, "STEP_UP_REQUIRED")
+	want(t, r, 401, "UNAUTHORIZED")
 	if ch := r.Header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="insufficient_user_authentication"`) ||
 		!strings.Contains(ch, "max_age=300") {
 		t.Fatalf("challenge %q", ch)
 	}
+	// The contract's one 401 code; the message and the challenge say what to do.
+	if get(r.Body, "error", "message") != "This operation needs a more recent sign-in" {
+		t.Fatalf("message %s", r.Raw)
+	}
 	want(t, s.as("alice", http.MethodDelete, "/api/v1/mfa/totp/devices/"+itoa(d.ID), ""), 200, "")
 	// Adding a factor needs a recent sign-in too.
-	want(t, s.call(http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"x"}`, "Authorization", "Bearer "+stale), 401, "STEP_UP_REQUIRED")
-	want(t, s.call(http.MethodPost, "/api/v1/mfa/backup-codes/regenerate", "", "Authorization", "Bearer "+stale), 401, "STEP_UP_REQUIRED")
+	want(t, s.call(http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"x"}`, "Authorization", "Bearer "+stale), 401, "UNAUTHORIZED")
+	want(t, s.call(http.MethodPost, "/api/v1/mfa/backup-codes/regenerate", "", "Authorization", "Bearer "+stale), 401, "UNAUTHORIZED")
 	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"x"}`), 200, "")
 }
 

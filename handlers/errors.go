@@ -106,10 +106,14 @@ func statusOf(d dialect, e *mfa.Error) int {
 }
 
 // publicCode is the code a dialect shows: malformed and invalid requests are one
-// VALIDATION_ERROR to clients.
+// VALIDATION_ERROR to clients, and every 401 is UNAUTHORIZED (API.md §0): a token too
+// old for a step-up says so in its WWW-Authenticate challenge (RFC 9470) and message.
 func publicCode(e *mfa.Error) string {
-	if e.Code == mfa.CodeMalformed {
+	switch e.Code {
+	case mfa.CodeMalformed:
 		return mfa.CodeValidation
+	case mfa.CodeStepUpRequired:
+		return mfa.CodeUnauthorized
 	}
 	return e.Code
 }
