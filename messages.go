@@ -78,7 +78,7 @@ var catalogue = map[string][2]string{ // key → {en, es}
 	CodeInvalidCode:         {"The code is invalid or has expired", "El código no es válido o ha caducado"},
 	CodeNoPendingSetup:      {"There is no pending TOTP setup to verify", "No hay ninguna configuración TOTP pendiente de verificar"},
 	CodeNoPendingSecret:     {"There is no pending MFA secret, channel or authenticator to check the code against", "No hay ningún secreto MFA ni canal pendiente, ni autenticador, con el que comprobar el código"},
-	CodeTooManyAttempts:     {"Too many failed attempts, try again later", "Demasiados intentos fallidos, inténtelo más tarde"},
+	CodeTooManyAttempts:     {"Too many attempts, try again later", "Demasiados intentos, inténtelo más tarde"},
 	CodeDeviceNotFound:      {"TOTP device not found", "Dispositivo TOTP no encontrado"},
 	CodeDeviceLimit:         {"The maximum number of TOTP devices is reached", "Se ha alcanzado el número máximo de dispositivos TOTP"},
 	CodeDeviceRemove:        {"The TOTP device could not be removed", "No se ha podido eliminar el dispositivo TOTP"},

@@ -484,7 +484,7 @@ func TestDruidValidateCodes(t *testing.T) {
 		checkDruid(t, validate(wrong), http.StatusExpectationFailed, "MFA error", druidErr{"mfa_code_invalid", ""})
 	}
 	r = validate(code, "Accept-Language", "es")
-	checkDruid(t, r, http.StatusTooManyRequests, "Demasiados intentos fallidos, inténtelo más tarde",
+	checkDruid(t, r, http.StatusTooManyRequests, "Demasiados intentos, inténtelo más tarde",
 		druidErr{"too_many_attempts", ""})
 	if ra := r.Header.Get("Retry-After"); ra != "300" {
 		t.Fatalf("Retry-After %q, want 300", ra)
