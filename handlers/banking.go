@@ -10,6 +10,7 @@ import (
 )
 
 // The banking dialect (API.md §1): /settings, camelCase, RFC 9457 problem details.
+// Answers are structs, not maps, so their members come in the contract's order.
 
 // handleSecretCreate: POST /settings/MfaSecret {"mfaMethod":"authenticator"}?.
 func (s *server) handleSecretCreate(c echo.Context) error {
@@ -21,13 +22,13 @@ func (s *server) handleSecretCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"secret":     setup.Secret,
-		"otpauthUrl": setup.OTPAuthURL,
-		"qrCodeUrl":  qr,
-		"deviceId":   setup.DeviceID,
-		"status":     "pending",
-	})
+	return c.JSON(http.StatusOK, struct {
+		Secret     string `json:"secret"`
+		OTPAuthURL string `json:"otpauthUrl"`
+		QRCodeURL  string `json:"qrCodeUrl"`
+		DeviceID   int64  `json:"deviceId"`
+		Status     string `json:"status"`
+	}{setup.Secret, setup.OTPAuthURL, qr, setup.DeviceID, "pending"})
 }
 
 // handleSecretDelete: DELETE /settings/MfaSecret.
@@ -39,12 +40,12 @@ func (s *server) handleSecretDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"status":           "success",
-		"message":          reply.Message,
-		"removed":          r.Removed,
-		"mfaSignInEnabled": r.SignInEnabled,
-	})
+	return c.JSON(http.StatusOK, struct {
+		Status           string `json:"status"`
+		Message          string `json:"message"`
+		Removed          int    `json:"removed"`
+		MFASignInEnabled bool   `json:"mfaSignInEnabled"`
+	}{"success", reply.Message, r.Removed, r.SignInEnabled})
 }
 
 // handleSignInEnable: POST /settings/MfaSignIn.
@@ -61,13 +62,15 @@ func (s *server) handleSignInEnable(c echo.Context) error {
 		return err
 	}
 	if r.CodeSent {
-		return c.JSON(http.StatusOK, map[string]any{"status": "verification_sent"})
+		return c.JSON(http.StatusOK, struct {
+			Status string `json:"status"`
+		}{"verification_sent"})
 	}
-	body := map[string]any{"status": "enabled", "mfaSignInEnabled": true}
-	if len(r.BackupCodes) > 0 {
-		body["backupCodes"] = r.BackupCodes
-	}
-	return c.JSON(http.StatusOK, body)
+	return c.JSON(http.StatusOK, struct {
+		Status           string   `json:"status"`
+		MFASignInEnabled bool     `json:"mfaSignInEnabled"`
+		BackupCodes      []string `json:"backupCodes,omitempty"`
+	}{"enabled", true, r.BackupCodes})
 }
 
 // handleSignInDisable: DELETE /settings/MfaSignIn.
@@ -79,11 +82,11 @@ func (s *server) handleSignInDisable(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"status":           "success",
-		"message":          reply.Message,
-		"mfaSignInEnabled": false,
-	})
+	return c.JSON(http.StatusOK, struct {
+		Status           string `json:"status"`
+		Message          string `json:"message"`
+		MFASignInEnabled bool   `json:"mfaSignInEnabled"`
+	}{"success", reply.Message, false})
 }
 
 // handleSettings: GET /settings/Mfa (proposal).
@@ -110,9 +113,9 @@ func (s *server) handleSettings(c echo.Context) error {
 		methods[i] = bankingMethod{ID: m.ID, Type: typ, Label: m.Label, Verified: m.Verified,
 			Voluntary: m.Voluntary, CreatedAt: m.CreatedAt, LastUsedAt: m.LastUsedAt}
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"mfaSignInEnabled":     st.SignInEnabled,
-		"methods":              methods,
-		"backupCodesRemaining": st.BackupCodesRemaining,
-	})
+	return c.JSON(http.StatusOK, struct {
+		MFASignInEnabled     bool            `json:"mfaSignInEnabled"`
+		Methods              []bankingMethod `json:"methods"`
+		BackupCodesRemaining int             `json:"backupCodesRemaining"`
+	}{st.SignInEnabled, methods, st.BackupCodesRemaining})
 }

@@ -51,14 +51,14 @@ func (s *server) handleTOTPSetup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{
-		"device_id":        setup.DeviceID,
-		"secret":           setup.Secret,
-		"manual_entry_key": groupsOf4(setup.Secret),
-		"otpauth_url":      setup.OTPAuthURL,
-		"qr_code":          qr,
-		"device_name":      setup.DeviceName,
-	}, reply.Message)
+	return deviceOK(c, struct {
+		DeviceID       int64  `json:"device_id"`
+		Secret         string `json:"secret"`
+		ManualEntryKey string `json:"manual_entry_key"`
+		OTPAuthURL     string `json:"otpauth_url"`
+		QRCode         string `json:"qr_code"`
+		DeviceName     string `json:"device_name"`
+	}{setup.DeviceID, setup.Secret, groupsOf4(setup.Secret), setup.OTPAuthURL, qr, setup.DeviceName}, reply.Message)
 }
 
 // startSetup runs a TOTP setup (both dialects) and draws its QR code.
@@ -96,11 +96,12 @@ func (s *server) handleTOTPVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"success": true, "device_id": v.DeviceID, "message": reply.Message}
-	if len(v.BackupCodes) > 0 {
-		data["backup_codes"] = v.BackupCodes
-	}
-	return deviceOK(c, data, reply.Message)
+	return deviceOK(c, struct {
+		Success     bool     `json:"success"`
+		DeviceID    int64    `json:"device_id"`
+		BackupCodes []string `json:"backup_codes,omitempty"`
+		Message     string   `json:"message"`
+	}{true, v.DeviceID, v.BackupCodes, reply.Message}, reply.Message)
 }
 
 // handleTOTPDevices: GET /api/v1/mfa/totp/devices.
@@ -136,7 +137,10 @@ func (s *server) removeDevice(c echo.Context, typ string) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{"success": true, "message": reply.Message}, reply.Message)
+	return deviceOK(c, struct {
+		Success bool   `json:"success"`
+		Message string `json:"message"`
+	}{true, reply.Message}, reply.Message)
 }
 
 // handleBackupCount: GET /api/v1/mfa/backup-codes.
@@ -145,7 +149,10 @@ func (s *server) handleBackupCount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{"remaining": n.Remaining, "total": n.Total}, reply.Message)
+	return deviceOK(c, struct {
+		Remaining int `json:"remaining"`
+		Total     int `json:"total"`
+	}{n.Remaining, n.Total}, reply.Message)
 }
 
 // handleBackupRegenerate: POST /api/v1/mfa/backup-codes/regenerate.
@@ -157,7 +164,9 @@ func (s *server) handleBackupRegenerate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{"backup_codes": codes.Codes}, reply.Message)
+	return deviceOK(c, struct {
+		BackupCodes []string `json:"backup_codes"`
+	}{codes.Codes}, reply.Message)
 }
 
 // handleOTPSend: POST /api/v1/mfa/otp/send {"method":"sms"|"email","user_id"?}.
@@ -174,7 +183,10 @@ func (s *server) handleOTPSend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return deviceOK(c, map[string]any{"sent": true, "expires_in": sent.ExpiresIn}, reply.Message)
+	return deviceOK(c, struct {
+		Sent      bool `json:"sent"`
+		ExpiresIn int  `json:"expires_in"`
+	}{true, sent.ExpiresIn}, reply.Message)
 }
 
 // handleVerify: POST /api/v1/mfa/verify {"code"}, {"backup_code"} or
@@ -198,11 +210,11 @@ func (s *server) handleVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"verified": true, "method": v.Method}
-	if v.UserVerified != nil {
-		data["user_verified"] = *v.UserVerified
-	}
-	return deviceOK(c, data, reply.Message)
+	return deviceOK(c, struct {
+		Verified     bool   `json:"verified"`
+		Method       string `json:"method"`
+		UserVerified *bool  `json:"user_verified,omitempty"`
+	}{true, v.Method, v.UserVerified}, reply.Message)
 }
 
 func deref(s *string) string {

@@ -219,7 +219,7 @@ func TestDeviceRemoval(t *testing.T) {
 	}
 	r := s.as("alice", http.MethodDelete, "/api/v1/mfa/totp/devices/"+itoa(mine.ID), "", "Idempotency-Key", "rm-1")
 	want(t, r, 200, "")
-	const body = `{"success":true,"data":{"message":"TOTP device removed successfully","success":true},"message":"TOTP device removed successfully"}`
+	const body = `{"success":true,"data":{"success":true,"message":"TOTP device removed successfully"},"message":"TOTP device removed successfully"}`
 	if strings.TrimSpace(string(r.Raw)) != body {
 		t.Fatalf("body %s\nwant %s", r.Raw, body)
 	}

@@ -36,22 +36,24 @@ func deviceOKData(c echo.Context, data deviceData, message string) error {
 	return deviceOK(c, data, message)
 }
 
-// statusData is GET /api/v1/mfa/status's data (fields in the order of their names,
-// as the map it replaced was written).
+// statusData is GET /api/v1/mfa/status's data, its members in the contract's order.
 type statusData struct {
-	BackupCodesRemaining int            `json:"backup_codes_remaining"`
 	Enabled              bool           `json:"enabled"`
 	Methods              []deviceMethod `json:"methods"`
+	BackupCodesRemaining int            `json:"backup_codes_remaining"`
 }
 
 func (d statusData) appendJSON(b []byte) ([]byte, bool) {
-	b = append(b, `{"backup_codes_remaining":`...)
-	b = strconv.AppendInt(b, int64(d.BackupCodesRemaining), 10)
-	b = append(b, `,"enabled":`...)
+	b = append(b, `{"enabled":`...)
 	b = strconv.AppendBool(b, d.Enabled)
 	b = append(b, `,"methods":`...)
 	b, ok := mfa.AppendJSONList(b, d.Methods, deviceMethod.appendJSON)
-	return append(b, '}'), ok
+	if !ok {
+		return b, false
+	}
+	b = append(b, `,"backup_codes_remaining":`...)
+	b = strconv.AppendInt(b, int64(d.BackupCodesRemaining), 10)
+	return append(b, '}'), true
 }
 
 func (m deviceMethod) appendJSON(b []byte) ([]byte, bool) {
