@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// MaxRequestBody is the largest request body or ingested activity accepted (API.md §0).
+const MaxRequestBody = 64 << 10
+
 // Command types. Each is one endpoint of the "mfa" micro service, on subject
 // mfa.cmd.<type> (activity.CommandSubject). Reads are commands too, so API nodes hold no
 // state and no SQL.

@@ -111,6 +111,11 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 	}
 	verb := strings.TrimPrefix(msg.Subject(), strings.TrimSuffix(ActivitySubjects, ">"))
 	id := activityID(msg, meta)
+	if len(msg.Data()) > mfa.MaxRequestBody {
+		// The limit of the HTTP dialect, so that a producer cannot do what a client may not.
+		in.reject(ctx, msg, meta, id, "", fmt.Sprintf("invalid activity: body larger than %d bytes", mfa.MaxRequestBody))
+		return
+	}
 	a, err := Parse(msg.Data(), verb)
 	from := msg.Headers().Get(FromHeader)
 	switch {
@@ -170,28 +175,46 @@ func (in *Ingester) retry(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 	_ = msg.NakWithDelay(in.RetryDelay(meta.NumDelivered))
 }
 
+// UnknownActor is the user a rejection is recorded against when the activity names
+// none the workers accept.
+const UnknownActor = "unknown"
+
 // reject records the refusal as an audit event (mfa.events.activity.rejected) and
-// terminates the message. If even that cannot be recorded, the message is redelivered.
+// terminates the message. A rejection the workers cannot take for the moment (none
+// answers, or one faulted) is tried again with the activity, past its last attempt:
+// an outage must not lose it, and the activity may yet be applied. One the workers
+// refuse would be refused on every delivery: it is logged as an error naming the
+// stream sequence, where the activity stays, and terminated, so that it is not
+// delivered forever and does not hold up the activities behind it.
 func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, actor, reason string) {
-	if actor == "" {
-		actor = "unknown"
+	if !mfa.ValidUserID(actor) {
+		actor = UnknownActor
 	}
 	in.log.Warn("activity rejected", "activity_id", id, "subject", msg.Subject(), "reason", reason)
 	cmd, err := NewCommand(mfa.CmdActivityRejected, Origin{UserID: actor, Actor: actor,
 		Lang: mfa.LangEnglish, RequestID: id, Key: ReservedKeyPrefix + "-rejected:" + id},
 		mfa.ActivityRejection{ActivityID: id, Subject: msg.Subject(), Reason: reason, Attempts: int(meta.NumDelivered)})
+	retryable := false
 	if err == nil {
 		var reply mfa.Reply
 		reply, err = in.send.Send(ctx, cmd)
+		retryable = err != nil
 		if err == nil && !reply.OK {
-			err = errors.New(reply.Code)
+			err, retryable = errors.New(reply.Code), transient(reply.Code)
 		}
 	}
-	if err != nil {
-		in.log.Error("record activity rejection", "activity_id", id, "err", err)
+	if err == nil {
+		_ = msg.Term()
+		return
+	}
+	if retryable {
+		in.log.Error("record activity rejection", "activity_id", id, "attempt", meta.NumDelivered, "err", err)
 		_ = msg.NakWithDelay(in.RetryDelay(meta.NumDelivered))
 		return
 	}
+	in.log.Error("activity rejected and its rejection refused: dropped from the ingest, kept in the stream",
+		"activity_id", id, "stream", ActivitiesStream, "stream_seq", meta.Sequence.Stream,
+		"attempts", meta.NumDelivered, "reason", reason, "err", err)
 	_ = msg.Term()
 }
 
@@ -221,7 +244,7 @@ func lenientActor(body []byte) string {
 		} `json:"actor"`
 	}
 	if json.Unmarshal(body, &head) == nil {
-		if s, ok := head.Actor.ID.(string); ok && len(s) <= 128 {
+		if s, ok := head.Actor.ID.(string); ok && mfa.ValidUserID(s) {
 			return s
 		}
 	}

@@ -184,9 +184,10 @@ type sent struct {
 // ingester sends, and runs after (when set) once the real Send has returned, before
 // the ingester sees the answer. drop, when it says so, loses a command in transit.
 type hookSender struct {
-	next  activity.Sender
-	after func(sent)
-	drop  func(mfa.Command) bool
+	next   activity.Sender
+	after  func(sent)
+	drop   func(mfa.Command) bool
+	refuse func(mfa.Command) string // a code to answer instead of sending, or ""
 
 	mu   sync.Mutex
 	sent []sent
@@ -194,9 +195,16 @@ type hookSender struct {
 
 func (h *hookSender) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, error) {
 	var s sent
-	if h.drop != nil && h.drop(cmd) {
+	var code string
+	if h.refuse != nil {
+		code = h.refuse(cmd)
+	}
+	switch {
+	case h.drop != nil && h.drop(cmd):
 		s = sent{cmd: cmd, err: fmt.Errorf("send %s: lost in transit: %w", cmd.Type, activity.ErrUnavailable)}
-	} else {
+	case code != "":
+		s = sent{cmd: cmd, reply: mfa.Reply{Code: code, Message: "refused by the test"}}
+	default:
 		reply, err := h.next.Send(ctx, cmd)
 		s = sent{cmd: cmd, reply: reply, err: err}
 	}
@@ -327,6 +335,15 @@ func TestIngestRejects(t *testing.T) {
 			"header From is not an entry point id"},
 		{"refused by the rules", activity.VerbDelete, activityJSON(activity.VerbDelete), "bank-web",
 			"alice", "refused: mfa_channel_not_found"},
+		// An actor id the workers' user-id rule refuses is the activity's fault, found by
+		// the parser: the rejection goes to the unknown actor, which the workers take.
+		{"actor id with a bidi override", activity.VerbDelete, activityJSON(activity.VerbDelete, "actor.id", "ing-\u202ebob"),
+			"bank-web", activity.UnknownActor, "actor.id (format)"},
+		{"actor id with a control character", activity.VerbDelete, activityJSON(activity.VerbDelete, "actor.id", "ing-\u0007bob"),
+			"bank-web", activity.UnknownActor, "actor.id (format)"},
+		{"larger than an HTTP body may be", activity.VerbDelete,
+			activityJSON(activity.VerbDelete, "summary", strings.Repeat("x", mfa.MaxRequestBody)), "bank-web",
+			activity.UnknownActor, "body larger than 65536 bytes"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,6 +444,40 @@ func TestIngestGivesUpOnUndeliverable(t *testing.T) {
 	}
 	if n := len(r.audit(mfa.EventChannelRegistered)); n != 0 {
 		t.Fatalf("an undeliverable activity was applied")
+	}
+}
+
+// TestIngestRejectionRefused: a rejection the workers refuse to record (they would
+// refuse it on every delivery) is not tried again: the activity is terminated, so more
+// of them than the consumer may hold unacknowledged (256) do not stop the activities
+// behind them. (One they cannot take for the moment is kept:
+// TestIngestOutlivesAWorkerOutage.)
+func TestIngestRejectionRefused(t *testing.T) {
+	r := newIngestRig(t)
+	r.startWorker()
+	h := &hookSender{next: r.bus(), refuse: func(cmd mfa.Command) string {
+		if cmd.Type == mfa.CmdActivityRejected {
+			return mfa.CodeValidation
+		}
+		return ""
+	}}
+	r.ingester(nil, h, 3)
+
+	const poison = 260
+	for i := range poison {
+		r.publish(activity.VerbDelete, activityJSON(activity.VerbDelete, "actor.objectType", "user"),
+			fmt.Sprintf("poison-%d", i), "bank-web")
+	}
+	r.publish(activity.VerbUpdate, registerSMS(""), "after-the-poison", "bank-web")
+	r.drained()
+	if n := len(r.audit(mfa.EventChannelRegistered)); n != 1 {
+		t.Fatalf("the activity after the poison: %d channel.registered records, want 1", n)
+	}
+	if n := len(h.of(mfa.CmdActivityRejected)); n != poison {
+		t.Fatalf("%d rejections tried for %d poison activities, want one each", n, poison)
+	}
+	if n := len(r.audit(mfa.EventActivityRejected)); n != 0 {
+		t.Fatalf("%d rejections recorded, want none", n)
 	}
 }
 

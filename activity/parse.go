@@ -61,9 +61,15 @@ func Parse(body []byte, verb string) (Activity, error) {
 	}
 
 	if actor := p.object(field(root, "actor"), "actor"); actor != nil {
-		if id, ok := p.str(actor, "actor.id", "id"); ok && len(id) > 128 {
+		// The workers' user-id rule, here too: an id they would refuse is a field
+		// error of the activity, not a command that fails every time it is tried.
+		switch id, ok := p.str(actor, "actor.id", "id"); {
+		case !ok:
+		case utf8.RuneCountInString(id) > 128:
 			p.add("actor.id", mfa.ReasonLength)
-		} else {
+		case !mfa.ValidUserID(id):
+			p.add("actor.id", mfa.ReasonFormat)
+		default:
 			a.ActorID = id
 		}
 		p.objectType(actor, "actor", "person")

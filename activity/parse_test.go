@@ -114,6 +114,8 @@ func parseCases() []parseCase {
 			want: ok(d, func(a *activity.Activity) { a.ID = "urn:uuid:1" })},
 		{name: "actor id of 128 characters", verb: d, body: activityJSON(d, "actor.id", max),
 			want: ok(d, func(a *activity.Activity) { a.ActorID = max })},
+		{name: "actor id of 128 characters of two bytes", verb: d, body: activityJSON(d, "actor.id", strings.Repeat("ñ", 128)),
+			want: ok(d, func(a *activity.Activity) { a.ActorID = strings.Repeat("ñ", 128) })},
 		{name: "surrounding white space", verb: d, body: "\n\t " + activityJSON(d) + " \r\n", want: ok(d)},
 
 		// AS2 aliases, as AS2 asks consumers to accept them.
@@ -176,6 +178,11 @@ func parseCases() []parseCase {
 
 		// Wrong values.
 		{name: "actor.id too long", verb: d, body: activityJSON(d, "actor.id", long), errs: one("actor.id", mfa.ReasonLength)},
+		{name: "actor.id of 129 characters in fewer bytes than 4×129", verb: d, body: activityJSON(d, "actor.id", strings.Repeat("ñ", 129)),
+			errs: one("actor.id", mfa.ReasonLength)},
+		{name: "actor.id with a bidi override", verb: d, body: activityJSON(d, "actor.id", "bob\u202egnp"), errs: one("actor.id", mfa.ReasonFormat)},
+		{name: "actor.id with a control character", verb: d, body: activityJSON(d, "actor.id", "bob\u0007"), errs: one("actor.id", mfa.ReasonFormat)},
+		{name: "actor.id with a zero-width space", verb: d, body: activityJSON(d, "actor.id", "bo\u200bb"), errs: one("actor.id", mfa.ReasonFormat)},
 		{name: "actor.objectType user", verb: d, body: activityJSON(d, "actor.objectType", "user"), errs: one("actor.objectType", mfa.ReasonEnum)},
 		{name: "object.objectType person", verb: d, body: activityJSON(d, "object.objectType", "person"), errs: one("object.objectType", mfa.ReasonEnum)},
 		{name: "source.objectType phone", verb: d, body: activityJSON(d, "source.objectType", "phone"), errs: one("source.objectType", mfa.ReasonEnum)},
@@ -385,7 +392,7 @@ func FuzzParse(f *testing.F) {
 		if a.Verb != verb {
 			t.Fatalf("verb %q accepted on %q", a.Verb, verb)
 		}
-		if a.ActorID == "" || len(a.ActorID) > 128 {
+		if !mfa.ValidUserID(a.ActorID) {
 			t.Fatalf("actor id %q accepted", a.ActorID)
 		}
 		known := false

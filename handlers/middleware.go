@@ -12,8 +12,8 @@ import (
 	"github.com/mfad/mfad/activity"
 )
 
-// MaxBody is the largest request body accepted (API.md §0).
-const MaxBody = 64 << 10
+// MaxBody is the largest request body accepted (API.md §0), as for ingested activities.
+const MaxBody = mfa.MaxRequestBody
 
 const (
 	startKey = "mfad.start"
