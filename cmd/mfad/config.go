@@ -143,7 +143,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.WritePipelines, "write-pipelines", 1, "PostgreSQL: group commits running at once per worker, commands shared among them by user (SQLite always has one writer)")
 	fs.IntVar(&c.ReadCacheMB, "read-cache-mb", 32, "SQLite: MB of read answers (status, device lists, backup-code counts) a worker keeps until the user's next write; 0 = none (PostgreSQL: none, several workers write it)")
 	fs.DurationVar(&c.RelayLease, "relay-lease", 10*time.Second, "PostgreSQL: how long the relay lease of MFA_EVENTS lasts unrenewed; a dead holder's is taken over after this")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work; HTTP requests get half of it, then the connections still open are closed, so the workers and the outbox drain in the rest")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", logFormatAuto, "text, json, or auto: text on a terminal, JSON otherwise")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off")

@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		if err != nil {
 			return err
 		}
-		onStop("HTTP server", srv.Shutdown)
+		onStop("HTTP server", func(ctx context.Context) error { return shutdownHTTP(ctx, srv, cfg.ShutdownTimeout/2, log) })
 		log.Info("HTTP listening", "addr", addr)
 	}
 	if cfg.DebugAddr != "" {
@@ -164,12 +164,28 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		if err != nil {
 			return err
 		}
-		onStop("debug server", srv.Shutdown)
+		onStop("debug server", func(ctx context.Context) error { return shutdownHTTP(ctx, srv, cfg.ShutdownTimeout/2, log) })
 	}
 	log.Info("mfad started", "role", cfg.Role, "version", version)
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// shutdownHTTP lets srv's requests finish for at most share of the shutdown, then closes
+// the connections still open. Requests that reached the workers end within the command
+// timeout; what is left after share is a client too slow to finish its request, and it
+// must not take the time the workers and the outbox need to drain after it.
+func shutdownHTTP(ctx context.Context, srv *http.Server, share time.Duration, log *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, share)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Warn("requests still open at the HTTP server's share of the shutdown timeout: connections closed",
+		"share", share.String())
+	return srv.Close()
 }
 
 // ensureStreams creates the streams, waiting for a JetStream that is still electing
