@@ -79,9 +79,15 @@ func (e *fieldError) Error() string { return "wrong type for " + e.field }
 // is when it has no such member, which is nearly always.
 func exactMembers(body []byte, v any) ([]byte, error) {
 	names := fieldNames(reflect.TypeOf(v))
-	if len(names) == 0 {
+	if len(names) == 0 || !mayFoldOnto(body, names) {
 		return body, nil
 	}
+	return dropFolded(body, names)
+}
+
+// dropFolded is body without its members whose names fold onto one of names without
+// being one; body itself when it has none.
+func dropFolded(body []byte, names map[string]bool) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // the '{' decodeJSON checked
 		return nil, err
@@ -131,6 +137,36 @@ func exactMembers(body []byte, v any) ([]byte, error) {
 		b = append(b, m.value...)
 	}
 	return append(b, '}'), nil
+}
+
+// mayFoldOnto reports whether body may hold a member name that matches one of names
+// only without case: a quoted string equal to one of them but for ASCII case, or
+// anything encoding/json could fold in ways a byte scan does not see (an escape, the
+// Kelvin sign, the long s). A cheap scan, so that the usual body skips the decoder pass.
+func mayFoldOnto(body []byte, names map[string]bool) bool {
+	if bytes.IndexByte(body, '\\') >= 0 || bytes.Contains(body, []byte("\u212a")) || bytes.Contains(body, []byte("\u017f")) {
+		return true
+	}
+	for i := bytes.IndexByte(body, '"'); i >= 0; {
+		rest := body[i+1:]
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 {
+			return false
+		}
+		if s := rest[:end]; !names[string(s)] {
+			for name := range names {
+				if len(name) == len(s) && bytes.EqualFold(s, []byte(name)) {
+					return true
+				}
+			}
+		}
+		next := bytes.IndexByte(rest[end+1:], '"')
+		if next < 0 {
+			return false
+		}
+		i = i + 1 + end + 1 + next
+	}
+	return false
 }
 
 // fieldNamesOf caches fieldNames per request type.

@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"bytes"
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	mfa "github.com/mfad/mfad"
 )
@@ -53,4 +55,49 @@ func TestMembersMatchByExactName(t *testing.T) {
 	if v, err := parseVerify([]byte(`{"CODE":"123456"}`)); err == nil {
 		t.Errorf("parseVerify with CODE accepted %+v", v)
 	}
+}
+
+// BenchmarkRequestDecoders: what decoding a sign-in and a setup body costs, the exact
+// name check included (go test -run '^$' -bench RequestDecoders ./handlers).
+func BenchmarkRequestDecoders(b *testing.B) {
+	verify := []byte(`{"code":"123456"}`)
+	setup := []byte(`{"device_name":"Alice's phone","colour":"blue"}`)
+	b.Run("verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseVerify(verify); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("setup", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseTOTPSetup(setup); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzExactMembers: the cheap scan that lets a body skip the decoder pass never lets
+// through a body from which the decoder pass would drop a member.
+func FuzzExactMembers(f *testing.F) {
+	for _, s := range decoderSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`{"Code":"1"}`, `{"code":"1","CODE":2}`, "{\"bac\u212aup_code\":1}", "{\"u\u017fer_id\":\"x\"}", `{"\u0043ode":1}`, `{"\u0063ode":1}`,
+		`{"x":"code","CODE":"y"}`, `{"backup_CODE":1}`, `{"user_id":"a","User_Id":"b"}`} {
+		f.Add([]byte(s))
+	}
+	names := map[string]bool{"code": true, "backup_code": true, "challenge_id": true, "webauthn": true, "user_id": true}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) == 0 || body[0] != '{' || !utf8.Valid(body) {
+			return // decodeJSON's earlier checks
+		}
+		out, err := dropFolded(body, names)
+		if err == nil && !bytes.Equal(out, body) && !mayFoldOnto(body, names) {
+			t.Fatalf("the scan missed a folded member in %q (dropped to %q)", body, out)
+		}
+	})
 }
