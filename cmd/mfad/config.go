@@ -146,7 +146,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight work; HTTP requests get half of it, then the connections still open are closed, so the workers and the outbox drain in the rest")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", logFormatAuto, "text, json, or auto: text on a terminal, JSON otherwise")
-	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles (e.g. 127.0.0.1:6060); empty = off")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "listen address for Go's /debug/pprof profiles, /metrics and the /healthz and /readyz probes (e.g. 127.0.0.1:6060; a worker-only process's only listener); empty = off")
 	annotateEnv(fs)
 }
 

@@ -11,12 +11,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mfad/mfad/handlers"
 )
 
 // startDebug serves Go's profiles on their own listener, never on the API port: they
 // reveal internals and cost CPU, so an operator opts in and keeps the address private.
-func startDebug(addr string, reg prometheus.Gatherer, log *slog.Logger) (*http.Server, error) {
+// The metrics and the /healthz and /readyz probes are served there too.
+func startDebug(addr string, reg prometheus.Gatherer, ready []handlers.Check, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
+	// The probes too: a worker-only process has no API listener for a supervisor to ask.
+	ops := handlers.OpsHandler(ready, log)
+	mux.Handle("/healthz", ops)
+	mux.Handle("/readyz", ops)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -530,10 +530,17 @@ func TestServeExternalNATS(t *testing.T) {
 	t.Run("api and worker processes", func(t *testing.T) {
 		workerDir, apiDir := t.TempDir(), t.TempDir()
 		worker := startMFAD(t, "mfad worker",
-			"MFAD_NATS_URL="+natsURL, "MFAD_ROLE=worker", "MFAD_DATA_DIR="+workerDir)
+			"MFAD_NATS_URL="+natsURL, "MFAD_ROLE=worker", "MFAD_DATA_DIR="+workerDir, "MFAD_DEBUG_ADDR=127.0.0.1:0")
 		if _, ok := worker.logged("HTTP listening"); ok {
 			t.Fatal("a worker-only process serves HTTP")
 		}
+		// Its probes are on its only listener, the debug one: a supervisor can tell a
+		// worker that lost its database from one that serves.
+		dbg, ok := worker.logged("debug server listening")
+		if !ok {
+			t.Fatal("no debug server listening log line")
+		}
+		checkReady(t, "http://"+dbg["addr"].(string), []string{"nats", "database", "outbox"})
 		api := startMFAD(t, "mfad api",
 			"MFAD_NATS_URL="+natsURL, "MFAD_ROLE=api", "MFAD_DATA_DIR="+apiDir, "MFAD_HTTP_ADDR=127.0.0.1:0")
 		base := "http://" + api.httpAddr()

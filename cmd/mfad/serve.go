@@ -145,7 +145,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 
 		ingest := activity.NewIngester(js, activity.NewBus(nc, cfg.CommandTimeout, activity.WithBusMetrics(reg)),
 			log.With("component", "ingest"), cfg.IngestMaxAttempts)
-		if err := ingest.Start(ctx); err != nil {
+		if err := untilJetStream(ctx, log, ingest.Start); err != nil {
 			return err
 		}
 		onStop("activity ingest", func(context.Context) error { ingest.Stop(); return nil })
@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		log.Info("HTTP listening", "addr", addr)
 	}
 	if cfg.DebugAddr != "" {
-		srv, err := startDebug(cfg.DebugAddr, reg, log)
+		srv, err := startDebug(cfg.DebugAddr, reg, checks, log)
 		if err != nil {
 			return err
 		}
@@ -189,12 +189,23 @@ func shutdownHTTP(ctx context.Context, srv *http.Server, share time.Duration, lo
 }
 
 // ensureStreams creates the streams, waiting for a JetStream that is still electing
-// leaders (a cluster that just started).
+// leaders.
 func ensureStreams(ctx context.Context, js jetstream.JetStream, o activity.StreamOptions, log *slog.Logger) error {
-	deadline := time.Now().Add(30 * time.Second)
+	return untilJetStream(ctx, log, func(ctx context.Context) error { return activity.EnsureStreams(ctx, js, o) })
+}
+
+// jetStreamWait is how long a start waits for JetStream before it gives up (and a
+// supervisor starts the process again).
+const jetStreamWait = 30 * time.Second
+
+// untilJetStream runs fn until it succeeds, for up to jetStreamWait: a cluster that just
+// started, or just got its quorum back, answers "temporarily unavailable" or not at all
+// while it elects leaders, and every stream and consumer a start creates meets that.
+func untilJetStream(ctx context.Context, log *slog.Logger, fn func(context.Context) error) error {
+	deadline := time.Now().Add(jetStreamWait)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := activity.EnsureStreams(cctx, js, o)
+		err := fn(cctx)
 		cancel()
 		if err == nil {
 			return nil
@@ -203,7 +214,10 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, o activity.Strea
 			return err
 		}
 		log.Warn("JetStream not ready, retrying", "err", err)
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 }
 
