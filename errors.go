@@ -119,6 +119,12 @@ func Invalid(field, reason string) *Error {
 	return &Error{Code: CodeValidation, Field: field, Reason: reason}
 }
 
+// InvalidMethod is INVALID_MFA_METHOD naming the field that holds the unknown method, as
+// the contract asks of every unknown enum value.
+func InvalidMethod(field string) *Error {
+	return &Error{Code: CodeInvalidMethod, Field: field, Reason: ReasonEnum}
+}
+
 // Malformed reports a body that is not JSON or a field of the wrong JSON type.
 func Malformed(field, reason string) *Error {
 	return &Error{Code: CodeMalformed, Field: field, Reason: reason}

@@ -80,18 +80,20 @@ func (in *Ingester) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops taking activities and lets the one being applied finish.
-func (in *Ingester) Stop() {
+// Stop stops taking activities and lets the ones being applied finish, until ctx ends.
+func (in *Ingester) Stop(ctx context.Context) error {
 	in.mu.Lock()
 	cc := in.cc
 	in.mu.Unlock()
 	if cc == nil {
-		return
+		return nil
 	}
 	cc.Drain()
 	select {
 	case <-cc.Closed():
-	case <-time.After(10 * time.Second):
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain the activity consumer: %w", ctx.Err())
 	}
 }
 
@@ -110,12 +112,13 @@ func (in *Ingester) handle(msg jetstream.Msg) {
 		return
 	}
 	verb := strings.TrimPrefix(msg.Subject(), strings.TrimSuffix(ActivitySubjects, ">"))
-	id := activityID(msg, meta)
 	if len(msg.Data()) > mfa.MaxRequestBody {
-		// The limit of the HTTP dialect, so that a producer cannot do what a client may not.
-		in.reject(ctx, msg, meta, id, "", fmt.Sprintf("invalid activity: body larger than %d bytes", mfa.MaxRequestBody))
+		// The limit of the HTTP dialect, so that a producer cannot do what a client may
+		// not; such a body is not parsed at all, not even for its id or actor.
+		in.reject(ctx, msg, meta, headerID(msg, meta), "", fmt.Sprintf("invalid activity: body larger than %d bytes", mfa.MaxRequestBody))
 		return
 	}
+	id := activityID(msg, meta)
 	a, err := Parse(msg.Data(), verb)
 	from := msg.Headers().Get(FromHeader)
 	switch {
@@ -180,12 +183,13 @@ func (in *Ingester) retry(ctx context.Context, msg jetstream.Msg, meta *jetstrea
 const UnknownActor = "unknown"
 
 // reject records the refusal as an audit event (mfa.events.activity.rejected) and
-// terminates the message. A rejection the workers cannot take for the moment (none
-// answers, or one faulted) is tried again with the activity, past its last attempt:
-// an outage must not lose it, and the activity may yet be applied. One the workers
-// refuse would be refused on every delivery: it is logged as an error naming the
-// stream sequence, where the activity stays, and terminated, so that it is not
-// delivered forever and does not hold up the activities behind it.
+// terminates the message, which takes it out of the work-queue stream. A rejection the
+// workers cannot take for the moment (none answers, or one faulted) is tried again
+// with the activity, past its last attempt: an outage must not lose it, and the
+// activity may yet be applied. One the workers refuse would be refused on every
+// delivery: it is logged as an error with the activity's id and subject (not its body,
+// which may hold an address or a code) and terminated, so that it is not delivered
+// forever and does not hold up the activities behind it.
 func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, id, actor, reason string) {
 	if !mfa.ValidUserID(actor) {
 		actor = UnknownActor
@@ -199,7 +203,13 @@ func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstre
 		var reply mfa.Reply
 		reply, err = in.send.Send(ctx, cmd)
 		retryable = err != nil
-		if err == nil && !reply.OK {
+		switch {
+		case err != nil || reply.OK:
+		case reply.Code == mfa.CodeKeyReused:
+			// The rejection of an earlier delivery was recorded and its answer lost:
+			// this one differs only in its attempt count.
+			in.log.Info("activity rejection already recorded", "activity_id", id, "attempt", meta.NumDelivered)
+		default:
 			err, retryable = errors.New(reply.Code), transient(reply.Code)
 		}
 	}
@@ -212,8 +222,8 @@ func (in *Ingester) reject(ctx context.Context, msg jetstream.Msg, meta *jetstre
 		_ = msg.NakWithDelay(in.RetryDelay(meta.NumDelivered))
 		return
 	}
-	in.log.Error("activity rejected and its rejection refused: dropped from the ingest, kept in the stream",
-		"activity_id", id, "stream", ActivitiesStream, "stream_seq", meta.Sequence.Stream,
+	in.log.Error("activity rejected and its rejection refused: dropped unrecorded",
+		"activity_id", id, "subject", msg.Subject(), "stream_seq", meta.Sequence.Stream,
 		"attempts", meta.NumDelivered, "reason", reason, "err", err)
 	_ = msg.Term()
 }
@@ -229,6 +239,12 @@ func activityID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 			return s
 		}
 	}
+	return headerID(msg, meta)
+}
+
+// headerID is the activity id without looking into the body: the publisher's
+// Nats-Msg-Id, else the message's place in the stream.
+func headerID(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 	if id := msg.Headers().Get(MsgIDHeader); saneHeader(id) {
 		return id
 	}

@@ -35,6 +35,7 @@ type ingestRig struct {
 	store  *sqlite.Store
 	sealer *channels.Sealer
 	worker *channels.Worker
+	log    *slog.Logger // the ingester's; quiet when nil
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -82,7 +83,11 @@ func (r *ingestRig) ingester(nc *nats.Conn, send activity.Sender, maxAttempts in
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	in := activity.NewIngester(js, send, quietLog(), maxAttempts)
+	log := r.log
+	if log == nil {
+		log = quietLog()
+	}
+	in := activity.NewIngester(js, send, log, maxAttempts)
 	in.AckWait = time.Second
 	in.RetryDelay = func(uint64) time.Duration { return 20 * time.Millisecond }
 	if err := in.Start(context.Background()); err != nil {
@@ -188,6 +193,7 @@ type hookSender struct {
 	after  func(sent)
 	drop   func(mfa.Command) bool
 	refuse func(mfa.Command) string // a code to answer instead of sending, or ""
+	lose   func(mfa.Command) bool   // send, then lose the answer
 
 	mu   sync.Mutex
 	sent []sent
@@ -204,6 +210,12 @@ func (h *hookSender) Send(ctx context.Context, cmd mfa.Command) (mfa.Reply, erro
 		s = sent{cmd: cmd, err: fmt.Errorf("send %s: lost in transit: %w", cmd.Type, activity.ErrUnavailable)}
 	case code != "":
 		s = sent{cmd: cmd, reply: mfa.Reply{Code: code, Message: "refused by the test"}}
+	case h.lose != nil && h.lose(cmd):
+		reply, err := h.next.Send(ctx, cmd)
+		if err == nil && reply.OK {
+			err = fmt.Errorf("send %s: answer lost in transit: %w", cmd.Type, activity.ErrUnavailable)
+		}
+		s = sent{cmd: cmd, err: err}
 	default:
 		reply, err := h.next.Send(ctx, cmd)
 		s = sent{cmd: cmd, reply: reply, err: err}
@@ -481,6 +493,38 @@ func TestIngestRejectionRefused(t *testing.T) {
 	}
 }
 
+// TestIngestRejectionAnswerLost: a rejection recorded whose answer was lost is sent
+// again with the next delivery, which differs in its attempt count; the workers refuse
+// that as a reused key, and the ingester takes it for what it is, recorded: one
+// record, the activity terminated.
+func TestIngestRejectionAnswerLost(t *testing.T) {
+	r := newIngestRig(t)
+	r.startWorker()
+	lost := 0
+	h := &hookSender{next: r.bus(), lose: func(cmd mfa.Command) bool {
+		if cmd.Type == mfa.CmdActivityRejected && lost == 0 {
+			lost++
+			return true
+		}
+		return false
+	}}
+	var logged syncBuffer
+	r.log = slog.New(slog.NewTextHandler(&logged, nil))
+	r.ingester(nil, h, 3)
+	r.publish(activity.VerbDelete, activityJSON(activity.VerbDelete, "actor.objectType", "user"), "lost-answer", "bank-web")
+	r.drained()
+	if out := logged.String(); strings.Contains(out, "rejection refused") || !strings.Contains(out, "activity rejection already recorded") {
+		t.Fatalf("the second rejection was not taken for recorded:\n%s", out)
+	}
+	if n := len(h.of(mfa.CmdActivityRejected)); n != 2 {
+		t.Fatalf("%d rejections sent, want 2 (the second after the lost answer)", n)
+	}
+	recs := r.audit(mfa.EventActivityRejected)
+	if len(recs) != 1 || recs[0].Body["mfa:attempts"] != float64(1) {
+		t.Fatalf("rejection records %+v, want the first one alone", recs)
+	}
+}
+
 // TestIngestRetriesAWorkerFault: a worker that fails on the activity (here its store
 // refuses the write) answers INTERNAL_ERROR; that is no verdict on the activity, which is
 // delivered again and applied once the fault is gone.
@@ -586,4 +630,22 @@ func member(v any, path ...string) any {
 		v = m[k]
 	}
 	return v
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from the consumer's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -19,7 +19,7 @@ func (r *rules) signInEnable(ctx context.Context, tx Tx, c *call) (any, error) {
 	if p.Method != "authenticator" {
 		kind, ok := mfa.ParseKind(p.Method)
 		if !ok || !kind.Rules().Address {
-			return nil, mfa.ErrInvalidMethod
+			return nil, mfa.InvalidMethod("method")
 		}
 		if p.Code == "" {
 			if err := r.registerChannel(ctx, tx, c, kind, p.Address); err != nil {

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -98,6 +100,61 @@ func FuzzExactMembers(f *testing.F) {
 		out, err := dropFolded(body, names)
 		if err == nil && !bytes.Equal(out, body) && !mayFoldOnto(body, names) {
 			t.Fatalf("the scan missed a folded member in %q (dropped to %q)", body, out)
+		}
+	})
+}
+
+// FuzzDecodeMatchesExactNames: decodeJSON reads what a decoder that matches member
+// names exactly reads: the last member of each exact name, case variants ignored, and a
+// wrong type named by its field. The reference decodes into a map, which encoding/json
+// keys exactly.
+func FuzzDecodeMatchesExactNames(f *testing.F) {
+	for _, s := range decoderSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{`{"Code":"1","device_id":2}`, `{"code":"1","CODE":2}`, "{\"co\u212ae\":1}",
+		`{"\u0043ode":"x"}`, `{"code":"a","code":7}`, `{"DEVICE_ID":"x","device_id":3}`, `{"code":null}`} {
+		f.Add([]byte(s))
+	}
+	type request struct {
+		Code     *string `json:"code"`
+		DeviceID *int64  `json:"device_id"`
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 || trimmed[0] != '{' || !utf8.Valid(trimmed) {
+			return // decodeJSON's earlier checks
+		}
+		var got request
+		err := decodeJSON(body, &got)
+
+		var members map[string]json.RawMessage
+		if json.Unmarshal(trimmed, &members) != nil {
+			if err == nil {
+				t.Fatalf("decodeJSON(%q) accepted a body the reference refuses", body)
+			}
+			return
+		}
+		var want request
+		badType := map[string]bool{}
+		if raw, ok := members["code"]; ok && json.Unmarshal(raw, &want.Code) != nil {
+			badType["code"] = true
+		}
+		if raw, ok := members["device_id"]; ok && json.Unmarshal(raw, &want.DeviceID) != nil {
+			badType["device_id"] = true
+		}
+		if len(badType) > 0 {
+			var e *mfa.Error
+			if !errors.As(err, &e) || e.Code != mfa.CodeMalformed || e.Reason != mfa.ReasonType || !badType[e.Field] {
+				t.Fatalf("decodeJSON(%q) = %v, want a type error on one of %v", body, err, badType)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("decodeJSON(%q) = %v, the reference reads it", body, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeJSON(%q) read %+v, the reference %+v", body, got, want)
 		}
 	})
 }

@@ -119,12 +119,6 @@ const mfaMethodAuthenticator = "authenticator"
 // has no field for a name.
 const bankingDeviceName = "Authenticator"
 
-// invalidMFAMethod is INVALID_MFA_METHOD naming the field, as the contract asks of an
-// unknown enum value.
-func invalidMFAMethod() *mfa.Error {
-	return &mfa.Error{Code: mfa.CodeInvalidMethod, Field: "mfaMethod", Reason: mfa.ReasonEnum}
-}
-
 // parseSecretCreate: POST /settings/MfaSecret, optional {"mfaMethod":"authenticator"}.
 func parseSecretCreate(body []byte) (mfa.TOTPSetupParams, error) {
 	var req struct {
@@ -134,7 +128,7 @@ func parseSecretCreate(body []byte) (mfa.TOTPSetupParams, error) {
 		return mfa.TOTPSetupParams{}, err
 	}
 	if req.MfaMethod != nil && *req.MfaMethod != mfaMethodAuthenticator {
-		return mfa.TOTPSetupParams{}, invalidMFAMethod()
+		return mfa.TOTPSetupParams{}, mfa.InvalidMethod("mfaMethod")
 	}
 	return mfa.TOTPSetupParams{DeviceName: bankingDeviceName, ReplaceOnly: true}, nil
 }
@@ -159,7 +153,7 @@ func parseSignIn(body []byte) (mfa.SignInParams, error) {
 	}
 	kind, ok := mfa.ParseKind(p.Method)
 	if !ok || !kind.Rules().Address {
-		return p, invalidMFAMethod()
+		return p, mfa.InvalidMethod("mfaMethod")
 	}
 	field, addr := "phoneNumber", req.PhoneNumber
 	if kind == mfa.KindEmail {

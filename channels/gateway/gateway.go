@@ -413,8 +413,10 @@ func redact(s string, n *Notification, channel string) string {
 // (a status code, a count) would be masked for nothing.
 const minEchoedDigits = 6
 
-// maskNumberDigits masks every run of digits in s that ends the number to: an SMS API
-// may echo it without its plus sign (34600111222) or in national form (600111222).
+// maskNumberDigits masks every run of digits in s that ends the number to, leading
+// zeros aside: an SMS API may echo it without its plus sign (34600111222), with the
+// 00 of an international call (0034600111222) or in national form, with or without a
+// trunk 0 (600111222, 07700900123 for +447700900123).
 func maskNumberDigits(s, to string) string {
 	digits := strings.TrimPrefix(to, "+")
 	var b strings.Builder
@@ -428,7 +430,7 @@ func maskNumberDigits(s, to string) string {
 			i++
 			continue
 		}
-		if run := s[i:j]; len(run) >= minEchoedDigits && strings.HasSuffix(digits, run) {
+		if run := s[i:j]; len(strings.TrimLeft(run, "0")) >= minEchoedDigits && strings.HasSuffix(digits, strings.TrimLeft(run, "0")) {
 			// Only the last three, as the log's mask shows: a run's first digits are
 			// not the country code the log's mask keeps.
 			b.WriteString(strings.Repeat("*", len(run)-3) + run[len(run)-3:])

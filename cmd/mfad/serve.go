@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		if err := untilJetStream(ctx, log, ingest.Start); err != nil {
 			return err
 		}
-		onStop("activity ingest", func(context.Context) error { ingest.Stop(); return nil })
+		onStop("activity ingest", ingest.Stop)
 	}
 
 	if cfg.runsAPI() {
@@ -164,7 +164,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
 		if err != nil {
 			return err
 		}
-		onStop("debug server", func(ctx context.Context) error { return shutdownHTTP(ctx, srv, cfg.ShutdownTimeout/2, log) })
+		// Profiles, scrapes and probes are not work to finish: they must not take the
+		// time the API's requests and the drains need.
+		onStop("debug server", func(context.Context) error { return srv.Close() })
 	}
 	log.Info("mfad started", "role", cfg.Role, "version", version)
 	<-ctx.Done()
