@@ -13,9 +13,15 @@ import (
 // pathUserID is the {user_id} of an admin path. echo hands over path parameters still
 // percent-encoded; user ids are opaque and commonly hold @ or : (alice%40example.com).
 func pathUserID(c echo.Context) (string, error) {
-	user, err := url.PathUnescape(c.Param("user_id"))
-	if err != nil {
-		return "", mfa.Invalid("user_id", mfa.ReasonFormat)
+	user := c.Param("user_id")
+	// echo routes on the escaped path only when Go kept one (URL.RawPath: an escaped
+	// slash, say); otherwise the parameter comes decoded, and decoding it again would
+	// take x%2541 (the user "x%41") for the user "xA".
+	if c.Request().URL.RawPath != "" {
+		var err error
+		if user, err = url.PathUnescape(user); err != nil {
+			return "", mfa.Invalid("user_id", mfa.ReasonFormat)
+		}
 	}
 	return user, checkUserID("user_id", user)
 }

@@ -85,3 +85,35 @@ func TestAdminPathUserIDIsUnescaped(t *testing.T) {
 		t.Fatalf("reset %s", r.Raw)
 	}
 }
+
+// TestAdminPathUserIDDecodedOnce: a percent sign in a user id is %25 in the path, and the
+// path is decoded once: x%2541 is the user "x%41", never "xA" (an admin reset the
+// wrong user), with or without an escaped slash making Go keep the raw path.
+func TestAdminPathUserIDDecodedOnce(t *testing.T) {
+	s := newStack(t)
+	for _, user := range []string{"xA", "x%41", "a%", "a/b", "a%2Fb"} {
+		s.enrol(user, "Phone")
+	}
+	admin := "Bearer " + s.token("helpdesk", map[string]any{"scope": "mfa:admin"})
+	for _, tc := range []struct{ path, user string }{
+		{"xA", "xA"},
+		{"x%2541", "x%41"},
+		{"x%41", "xA"},
+		{"a%25", "a%"},
+		{"a%2Fb", "a/b"},
+		{"a%252Fb", "a%2Fb"},
+	} {
+		r := s.call(http.MethodGet, "/api/v1/admin/users/"+tc.path+"/mfa", "", "Authorization", admin)
+		want(t, r, 200, "")
+		if got := get(r.Body, "data", "user_id"); got != tc.user {
+			t.Errorf("GET …/users/%s/mfa answered for %q, want %q", tc.path, got, tc.user)
+		}
+	}
+	r := s.call(http.MethodDelete, "/api/v1/admin/users/x%2541/mfa", "", "Authorization", admin)
+	if get(r.Body, "data", "user_id") != "x%41" || get(r.Body, "data", "removed") != float64(1) {
+		t.Fatalf("reset %s", r.Raw)
+	}
+	if r := s.as("xA", http.MethodGet, "/api/v1/mfa/status", ""); get(r.Body, "data", "enabled") != true {
+		t.Fatalf("the reset of x%%41 reached xA: %s", r.Raw)
+	}
+}
