@@ -33,7 +33,7 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 	if err := r.emit(ctx, tx, c, mfa.EventAdminReset, userObject(userID), map[string]any{"removed": len(all)}); err != nil {
 		return nil, err
 	}
-	removal, err := r.removeMethods(ctx, tx, c, u, all, all, nil)
+	removal, err := r.removeMethods(ctx, tx, c, u, all, all, func() error { return r.channelsDeleted(ctx, tx, c, all) })
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +48,33 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 		return nil, err
 	}
 	return removal, nil
+}
+
+// channelsDeleted records the removal of the kinds among gone whose methods have no
+// removal event of their own (SMS and e-mail: a channel.deleted, as a DruID delete
+// records it), so that every removed method is a fact on MFA_EVENTS.
+func (r *rules) channelsDeleted(ctx context.Context, tx Tx, c *call, gone []Method) error {
+	for _, k := range mfa.Kinds {
+		n := 0
+		for _, m := range gone {
+			if m.Kind == k.Kind {
+				n++
+			}
+		}
+		if n == 0 || k.Removed != "" {
+			continue
+		}
+		if err := r.channelDeleted(ctx, tx, c, k.Kind, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// channelDeleted records that the n methods of kind the user had are gone.
+func (r *rules) channelDeleted(ctx context.Context, tx Tx, c *call, kind mfa.Kind, n int) error {
+	obj := mfa.EventObject{Type: mfa.ObjectChannel, ID: string(kind), Name: string(kind)}
+	return r.emit(ctx, tx, c, mfa.EventChannelDeleted, obj, map[string]any{"channel": kind, "removed": n})
 }
 
 // adminGet is the status of any user, lock included.

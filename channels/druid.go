@@ -59,8 +59,5 @@ func (r *rules) channelDelete(ctx context.Context, tx Tx, c *call) (any, error) 
 			return nil, mfa.ErrChannelNotVoluntary
 		}
 	}
-	obj := mfa.EventObject{Type: mfa.ObjectChannel, ID: string(p.Channel), Name: string(p.Channel)}
-	return r.removeMethods(ctx, tx, c, u, all, ms, func() error {
-		return r.emit(ctx, tx, c, mfa.EventChannelDeleted, obj, map[string]any{"channel": p.Channel, "removed": len(ms)})
-	})
+	return r.removeMethods(ctx, tx, c, u, all, ms, func() error { return r.channelDeleted(ctx, tx, c, p.Channel, len(ms)) })
 }

@@ -393,3 +393,34 @@ func TestSignInChallengeOverSMS(t *testing.T) {
 		t.Fatalf("%d verify.succeeded records, want 2: %v", n, types)
 	}
 }
+
+// TestAdminResetRecordsEveryRemoval: an admin reset of a user with a TOTP device and an
+// SMS channel records each removal as its own fact, the channel's as channel.deleted
+// (SMS and e-mail methods have no removal event of their own), so that a subscriber
+// rebuilding state from MFA_EVENTS learns the channel is gone.
+func TestAdminResetRecordsEveryRemoval(t *testing.T) {
+	s := newStack(t)
+	g := newGateway(t, s)
+	s.enrol("alice", "Phone")
+	smsChannel(t, s, g, "alice", "+34600111222", "bank-web")
+	admin := "Bearer " + s.token("helpdesk", map[string]any{"scope": "mfa:admin"})
+	r := s.call(http.MethodDelete, "/api/v1/admin/users/alice/mfa", "", "Authorization", admin)
+	if r.Status != http.StatusOK || get(r.Body, "data", "removed") != float64(2) {
+		t.Fatalf("reset: %d %s", r.Status, r.Raw)
+	}
+	types := auditedTypes(t, s, "alice")
+	reset := slices.Index(types, mfa.EventAdminReset)
+	got := strings.Join(types[reset:], ",")
+	want := strings.Join([]string{mfa.EventAdminReset, mfa.EventTOTPDeviceRemoved, mfa.EventChannelDeleted,
+		mfa.EventBackupRevoked, mfa.EventSignInDisabled}, ",")
+	if got != want {
+		t.Fatalf("facts of the reset %s\nwant %s", got, want)
+	}
+	var body []byte
+	if err := s.DB.QueryRow("SELECT body FROM audit_log WHERE user_id = 'alice' AND type = ?", mfa.EventChannelDeleted).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"mfa:channel":"sms"`) || !strings.Contains(string(body), `"mfa:removed":1`) {
+		t.Fatalf("channel.deleted %s", body)
+	}
+}
