@@ -18,7 +18,7 @@ const IdempotencyWindow = 24 * time.Hour
 // is refused (IDEMPOTENCY_KEY_REUSED) rather than answered with the other request's
 // reply, which would look like success and change nothing.
 func (r *rules) reserve(ctx context.Context, tx Tx, c *call) (mfa.Reply, bool, error) {
-	stored, found, err := tx.ReserveCommand(ctx, c.cmd.UserID, c.cmd.Key, c.cmd.Type, r.requestHash(c.cmd),
+	stored, found, err := tx.ReserveCommand(ctx, c.cmd.UserID, storedKey(c.cmd), c.cmd.Type, r.requestHash(c.cmd),
 		c.now, IdempotencyWindow)
 	if err != nil || !found {
 		return mfa.Reply{}, false, err
@@ -41,7 +41,7 @@ func (r *rules) reserve(ctx context.Context, tx Tx, c *call) (mfa.Reply, bool, e
 // saveReply stores the reply of a command whose key reserve claimed.
 func (r *rules) saveReply(ctx context.Context, tx Tx, c *call, reply mfa.Reply) error {
 	plain := reply.AppendJSON(nil)
-	return tx.SaveReply(ctx, c.cmd.UserID, c.cmd.Key, r.sealer.Seal(plain, replyAAD(c.cmd)))
+	return tx.SaveReply(ctx, c.cmd.UserID, storedKey(c.cmd), r.sealer.Seal(plain, replyAAD(c.cmd)))
 }
 
 // requestHash identifies what a command asked, to tell a retry from a different
@@ -53,7 +53,21 @@ func (r *rules) requestHash(cmd *mfa.Command) []byte {
 	return sum
 }
 
-func requestOwner(cmd *mfa.Command) string { return "commands\x00" + cmd.UserID + "\x00" + cmd.Key }
+func requestOwner(cmd *mfa.Command) string {
+	return "commands\x00" + cmd.UserID + "\x00" + storedKey(cmd)
+}
+
+// storedKey is the key a command's reply is kept under, in its user's space. A command
+// made for the user by someone else (an admin's reset, a service's otp/send with
+// user_id) keeps its key apart from the user's own: otherwise a user could block an
+// admin's reset by taking its key first, or the admin replay the user's reply. The
+// separator is a control character, which no client's key holds.
+func storedKey(cmd *mfa.Command) string {
+	if cmd.Actor == cmd.UserID {
+		return cmd.Key
+	}
+	return cmd.Actor + "\x1f" + cmd.Key
+}
 
 func requestText(cmd *mfa.Command) string { return cmd.Type + "\x00" + string(cmd.Params) }
 

@@ -117,3 +117,30 @@ func TestAdminPathUserIDDecodedOnce(t *testing.T) {
 		t.Fatalf("the reset of x%%41 reached xA: %s", r.Raw)
 	}
 }
+
+// TestAdminKeysApartFromTheUsers: an admin's Idempotency-Key for a user is not in the
+// user's own key space: the user cannot block a reset by taking its key first, nor
+// meet a 409 for a key the admin used; the admin's retry is still a replay.
+func TestAdminKeysApartFromTheUsers(t *testing.T) {
+	s := newStack(t)
+	s.enrol("alice", "Phone")
+	admin := "Bearer " + s.token("helpdesk", map[string]any{"scope": "mfa:admin"})
+
+	// alice takes the key the helpdesk tool will use.
+	want(t, s.as("alice", http.MethodPost, "/api/v1/mfa/backup-codes/regenerate", "", "Idempotency-Key", "reset-alice"), 200, "")
+	r := s.call(http.MethodDelete, "/api/v1/admin/users/alice/mfa", "", "Authorization", admin, "Idempotency-Key", "reset-alice")
+	want(t, r, 200, "")
+	if get(r.Body, "data", "removed") != float64(1) || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("the reset under a key alice had used: %s", r.Raw)
+	}
+	again := s.call(http.MethodDelete, "/api/v1/admin/users/alice/mfa", "", "Authorization", admin, "Idempotency-Key", "reset-alice")
+	if again.Header.Get("Idempotent-Replayed") != "true" || get(again.Body, "data", "removed") != float64(1) {
+		t.Fatalf("the admin's retry is not a replay: %s", again.Raw)
+	}
+	// And the other way: the admin's key is not alice's.
+	want(t, s.call(http.MethodDelete, "/api/v1/admin/users/alice/mfa", "", "Authorization", admin, "Idempotency-Key", "k1"), 200, "")
+	r = s.as("alice", http.MethodPost, "/api/v1/mfa/totp/setup", `{"device_name":"New"}`, "Idempotency-Key", "k1")
+	if r.Status != http.StatusOK || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("alice's setup under a key the admin had used: %d %s", r.Status, r.Raw)
+	}
+}
