@@ -138,7 +138,10 @@ func (f *Feed) Events(ctx context.Context, after uint64) (<-chan FeedEvent, erro
 }
 
 // feedStart is the first stream sequence to deliver: right after after, or the start
-// of the tail; 1 or less means the whole stream.
+// of the tail; 1 or less means the whole stream. An after past the stream's end comes
+// from another stream (one created anew after its data was lost, say): the client
+// gets the tail, as on a first connection, rather than nothing until the new stream
+// reaches its old number.
 func feedStart(after, lastSeq uint64) uint64 {
 	if after > 0 && after <= lastSeq {
 		return after + 1

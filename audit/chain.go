@@ -39,7 +39,8 @@ type Record struct {
 const KeySize = 32
 
 // Chain links audit records: each record's hash is an HMAC-SHA-256, under a key kept
-// outside the database, of the previous record's hash and every column of the record.
+// outside the database, of the previous record's hash and every column of the record
+// but published_at (the relay's mark, set after the record is linked).
 // Whoever holds the database but not the key can neither alter a record nor rewrite
 // the chain after it so that it verifies again, which a plain hash chain allowed.
 //

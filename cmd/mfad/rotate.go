@@ -118,7 +118,10 @@ func printKeyUsage(out io.Writer, sealer *channels.Sealer, uses []channels.KeyUs
 	fmt.Fprintln(w, "KEY\tSTATE\tHOLDS")
 	for _, id := range ids {
 		holds := strings.Join(byKey[id], ", ")
-		if holds == "" {
+		switch {
+		case holds == "" && role(id) == "primary":
+			holds = "nothing yet" // what is sealed next is sealed under it
+		case holds == "":
 			holds = "nothing (can be dropped)"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", id, role(id), holds)

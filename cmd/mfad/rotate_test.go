@@ -50,6 +50,12 @@ func TestKeysStatusAndReseal(t *testing.T) {
 
 	fresh := bytes.Repeat([]byte{0x5a}, 32)
 	rotation := base64.StdEncoding.EncodeToString(fresh) + "," + base64.StdEncoding.EncodeToString(generated)
+	// A new primary holds nothing yet, and is not to be dropped for it.
+	for _, line := range strings.Split(keys("status", "--data-dir", dataDir, "--secret-key", rotation), "\n") {
+		if strings.HasPrefix(line, channels.KeyID(fresh)) && (!strings.Contains(line, "primary") || strings.Contains(line, "dropped")) {
+			t.Fatalf("the new primary before any reseal: %q", line)
+		}
+	}
 	out := keys("reseal", "--data-dir", dataDir, "--secret-key", rotation)
 	if !strings.Contains(out, "sealed again under key "+channels.KeyID(fresh)+": 2 methods") {
 		t.Fatalf("reseal:\n%s", out)
