@@ -270,6 +270,8 @@ func TestEmailChannelThroughBanking(t *testing.T) {
 		{`{"mfaMethod":"sms","phoneNumber":"600111222"}`, "phoneNumber"},
 		{`{"mfaMethod":"sms","email":"alice@example.com"}`, "phoneNumber"},
 		{`{"mfaMethod":"email","email":"alice@example.com","code":"12345"}`, "code"},
+		// An empty code is not a request for another (paid) message.
+		{`{"mfaMethod":"sms","phoneNumber":"+34600111222","code":""}`, "code"},
 	} {
 		r := s.as("alice", http.MethodPost, "/settings/MfaSignIn", tc.body)
 		if r.Status != http.StatusBadRequest || get(r.Body, "code") != mfa.CodeValidation ||

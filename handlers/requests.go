@@ -165,7 +165,9 @@ func parseSignIn(body []byte) (mfa.SignInParams, error) {
 		return p, mfa.Invalid(field, mfa.ReasonRequired)
 	case !mfa.ValidAddress(kind, p.Address):
 		return p, mfa.Invalid(field, mfa.ReasonFormat)
-	case p.Code != "":
+	case req.Code != nil:
+		// An empty code is a code that is wrong, not a request for another (paid)
+		// message.
 		return p, checkOTP("code", p.Code)
 	}
 	return p, nil
