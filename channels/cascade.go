@@ -80,8 +80,12 @@ func (r *rules) setSignIn(ctx context.Context, tx Tx, c *call, on bool, reason s
 
 // switchSignIn is setSignIn without the notice, and says whether the flag changed.
 func (r *rules) switchSignIn(ctx context.Context, tx Tx, c *call, on bool, reason string) (bool, error) {
-	if err := tx.EnsureUser(ctx, c.cmd.UserID, c.now); err != nil {
-		return false, err
+	// A user without a row has sign-in off already: turning it off must not make one
+	// (an admin reset of a mistyped id created that user).
+	if on {
+		if err := tx.EnsureUser(ctx, c.cmd.UserID, c.now); err != nil {
+			return false, err
+		}
 	}
 	changed, err := tx.SetSignIn(ctx, c.cmd.UserID, on, c.now)
 	if err != nil || !changed {

@@ -144,3 +144,19 @@ func TestAdminKeysApartFromTheUsers(t *testing.T) {
 		t.Fatalf("alice's setup under a key the admin had used: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestAdminResetOfAnUnknownUser: a reset of an id mfad never saw (a typo) answers as
+// for a user with nothing, and creates no user: the adoption figures do not count it.
+func TestAdminResetOfAnUnknownUser(t *testing.T) {
+	s := newStack(t)
+	admin := "Bearer " + s.token("helpdesk", map[string]any{"scope": "mfa:admin"})
+	r := s.call(http.MethodDelete, "/api/v1/admin/users/nobody-by-that-name/mfa", "", "Authorization", admin)
+	want(t, r, 200, "")
+	if get(r.Body, "data", "removed") != float64(0) || get(r.Body, "data", "enabled") != false {
+		t.Fatalf("reset %s", r.Raw)
+	}
+	var n int
+	if err := s.DB.QueryRow("SELECT count(*) FROM users WHERE id = 'nobody-by-that-name'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d user rows for the unknown id (%v), want none", n, err)
+	}
+}
