@@ -55,13 +55,16 @@ func (r *rules) adminReset(ctx context.Context, tx Tx, c *call) (any, error) {
 // records it), so that every removed method is a fact on MFA_EVENTS.
 func (r *rules) channelsDeleted(ctx context.Context, tx Tx, c *call, gone []Method) error {
 	for _, k := range mfa.Kinds {
+		if k.Removed != "" {
+			continue
+		}
 		n := 0
 		for _, m := range gone {
 			if m.Kind == k.Kind {
 				n++
 			}
 		}
-		if n == 0 || k.Removed != "" {
+		if n == 0 {
 			continue
 		}
 		if err := r.channelDeleted(ctx, tx, c, k.Kind, n); err != nil {

@@ -430,7 +430,8 @@ func maskNumberDigits(s, to string) string {
 			i++
 			continue
 		}
-		if run := s[i:j]; len(strings.TrimLeft(run, "0")) >= minEchoedDigits && strings.HasSuffix(digits, strings.TrimLeft(run, "0")) {
+		run := s[i:j]
+		if significant := strings.TrimLeft(run, "0"); len(significant) >= minEchoedDigits && strings.HasSuffix(digits, significant) {
 			// Only the last three, as the log's mask shows: a run's first digits are
 			// not the country code the log's mask keeps.
 			b.WriteString(strings.Repeat("*", len(run)-3) + run[len(run)-3:])
