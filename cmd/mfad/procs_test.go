@@ -73,9 +73,10 @@ type natsCluster struct {
 func startNATSCluster(t *testing.T, n int) *natsCluster {
 	t.Helper()
 	c := &natsCluster{t: t, bin: natsServerBinary(t)}
+	ports := freePorts(t, 3*n)
 	for i := range n {
-		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprint("n", i+1), port: freePort(t), route: freePort(t),
-			monitor: freePort(t), dir: t.TempDir()})
+		c.nodes = append(c.nodes, &natsNode{name: fmt.Sprint("n", i+1), port: ports[3*i], route: ports[3*i+1],
+			monitor: ports[3*i+2], dir: t.TempDir()})
 	}
 	for i := range c.nodes {
 		c.start(i)
